@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+import { resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { DEFAULT_CONFIG } from './config/config.js';
+import { OspfbondError, EXIT } from './errors.js';
+import { initHub, initSpoke } from './commands/init.js';
+import { addSpoke, removeSpoke } from './commands/hub.js';
+import { apply, down } from './commands/apply.js';
+
+const print = (line: string) => process.stdout.write(`${line}\n`);
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+const program = new Command('ospfbond')
+  .description('Bond several WAN links into one: a WireGuard+VXLAN tunnel per WAN to a hub, OSPF ECMP and BFD over them')
+  .option('-c, --config <file>', 'config file', DEFAULT_CONFIG)
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    `
+Example (hub, then spoke):
+  hub#   ospfbond init hub --endpoint hub.example.net
+  hub#   ospfbond hub add-spoke site1 --wans dsl,lte
+  hub#   ospfbond apply
+  site1# ospfbond init spoke --bundle site1.ospfbond --wan dsl:dev=eth0,gw=dhcp --wan lte:dev=usb0,gw=192.168.8.1 --lan-dev eth1
+  site1# ospfbond apply`,
+  );
+const configFile = () => resolve(program.opts<{ config: string }>().config);
+
+const init = program.command('init').description('write the config (and keys) of a hub or spoke; changes nothing on the router');
+init
+  .command('hub')
+  .description('write the hub config and its WireGuard key')
+  .requiredOption('--endpoint <host[:port]>', 'name or IPv4 address (and UDP port, default 51820) spokes connect to')
+  .option('--uplink <dev>', 'device toward the internet (default: the default route\'s)')
+  .addOption(new Option('--nat', 'masquerade spoke traffic leaving the uplink (default)').default(true))
+  .addOption(new Option('--no-nat', 'route spoke traffic without NAT'))
+  .option('--tunnel-pool <cidr>', 'addresses for tunnels and taps, 8 per tunnel', '10.255.0.0/16')
+  .option('--force', 'replace an existing config')
+  .addHelpText('after', '\nExample:\n  ospfbond init hub --endpoint hub.example.net:51820 --uplink eth0')
+  .action((o) => initHub(configFile(), o, print));
+init
+  .command('spoke')
+  .description('write the spoke config from the hub\'s bundle and this router\'s WANs')
+  .requiredOption('--bundle <file>', 'the file `ospfbond hub add-spoke` wrote')
+  .requiredOption('--wan <spec>', 'NAME:dev=IFACE,gw=IPV4|dhcp[,mtu=N], once per WAN', collect, [])
+  .option('--lan-dev <iface>', 'LAN interface announced to the hub (repeatable)', collect, [])
+  .option('--force', 'replace an existing config')
+  .addHelpText('after', '\nExample:\n  ospfbond init spoke --bundle site1.ospfbond --wan dsl:dev=eth0,gw=dhcp --wan lte:dev=usb0,gw=192.168.8.1 --lan-dev eth1')
+  .action((o) => initSpoke(configFile(), o, print));
+
+const hub = program.command('hub').description('manage the spokes of a hub');
+hub
+  .command('add-spoke <name>')
+  .description('allocate tunnels and keys for a spoke and write its bundle')
+  .requiredOption('--wans <list>', 'the spoke\'s WAN names, comma-separated')
+  .option('--out <file>', 'bundle file (default ./NAME.ospfbond)')
+  .addHelpText('after', '\nExample:\n  ospfbond hub add-spoke site1 --wans dsl,lte --out /root/site1.ospfbond')
+  .action((name: string, o) => addSpoke(configFile(), name, o, print));
+hub
+  .command('remove-spoke <name>')
+  .description('forget a spoke; the next apply removes its tunnels')
+  .addHelpText('after', '\nExample:\n  ospfbond hub remove-spoke site1 && ospfbond apply')
+  .action((name: string) => removeSpoke(configFile(), name, print));
+
+program
+  .command('apply')
+  .description('make the router match the config, printing every command it runs')
+  .option('--dry-run', 'print the plan and change nothing')
+  .addHelpText('after', '\nExample:\n  ospfbond apply --dry-run && ospfbond apply')
+  .action((o) => apply(configFile(), o, print));
+program
+  .command('down')
+  .description('remove everything ospfbond created and restore what it changed')
+  .addHelpText('after', '\nExample:\n  ospfbond down')
+  .action(() => down(print));
+
+try {
+  await program.parseAsync();
+} catch (err) {
+  if (err instanceof OspfbondError) {
+    process.stderr.write(`ospfbond: ${err.message}${err.hint ? ` (${err.hint})` : ''}\n`);
+    process.exit(err.exitCode);
+  }
+  process.stderr.write(`ospfbond: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(EXIT.failure);
+}

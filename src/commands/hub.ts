@@ -1,0 +1,72 @@
+import { resolve } from 'node:path';
+import { loadConfig, saveConfig, type HubConfig, type HubTunnel } from '../config/config.js';
+import { writeSecretAtomic } from '../config/fs-safe.js';
+import { BUNDLE_FORMAT, BUNDLE_VERSION, type Bundle } from '../config/bundle.js';
+import { DEFAULT_COST, DEFAULT_WAN_MTU } from '../config/schema.js';
+import { maxTunnels } from '../model/addressing.js';
+import { generateKeyPair } from '../model/keys.js';
+import { OspfbondError, EXIT, usage } from '../errors.js';
+import type { Printer } from '../system/executor.js';
+
+function loadHub(file: string): HubConfig {
+  const cfg = loadConfig(file);
+  if (cfg.role !== 'hub') throw usage(`${file} is a spoke's config`, '`ospfbond hub ...` runs on the hub');
+  return cfg;
+}
+
+function smallestFree(used: Set<number>, from = 1): number {
+  let n = from;
+  while (used.has(n)) n++;
+  return n;
+}
+
+export function addSpoke(file: string, name: string, opts: { wans: string; out?: string }, print: Printer): void {
+  if (!/^[a-z][a-z0-9-]{0,30}$/.test(name)) throw usage(`spoke name '${name}': use lower-case letters, digits and -, starting with a letter (at most 31)`);
+  const wanNames = opts.wans.split(',').map((s) => s.trim()).filter(Boolean);
+  if (wanNames.length === 0) throw usage('--wans: give at least one WAN name, e.g. --wans wan1,wan2');
+  for (const w of wanNames) if (!/^[a-z][a-z0-9]{0,9}$/.test(w)) throw usage(`--wans: '${w}' is not a WAN name (1-10 lower-case letters and digits, starting with a letter)`);
+  if (new Set(wanNames).size !== wanNames.length) throw usage(`--wans: a WAN name is given twice in ${opts.wans}`);
+  const cfg = loadHub(file);
+  if (cfg.spokes.some((s) => s.name === name)) throw usage(`spoke ${name} already exists in ${file}`, `remove it first with \`ospfbond hub remove-spoke ${name}\``);
+  const id = smallestFree(new Set(cfg.spokes.map((s) => s.id)));
+  const used = new Set(cfg.spokes.flatMap((s) => s.wans.map((t) => t.tunnel)));
+  const limit = maxTunnels(cfg.tunnelPool);
+  const keys = new Map<string, { privateKey: string; publicKey: string }>();
+  const wans: HubTunnel[] = wanNames.map((wan) => {
+    const tunnel = smallestFree(used);
+    if (tunnel > limit) throw new OspfbondError(`tunnel pool ${cfg.tunnelPool} is full (${limit} tunnels)`, EXIT.usage, 'use a larger tunnel_pool');
+    used.add(tunnel);
+    const kp = generateKeyPair();
+    keys.set(wan, kp);
+    return { wan, tunnel, publicKey: kp.publicKey, cost: DEFAULT_COST, mtu: DEFAULT_WAN_MTU };
+  });
+  const out = resolve(opts.out ?? `./${name}.ospfbond`);
+  const bundle: Bundle = {
+    format: BUNDLE_FORMAT,
+    version: BUNDLE_VERSION,
+    hub: {
+      endpoint: `${cfg.endpoint.host}:${cfg.endpoint.port}`,
+      public_key: cfg.publicKey,
+      tunnel_pool: cfg.tunnelPool,
+      bfd_profile: cfg.bfdProfile,
+    },
+    spoke: { name, id },
+    wans: wans.map((t) => ({ name: t.wan, tunnel: t.tunnel, private_key: keys.get(t.wan)!.privateKey, public_key: t.publicKey, cost: t.cost, mtu: t.mtu })),
+  };
+  // The bundle first: a config that names a spoke whose keys were never written would be useless.
+  writeSecretAtomic(out, `${JSON.stringify(bundle, null, 2)}\n`);
+  cfg.spokes.push({ name, id, wans });
+  saveConfig(cfg);
+  print(`ospfbond: spoke ${name} added (area ${id}, tunnels ${wans.map((t) => `${t.wan}=${t.tunnel}`).join(' ')})`);
+  print(`bundle for the spoke: ${out} (mode 0600, holds the spoke's private keys: copy it over a secure channel)`);
+  print('next: `ospfbond apply` here; on the spoke: `ospfbond init spoke --bundle FILE --wan ...` then `ospfbond apply`');
+}
+
+export function removeSpoke(file: string, name: string, print: Printer): void {
+  const cfg = loadHub(file);
+  const i = cfg.spokes.findIndex((s) => s.name === name);
+  if (i < 0) throw usage(`no spoke ${name} in ${file}`, `spokes: ${cfg.spokes.map((s) => s.name).join(', ') || '(none)'}`);
+  cfg.spokes.splice(i, 1);
+  saveConfig(cfg);
+  print(`ospfbond: spoke ${name} removed from ${file}; \`ospfbond apply\` removes its tunnels and keys from the router`);
+}

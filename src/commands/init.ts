@@ -1,0 +1,143 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Address4 } from 'ip-address';
+import { probeJson } from '../system/run.js';
+import { OspfbondError, EXIT, usage } from '../errors.js';
+import { writeSecretAtomic } from '../config/fs-safe.js';
+import { keysDir, saveConfig, type HubConfig, type SpokeConfig, type SpokeWan } from '../config/config.js';
+import { parseEndpoint, checkPool, DEFAULT_POOL, DEFAULT_WAN_MTU } from '../config/schema.js';
+import { readBundle } from '../config/bundle.js';
+import { generateKeyPair } from '../model/keys.js';
+import type { Printer } from '../system/executor.js';
+
+function refuseOverwrite(file: string, force: boolean | undefined): void {
+  if (existsSync(file) && !force) {
+    throw usage(`${file} already exists`, 'pass --force to replace it (its keys are replaced too), or --config FILE for another file');
+  }
+}
+
+async function defaultRouteDev(): Promise<string> {
+  const routes = await probeJson<{ dev?: string }[]>(['ip', '-j', 'route', 'show', 'default']);
+  const dev = routes.find((r) => r.dev)?.dev;
+  if (!dev) throw new OspfbondError('no default route to take the uplink from', EXIT.precondition, 'pass --uplink DEV');
+  return dev;
+}
+
+export async function initHub(
+  file: string,
+  opts: { endpoint: string; uplink?: string; nat: boolean; tunnelPool?: string; force?: boolean },
+  print: Printer,
+): Promise<void> {
+  const endpoint = parseEndpoint(opts.endpoint);
+  if (typeof endpoint === 'string') throw usage(`--endpoint ${opts.endpoint}: ${endpoint}`, 'for example --endpoint hub.example.net:51820');
+  const pool = opts.tunnelPool ?? DEFAULT_POOL;
+  const poolErr = checkPool(pool);
+  if (poolErr) throw usage(`--tunnel-pool ${pool}: ${poolErr}`);
+  refuseOverwrite(file, opts.force);
+  const uplink = opts.uplink ?? (await defaultRouteDev());
+  const keys = generateKeyPair();
+  const keyFile = join(keysDir(file), 'hub.key');
+  const cfg: HubConfig = {
+    role: 'hub',
+    file,
+    endpoint,
+    listenPort: endpoint.port,
+    uplink,
+    nat: opts.nat,
+    tunnelPool: new Address4(pool).startAddress().address + '/' + new Address4(pool).subnetMask,
+    privateKeyFile: keyFile,
+    publicKey: keys.publicKey,
+    bfdProfile: 'fast',
+    spokes: [],
+  };
+  writeSecretAtomic(keyFile, `${keys.privateKey}\n`);
+  saveConfig(cfg);
+  print(`ospfbond: hub config written to ${file} (private key in ${keyFile}, mode 0600)`);
+  print(`next: \`ospfbond hub add-spoke NAME --wans wan1,wan2\` for each site, then \`ospfbond apply\``);
+}
+
+export interface WanSpec {
+  name: string;
+  dev: string;
+  gw: string;
+  mtu?: number;
+}
+
+/** `NAME:dev=IFACE,gw=IPV4|dhcp[,mtu=N]` */
+export function parseWanSpec(spec: string): WanSpec {
+  const example = 'expected NAME:dev=IFACE,gw=IPV4|dhcp[,mtu=N], for example wan1:dev=eth0,gw=192.0.2.1';
+  const m = /^([a-z][a-z0-9]{0,9}):(.+)$/.exec(spec);
+  if (!m) throw usage(`--wan ${spec}: ${example}`);
+  const fields: Record<string, string> = {};
+  for (const part of m[2]!.split(',')) {
+    const [k, v, ...rest] = part.split('=');
+    if (!k || v === undefined || rest.length) throw usage(`--wan ${spec}: '${part}' is not key=value; ${example}`);
+    if (!['dev', 'gw', 'mtu'].includes(k)) throw usage(`--wan ${spec}: unknown key '${k}'; ${example}`);
+    fields[k] = v;
+  }
+  if (!fields.dev) throw usage(`--wan ${spec}: dev= is missing; ${example}`);
+  if (!fields.gw) throw usage(`--wan ${spec}: gw= is missing; ${example}`);
+  if (fields.gw !== 'dhcp' && !Address4.isValid(fields.gw)) throw usage(`--wan ${spec}: gw=${fields.gw} is neither an IPv4 address nor dhcp`);
+  let mtu: number | undefined;
+  if (fields.mtu !== undefined) {
+    mtu = Number(fields.mtu);
+    if (!Number.isInteger(mtu) || mtu < 1280 || mtu > 9000) throw usage(`--wan ${spec}: mtu=${fields.mtu} is not a whole number from 1280 to 9000`);
+  }
+  return { name: m[1]!, dev: fields.dev, gw: fields.gw, mtu };
+}
+
+export async function initSpoke(
+  file: string,
+  opts: { bundle: string; wan: string[]; lanDev: string[]; force?: boolean },
+  print: Printer,
+): Promise<void> {
+  const bundle = readBundle(opts.bundle);
+  const specs = opts.wan.map(parseWanSpec);
+  const given = new Set(specs.map((s) => s.name));
+  const expected = bundle.wans.map((w) => w.name);
+  const missing = expected.filter((n) => !given.has(n));
+  const extra = specs.filter((s) => !expected.includes(s.name)).map((s) => s.name);
+  if (missing.length || extra.length) {
+    throw usage(
+      `the bundle is for WANs ${expected.join(', ')}` + (missing.length ? `; --wan missing for ${missing.join(', ')}` : '') + (extra.length ? `; not in the bundle: ${extra.join(', ')}` : ''),
+      `give one --wan per WAN, e.g. --wan ${expected[0]}:dev=eth0,gw=dhcp`,
+    );
+  }
+  const dup = specs.find((s, i) => specs.findIndex((o) => o.name === s.name) !== i);
+  if (dup) throw usage(`--wan ${dup.name} given twice`);
+  refuseOverwrite(file, opts.force);
+  const endpoint = parseEndpoint(bundle.hub.endpoint);
+  if (typeof endpoint === 'string') throw usage(`bundle ${opts.bundle}: hub endpoint: ${endpoint}`);
+  const wans: SpokeWan[] = bundle.wans.map((bw) => {
+    const s = specs.find((x) => x.name === bw.name)!;
+    return {
+      name: bw.name,
+      dev: s.dev,
+      gw: s.gw,
+      mtu: s.mtu ?? bw.mtu ?? DEFAULT_WAN_MTU,
+      tunnel: bw.tunnel,
+      hubMtu: bw.mtu,
+      privateKeyFile: join(keysDir(file), `${bw.name}.key`),
+      publicKey: bw.public_key,
+      cost: bw.cost,
+    };
+  });
+  const cfg: SpokeConfig = {
+    role: 'spoke',
+    file,
+    name: bundle.spoke.name,
+    id: bundle.spoke.id,
+    hub: { ...endpoint, publicKey: bundle.hub.public_key },
+    tunnelPool: bundle.hub.tunnel_pool,
+    lanDevs: opts.lanDev,
+    bfdProfile: bundle.hub.bfd_profile,
+    wans,
+  };
+  for (const w of wans) {
+    if (w.mtu !== w.hubMtu) print(`[!] wan ${w.name}: mtu ${w.mtu} differs from the hub's ${w.hubMtu} for this tunnel; set mtu = ${w.mtu} under [spoke.${cfg.name}.wan.${w.name}] on the hub to match`);
+  }
+  for (const bw of bundle.wans) writeSecretAtomic(join(keysDir(file), `${bw.name}.key`), `${bw.private_key}\n`);
+  saveConfig(cfg);
+  print(`ospfbond: spoke ${cfg.name} config written to ${file} (${wans.length} WANs; keys in ${keysDir(file)}, mode 0600)`);
+  print('next: `ospfbond apply`');
+}

@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import { Address4 } from 'ip-address';
+import { isIP } from 'node:net';
+
+export const BFD_PROFILES = {
+  fast: { intervalMs: 100, multiplier: 3 },
+  aggressive: { intervalMs: 50, multiplier: 3 },
+  relaxed: { intervalMs: 300, multiplier: 3 },
+} as const;
+export type BfdProfileName = keyof typeof BFD_PROFILES;
+
+export const DEFAULT_PORT = 51820;
+export const DEFAULT_POOL = '10.255.0.0/16';
+export const DEFAULT_COST = 10;
+export const DEFAULT_WAN_MTU = 1500;
+/** Interface names are built from WAN names (`obw-NAME`), and Linux allows 15 characters. */
+const WAN_NAME = /^[a-z][a-z0-9]{0,9}$/;
+const SPOKE_NAME = /^[a-z][a-z0-9-]{0,30}$/;
+const IFNAME = /^[A-Za-z0-9_.@-]{1,15}$/;
+const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$/;
+
+const wgKey = z.string().regex(WG_KEY, 'not a WireGuard public key (44 characters of base64)');
+const ifname = z.string().regex(IFNAME, 'not a Linux interface name (1-15 characters)');
+const int = (min: number, max: number) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
+    z.number({ error: `expected a whole number from ${min} to ${max}` }).int().min(min).max(max),
+  );
+const bool = z.preprocess(
+  (v) => (v === 'yes' || v === 'on' ? true : v === 'no' || v === 'off' ? false : v),
+  z.boolean({ error: 'expected true or false' }),
+);
+const bfdProfile = z.enum(Object.keys(BFD_PROFILES) as [BfdProfileName, ...BfdProfileName[]], {
+  error: `expected one of ${Object.keys(BFD_PROFILES).join(', ')}`,
+});
+const ipv4 = z.string().refine((s) => isIP(s) === 4, 'not an IPv4 address');
+const pool = z.string().superRefine((s, ctx) => {
+  const err = checkPool(s);
+  if (err) ctx.addIssue({ code: 'custom', message: err });
+});
+
+export function checkPool(s: string): string | undefined {
+  if (!Address4.isValid(s) || !s.includes('/')) return 'not an IPv4 CIDR such as 10.255.0.0/16';
+  const a = new Address4(s);
+  if (a.subnetMask > 24) return 'too small: the tunnel pool needs at least a /24 (8 addresses per tunnel)';
+  if (a.startAddress().address !== a.addressMinusSuffix) return `not a network address (did you mean ${a.startAddress().address}/${a.subnetMask}?)`;
+  return undefined;
+}
+
+/** `host[:port]`: a DNS name or IPv4 address. The name is kept, not only what it resolves to. */
+export function parseEndpoint(s: string): { host: string; port: number } | string {
+  const m = /^([A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(s.trim());
+  if (!m) return 'expected HOST[:PORT], a DNS name or IPv4 address with an optional UDP port';
+  const port = m[2] === undefined ? DEFAULT_PORT : Number(m[2]);
+  if (port < 1 || port > 65535) return 'port out of range 1-65535';
+  const host = m[1]!;
+  if (/^[\d.]+$/.test(host) && isIP(host) !== 4) return `${host} is not an IPv4 address`;
+  return { host, port };
+}
+const endpoint = z.string().superRefine((s, ctx) => {
+  const r = parseEndpoint(s);
+  if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+});
+
+const roleSection = (role: 'hub' | 'spoke') =>
+  z.strictObject({ role: z.literal(role, { error: `expected role = ${role}` }) });
+
+const hubTunnel = z.strictObject({
+  tunnel: int(1, 1 << 20),
+  public_key: wgKey,
+  cost: int(1, 65535).default(DEFAULT_COST),
+  mtu: int(1280, 9000).default(DEFAULT_WAN_MTU),
+});
+const hubSpoke = z.strictObject({
+  id: int(1, 65535),
+  wan: z.record(z.string().regex(WAN_NAME, 'WAN names are 1-10 lower-case letters and digits, starting with a letter'), hubTunnel),
+});
+
+export const hubIniSchema = z.strictObject({
+  ospfbond: roleSection('hub'),
+  hub: z.strictObject({
+    endpoint,
+    listen_port: int(1, 65535).optional(),
+    uplink: ifname,
+    nat: bool.default(true),
+    tunnel_pool: pool.default(DEFAULT_POOL),
+    private_key_file: z.string().startsWith('/', 'expected an absolute path'),
+    public_key: wgKey,
+    bfd_profile: bfdProfile.default('fast'),
+  }),
+  spoke: z.record(z.string().regex(SPOKE_NAME, 'spoke names are lower-case letters, digits and -, starting with a letter'), hubSpoke).default({}),
+});
+
+const spokeWan = z.strictObject({
+  dev: ifname,
+  gw: z.union([z.literal('dhcp'), ipv4], { error: 'expected an IPv4 gateway address or dhcp' }),
+  mtu: int(1280, 9000).default(DEFAULT_WAN_MTU),
+  tunnel: int(1, 1 << 20),
+  hub_mtu: int(1280, 9000).default(DEFAULT_WAN_MTU),
+  private_key_file: z.string().startsWith('/', 'expected an absolute path'),
+  public_key: wgKey,
+  cost: int(1, 65535).default(DEFAULT_COST),
+});
+
+const devList = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+  z.array(ifname),
+);
+
+export const spokeIniSchema = z.strictObject({
+  ospfbond: roleSection('spoke'),
+  spoke: z.strictObject({
+    name: z.string().regex(SPOKE_NAME),
+    id: int(1, 65535),
+    hub_endpoint: endpoint,
+    hub_public_key: wgKey,
+    tunnel_pool: pool.default(DEFAULT_POOL),
+    lan_devs: devList.default([]),
+    bfd_profile: bfdProfile.default('fast'),
+  }),
+  wan: z.record(z.string().regex(WAN_NAME, 'WAN names are 1-10 lower-case letters and digits, starting with a letter'), spokeWan),
+});
+
+export type HubIni = z.infer<typeof hubIniSchema>;
+export type SpokeIni = z.infer<typeof spokeIniSchema>;

@@ -1,0 +1,99 @@
+import { Address4 } from 'ip-address';
+
+/**
+ * Every tunnel t (one per spoke WAN, numbered by the hub) owns the /29 at pool + 8t:
+ *   +0 hub WireGuard inner address    +1 spoke WireGuard inner address   (each a /32 with a peer route)
+ *   +4/30 the tap (VXLAN) segment:    +5 hub tap address, +6 spoke tap address
+ * Block 0 is the hub's own (+1 is its router id). A distinct hub inner address per tunnel matters:
+ * VXLAN's `dev` does not pin the underlay route, so two WireGuard interfaces with a route to the
+ * same hub address would carry each other's VXLAN (LAB-NOTES).
+ */
+const BLOCK = 8n;
+
+function base(pool: string): bigint {
+  return new Address4(pool).startAddress().bigInt();
+}
+function at(pool: string, offset: bigint): string {
+  return Address4.fromBigInt(base(pool) + offset).address;
+}
+
+export function maxTunnels(pool: string): number {
+  const bits = 32 - new Address4(pool).subnetMask;
+  return Number((1n << BigInt(bits)) / BLOCK) - 1;
+}
+
+export interface TunnelAddresses {
+  hubInner: string;
+  spokeInner: string;
+  tapPrefix: string; // a.b.c.d/30
+  hubTap: string;
+  spokeTap: string;
+  vni: number;
+}
+
+export function tunnelAddresses(pool: string, tunnel: number): TunnelAddresses {
+  const b = BigInt(tunnel) * BLOCK;
+  return {
+    hubInner: at(pool, b),
+    spokeInner: at(pool, b + 1n),
+    tapPrefix: `${at(pool, b + 4n)}/30`,
+    hubTap: at(pool, b + 5n),
+    spokeTap: at(pool, b + 6n),
+    vni: tunnel,
+  };
+}
+
+export function hubRouterId(pool: string): string {
+  return at(pool, 1n);
+}
+
+/** 4 bytes of WireGuard-over-IPv4 (IP 20 + UDP 8 + WireGuard 32) and VXLAN (IP 20 + UDP 8 + VXLAN 8 + Ethernet 14). */
+export const WG_OVERHEAD = 60;
+export const VXLAN_OVERHEAD = 50;
+export function wgMtu(wanMtu: number): number {
+  return wanMtu - WG_OVERHEAD;
+}
+export function tapMtu(wanMtu: number): number {
+  return wanMtu - WG_OVERHEAD - VXLAN_OVERHEAD;
+}
+
+/** Per-WAN policy routing on a spoke: WAN i (1-based, config order) gets its own mark, table and rules. */
+export const RULE_PROTO = 79; // routes and rules ospfbond adds carry this protocol, so `down` finds them
+export const FWMARK_BASE = 0x4f420000; // "OB"
+export const TABLE_BASE = 4200;
+export const RULE_LOOKUP_BASE = 4200;
+export const RULE_STOP_BASE = 4300;
+export function wanPolicy(index: number): { fwmark: number; table: number; lookupPref: number; stopPref: number } {
+  return {
+    fwmark: FWMARK_BASE + index,
+    table: TABLE_BASE + index,
+    lookupPref: RULE_LOOKUP_BASE + index,
+    stopPref: RULE_STOP_BASE + index,
+  };
+}
+
+export const HUB_WG = 'obwg0';
+export function hubTapName(tunnel: number): string {
+  return `obt${tunnel}`;
+}
+export function spokeWgName(wan: string): string {
+  return `obw-${wan}`;
+}
+export function spokeTapName(wan: string): string {
+  return `obt-${wan}`;
+}
+/** The alias ospfbond puts on every link it creates; `down` removes links by it. */
+export const LINK_ALIAS_PREFIX = 'ospfbond:';
+/**
+ * DHCP/PPP default routes in the main table are demoted to this metric range, not deleted:
+ * zebra reads a kernel route's metric top byte as its distance, so 251 ranks it below OSPF (110)
+ * and the blackhole fallback (250); the low 24 bits keep the original metric for `down`.
+ */
+export const DEMOTED_DISTANCE = 251;
+export function demotedMetric(metric: number): number {
+  return ((DEMOTED_DISTANCE << 24) | (metric & 0xffffff)) >>> 0;
+}
+export function isDemoted(metric: number): boolean {
+  return metric >>> 24 === DEMOTED_DISTANCE;
+}
+export const FALLBACK_DISTANCE = 250;

@@ -1,0 +1,191 @@
+import type { HubConfig, SpokeConfig, Config, Endpoint } from '../config/config.js';
+import {
+  tunnelAddresses,
+  hubRouterId,
+  hubTapName,
+  spokeTapName,
+  spokeWgName,
+  wanPolicy,
+  wgMtu,
+  tapMtu,
+  HUB_WG,
+  LINK_ALIAS_PREFIX,
+} from './addressing.js';
+import { renderHubFrr, renderSpokeFrr } from '../render/frr.js';
+import { renderHubNft, renderSpokeNft } from '../render/nft.js';
+
+/** What the router must look like for a config: pure data, computed in one place, shown by --dry-run. */
+export interface Addr {
+  local: string;
+  prefixlen: number;
+  peer?: string;
+}
+export interface LinkSpec {
+  name: string;
+  kind: 'wireguard' | 'vxlan';
+  mtu: number;
+  alias: string;
+  addrs: Addr[];
+  vxlan?: { id: number; local: string; remote: string; port: number };
+}
+export interface PeerSpec {
+  publicKey: string;
+  endpoint?: Endpoint;
+  allowedIps: string[];
+  keepalive?: number;
+}
+export interface WgSpec {
+  name: string;
+  privateKeyFile: string;
+  publicKey: string;
+  listenPort?: number;
+  fwmark?: number;
+  peers: PeerSpec[];
+}
+export interface RuleSpec {
+  pref: number;
+  fwmark: number;
+  table?: number; // absent: `unreachable`
+}
+export interface WanRouteSpec {
+  wan: string;
+  dev: string;
+  gw: string; // IPv4 or 'dhcp'
+  table: number;
+}
+export interface Desired {
+  role: 'hub' | 'spoke';
+  links: LinkSpec[];
+  wg: WgSpec[];
+  rules: RuleSpec[];
+  wanRoutes: WanRouteSpec[];
+  sysctls: Record<string, string>;
+  nft: string;
+  frrBlock: string;
+  daemons: Record<string, string>;
+  /** Devices that must exist before anything is changed, with what names them in the config. */
+  requiredDevs: { dev: string; what: string }[];
+}
+
+export const VXLAN_PORT = 4789;
+/** NATs and carrier NAT drop idle UDP mappings after 30 s or more; 25 s keeps them, as wg-quick users do. */
+export const KEEPALIVE_SECONDS = 25;
+const FRR_DAEMONS = { ospfd: 'yes', bfdd: 'yes', staticd: 'yes' };
+
+export function desiredState(cfg: Config): Desired {
+  return cfg.role === 'hub' ? hubDesired(cfg) : spokeDesired(cfg);
+}
+
+function hubDesired(cfg: HubConfig): Desired {
+  const tunnels = cfg.spokes.flatMap((s) => s.wans.map((t) => ({ spoke: s.name, ...t, a: tunnelAddresses(cfg.tunnelPool, t.tunnel) })));
+  const wg: LinkSpec = {
+    name: HUB_WG,
+    kind: 'wireguard',
+    mtu: wgMtu(Math.max(1500, ...tunnels.map((t) => t.mtu))),
+    alias: `${LINK_ALIAS_PREFIX}hub`,
+    // One hub inner address per tunnel, each with a /32 peer route to that spoke WAN's inner address.
+    addrs: [
+      { local: hubRouterId(cfg.tunnelPool), prefixlen: 32 },
+      ...tunnels.map((t) => ({ local: t.a.hubInner, prefixlen: 32, peer: t.a.spokeInner })),
+    ],
+  };
+  const taps: LinkSpec[] = tunnels.map((t) => ({
+    name: hubTapName(t.tunnel),
+    kind: 'vxlan',
+    mtu: tapMtu(t.mtu),
+    alias: `${LINK_ALIAS_PREFIX}${t.spoke}/${t.wan}`,
+    addrs: [{ local: t.a.hubTap, prefixlen: 30 }],
+    vxlan: { id: t.a.vni, local: t.a.hubInner, remote: t.a.spokeInner, port: VXLAN_PORT },
+  }));
+  return {
+    role: 'hub',
+    links: [wg, ...taps],
+    wg: [
+      {
+        name: HUB_WG,
+        privateKeyFile: cfg.privateKeyFile,
+        publicKey: cfg.publicKey,
+        listenPort: cfg.listenPort,
+        peers: tunnels.map((t) => ({ publicKey: t.publicKey, allowedIps: [`${t.a.spokeInner}/32`] })),
+      },
+    ],
+    rules: [],
+    wanRoutes: [],
+    sysctls: {
+      'net.ipv4.ip_forward': '1',
+      'net.ipv4.fib_multipath_hash_policy': '1',
+      'net.ipv4.conf.all.rp_filter': '2',
+    },
+    nft: renderHubNft(cfg),
+    frrBlock: renderHubFrr(cfg),
+    daemons: FRR_DAEMONS,
+    requiredDevs: [{ dev: cfg.uplink, what: 'hub.uplink' }],
+  };
+}
+
+function spokeDesired(cfg: SpokeConfig): Desired {
+  const links: LinkSpec[] = [];
+  const wg: WgSpec[] = [];
+  const rules: RuleSpec[] = [];
+  const wanRoutes: WanRouteSpec[] = [];
+  cfg.wans.forEach((w, i) => {
+    const a = tunnelAddresses(cfg.tunnelPool, w.tunnel);
+    const p = wanPolicy(i + 1);
+    links.push({
+      name: spokeWgName(w.name),
+      kind: 'wireguard',
+      mtu: wgMtu(w.mtu),
+      alias: `${LINK_ALIAS_PREFIX}${w.name}`,
+      addrs: [{ local: a.spokeInner, prefixlen: 32, peer: a.hubInner }],
+    });
+    wg.push({
+      name: spokeWgName(w.name),
+      privateKeyFile: w.privateKeyFile,
+      publicKey: w.publicKey,
+      fwmark: p.fwmark,
+      peers: [
+        {
+          publicKey: cfg.hub.publicKey,
+          endpoint: { host: cfg.hub.host, port: cfg.hub.port },
+          allowedIps: [`${a.hubInner}/32`],
+          keepalive: KEEPALIVE_SECONDS,
+        },
+      ],
+    });
+    // The tap MTU must equal the hub's side of the tunnel where it can; mtu-ignore covers the rest.
+    links.push({
+      name: spokeTapName(w.name),
+      kind: 'vxlan',
+      mtu: Math.min(tapMtu(w.mtu), tapMtu(w.hubMtu)),
+      alias: `${LINK_ALIAS_PREFIX}${w.name}`,
+      addrs: [{ local: a.spokeTap, prefixlen: 30 }],
+      vxlan: { id: a.vni, local: a.spokeInner, remote: a.hubInner, port: VXLAN_PORT },
+    });
+    rules.push({ pref: p.lookupPref, fwmark: p.fwmark, table: p.table });
+    // Without this, a WAN whose table lost its route would send its tunnel's packets through the
+    // main table's default, i.e. into a sibling tunnel (tunnel-in-tunnel, LAB-NOTES).
+    rules.push({ pref: p.stopPref, fwmark: p.fwmark });
+    wanRoutes.push({ wan: w.name, dev: w.dev, gw: w.gw, table: p.table });
+  });
+  return {
+    role: 'spoke',
+    // All WireGuard links first: the VXLAN links ride on their addresses.
+    links: [...links.filter((l) => l.kind === 'wireguard'), ...links.filter((l) => l.kind === 'vxlan')],
+    wg,
+    rules,
+    wanRoutes,
+    sysctls: {
+      'net.ipv4.ip_forward': '1',
+      'net.ipv4.fib_multipath_hash_policy': '1',
+      'net.ipv4.conf.all.rp_filter': '2',
+      'net.ipv4.conf.all.src_valid_mark': '1',
+    },
+    nft: renderSpokeNft(cfg),
+    frrBlock: renderSpokeFrr(cfg),
+    daemons: FRR_DAEMONS,
+    requiredDevs: [
+      ...cfg.wans.map((w) => ({ dev: w.dev, what: `wan.${w.name}.dev` })),
+      ...cfg.lanDevs.map((d) => ({ dev: d, what: 'spoke.lan_devs' })),
+    ],
+  };
+}

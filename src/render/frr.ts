@@ -1,0 +1,137 @@
+import Handlebars from 'handlebars';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { BFD_PROFILES, type BfdProfileName } from '../config/schema.js';
+import type { HubConfig, SpokeConfig } from '../config/config.js';
+import {
+  tunnelAddresses,
+  hubRouterId,
+  hubTapName,
+  spokeTapName,
+  tapMtu,
+  HUB_WG,
+  FALLBACK_DISTANCE,
+} from '../model/addressing.js';
+
+/** The templates travel in the package beside dist/: <pkg>/frr-templates. */
+const TEMPLATE_DIR = fileURLToPath(new URL('../../../frr-templates/', import.meta.url));
+
+export const BLOCK_BEGIN = '! ospfbond:begin - managed by ospfbond, replaced on every apply; put your own config outside this block';
+export const BLOCK_END = '! ospfbond:end';
+
+/**
+ * OSPF timers: BFD detects a dead tunnel; hello/dead only back it up (and bring an adjacency up
+ * again quickly). SPF runs at once on the first change, so the new path follows BFD immediately.
+ */
+const OSPF = { helloSeconds: 1, deadSeconds: 4, spfDelayMs: 0, spfHoldMs: 50, spfMaxMs: 1000 };
+export const HUB_PRIORITY = 255;
+export const SPOKE_PRIORITY = 0;
+
+let engine: typeof Handlebars | undefined;
+function templates(): typeof Handlebars {
+  if (engine) return engine;
+  engine = Handlebars.create();
+  for (const name of ['bfd', 'tap']) engine.registerPartial(name, readFileSync(`${TEMPLATE_DIR}${name}.hbs`, 'utf8'));
+  return engine;
+}
+function render(name: string, data: object): string {
+  const t = templates().compile(readFileSync(`${TEMPLATE_DIR}${name}`, 'utf8'), { noEscape: true, strict: true });
+  return t(data).replace(/\n{3,}/g, '\n\n');
+}
+
+export function areaId(spokeId: number): string {
+  return [spokeId >>> 24, (spokeId >>> 16) & 255, (spokeId >>> 8) & 255, spokeId & 255].join('.');
+}
+/** FRR leaves its defaults out of the running config; rendering them would look like drift forever. */
+const BFD_DEFAULT_MULTIPLIER = 3;
+function bfd(profile: BfdProfileName) {
+  const p = BFD_PROFILES[profile];
+  return { name: `ospfbond-${profile}`, intervalMs: p.intervalMs, multiplier: p.multiplier === BFD_DEFAULT_MULTIPLIER ? null : p.multiplier };
+}
+
+export function renderHubFrr(cfg: HubConfig): string {
+  const taps = cfg.spokes.flatMap((s) =>
+    s.wans.map((t) => ({
+      name: hubTapName(t.tunnel),
+      description: `ospfbond ${s.name} ${t.wan}`,
+      area: areaId(s.id),
+      priority: HUB_PRIORITY,
+      cost: t.cost,
+      mtuIgnore: false,
+    })),
+  );
+  return wrap(
+    render('hub.conf.hbs', {
+      bfd: bfd(cfg.bfdProfile),
+      ospf: OSPF,
+      taps,
+      wgInterface: HUB_WG,
+      routerId: hubRouterId(cfg.tunnelPool),
+      areas: cfg.spokes.map((s) => areaId(s.id)),
+    }),
+  );
+}
+
+export function spokeRouterId(cfg: SpokeConfig): string {
+  return tunnelAddresses(cfg.tunnelPool, Math.min(...cfg.wans.map((w) => w.tunnel))).spokeTap;
+}
+
+export function renderSpokeFrr(cfg: SpokeConfig): string {
+  const area = areaId(cfg.id);
+  const taps = cfg.wans.map((w) => ({
+    name: spokeTapName(w.name),
+    description: `ospfbond ${w.name} via ${w.dev}`,
+    area,
+    priority: SPOKE_PRIORITY,
+    cost: w.cost,
+    // OSPF refuses a neighbour whose MTU differs; the hub's side is sized from hub_mtu.
+    mtuIgnore: tapMtu(w.mtu) !== tapMtu(w.hubMtu),
+  }));
+  return wrap(
+    render('spoke.conf.hbs', {
+      bfd: bfd(cfg.bfdProfile),
+      ospf: OSPF,
+      taps,
+      lanDevs: cfg.lanDevs,
+      area,
+      routerId: spokeRouterId(cfg),
+      fallbackDistance: FALLBACK_DISTANCE,
+    }),
+  );
+}
+
+function wrap(body: string): string {
+  return `${BLOCK_BEGIN}\n${body.trimEnd()}\n${BLOCK_END}\n`;
+}
+
+/** frr.conf with ospfbond's block replaced (or appended, or removed when `block` is empty). */
+export function spliceFrrConf(current: string, block: string): string {
+  const without = stripBlock(current);
+  if (!block) return without;
+  const sep = without === '' || without.endsWith('\n') ? '' : '\n';
+  return `${without}${sep}${block}`;
+}
+
+export function extractBlock(conf: string): string | undefined {
+  const start = conf.indexOf(BLOCK_BEGIN);
+  if (start < 0) return undefined;
+  const end = conf.indexOf(BLOCK_END, start);
+  if (end < 0) return undefined;
+  return conf.slice(start, end + BLOCK_END.length) + '\n';
+}
+
+function stripBlock(conf: string): string {
+  const block = extractBlock(conf);
+  if (block === undefined) return conf;
+  const start = conf.indexOf(BLOCK_BEGIN);
+  return conf.slice(0, start) + conf.slice(start + block.length);
+}
+
+/** Parts of a user's own frr.conf that would fight ospfbond's block. */
+export function conflictsInUserConf(conf: string): string[] {
+  const user = stripBlock(conf);
+  const problems: string[] = [];
+  if (/^router ospf(\s|$)/m.test(user)) problems.push('a `router ospf` block outside ospfbond\'s (ospfbond owns ospfd: remove it or move it into a different VRF)');
+  if (/^ip route 0\.0\.0\.0\/0 /m.test(user)) problems.push('a static default route (`ip route 0.0.0.0/0 ...`) would compete with the OSPF default through the tunnels');
+  return problems;
+}

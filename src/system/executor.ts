@@ -1,0 +1,73 @@
+import { execa } from 'execa';
+import { statSync, chownSync, rmSync } from 'node:fs';
+import { writeFileAtomic } from '../config/fs-safe.js';
+import { OspfbondError, EXIT } from '../errors.js';
+import { describe, type Step } from '../plan/steps.js';
+
+export type Printer = (line: string) => void;
+
+/** Prints each step as wg-quick does (`[#] command`), then runs it. The first failure stops the run. */
+export async function execute(steps: Step[], print: Printer): Promise<void> {
+  for (const step of steps) {
+    print(`[#] ${describe(step)}`);
+    if (step.kind === 'run' && step.input) print(indent(step.input));
+    await runStep(step, print);
+  }
+}
+
+export function printPlan(steps: Step[], print: Printer): void {
+  for (const step of steps) {
+    print(`[#] ${describe(step)}`);
+    if (step.kind === 'run' && step.input) print(indent(step.input));
+    if (step.kind === 'write' && step.preview) print(indent(step.preview));
+  }
+}
+
+function indent(text: string): string {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
+}
+
+async function runStep(step: Step, print: Printer): Promise<void> {
+  switch (step.kind) {
+    case 'run':
+      return run(step.argv, step.input);
+    case 'wg-link': {
+      const r = await execa('ip', ['link', 'add', step.name, 'type', 'wireguard'], { reject: false });
+      if (r.exitCode === 0) return;
+      print('[!] Missing WireGuard kernel module. Falling back to slow userspace implementation.');
+      print(`[#] wireguard-go ${step.name}`);
+      // wireguard-go refuses to run where the kernel claims WireGuard support unless told otherwise;
+      // here it only runs when creating the kernel link just failed.
+      await run(['wireguard-go', step.name], undefined, { WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' });
+      return;
+    }
+    case 'write': {
+      let owner: { uid: number; gid: number; mode: number } | undefined;
+      try {
+        const st = statSync(step.path);
+        owner = { uid: st.uid, gid: st.gid, mode: st.mode & 0o777 };
+      } catch {
+        owner = undefined;
+      }
+      writeFileAtomic(step.path, step.content, owner?.mode ?? step.mode);
+      if (owner) chownSync(step.path, owner.uid, owner.gid);
+      return;
+    }
+    case 'remove':
+      rmSync(step.path, { force: true });
+      return;
+  }
+}
+
+async function run(argv: string[], input?: string, env?: Record<string, string>): Promise<void> {
+  const [cmd, ...args] = argv as [string, ...string[]];
+  const r = await execa(cmd, args, { reject: false, input, env, stdin: input === undefined ? 'ignore' : undefined });
+  if (r.exitCode !== 0) {
+    const why = String(r.stderr || r.stdout || r.shortMessage).trim();
+    throw new OspfbondError(`\`${argv.join(' ')}\` failed: ${why}`, EXIT.failure);
+  }
+}

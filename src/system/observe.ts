@@ -1,0 +1,234 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import { probe, probeJson } from './run.js';
+import type { Addr } from '../model/desired.js';
+import { LINK_ALIAS_PREFIX, RULE_PROTO } from '../model/addressing.js';
+import { NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
+import { OspfbondError, EXIT } from '../errors.js';
+
+export const FRR_CONF = '/etc/frr/frr.conf';
+export const FRR_DAEMONS = '/etc/frr/daemons';
+export const FRR_INIT = '/usr/lib/frr/frrinit.sh';
+export const FRR_RELOAD = '/usr/lib/frr/frr-reload.py';
+export const STATE_FILE = '/var/lib/ospfbond/state.json';
+
+export interface ObservedLink {
+  name: string;
+  kind?: string;
+  mtu: number;
+  up: boolean;
+  alias?: string;
+  vxlan?: { id: number; local: string; remote: string; port: number };
+  addrs: Addr[];
+}
+export interface ObservedPeer {
+  publicKey: string;
+  endpoint?: string;
+  allowedIps: string[];
+  keepalive?: number;
+}
+export interface ObservedWg {
+  publicKey: string;
+  listenPort: number;
+  fwmark: number;
+  peers: ObservedPeer[];
+}
+export interface ObservedRule {
+  pref: number;
+  fwmark?: number;
+  table?: string;
+  action?: string;
+  protocol?: string;
+}
+export interface ObservedRoute {
+  table: string; // 'main' or a number
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  metric: number;
+  protocol?: string;
+  type?: string;
+}
+/** What ospfbond changed that was not its own object, to put back on `down`. */
+export interface SavedState {
+  sysctls: Record<string, string>;
+  daemons: Record<string, string>;
+}
+export interface Observed {
+  links: ObservedLink[];
+  wg: Record<string, ObservedWg>;
+  rules: ObservedRule[];
+  routes: ObservedRoute[];
+  sysctls: Record<string, string>;
+  nftRuleset?: string;
+  frr: { conf: string; daemons: string; running: boolean; reloadTest: string };
+  /** DNS names of WireGuard endpoints, resolved now. */
+  resolved: Record<string, string>;
+  saved?: SavedState;
+}
+
+interface IpLink {
+  ifname: string;
+  mtu: number;
+  flags?: string[];
+  ifalias?: string;
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; remote?: string; port?: number } };
+  addr_info?: { family: string; local: string; address?: string; prefixlen: number }[];
+}
+
+export async function observeLinks(): Promise<ObservedLink[]> {
+  const links = await probeJson<IpLink[]>(['ip', '-j', '-d', 'addr', 'show']);
+  return links.map((l) => {
+    const info = l.linkinfo?.info_data;
+    const kind = l.linkinfo?.info_kind;
+    return {
+      name: l.ifname,
+      kind,
+      mtu: l.mtu,
+      up: (l.flags ?? []).includes('UP'),
+      alias: l.ifalias,
+      vxlan:
+        kind === 'vxlan' && info
+          ? { id: info.id ?? 0, local: info.local ?? '', remote: info.remote ?? '', port: info.port ?? 0 }
+          : undefined,
+      addrs: (l.addr_info ?? [])
+        .filter((a) => a.family === 'inet')
+        .map((a) => (a.address && a.address !== a.local ? { local: a.local, prefixlen: a.prefixlen, peer: a.address } : { local: a.local, prefixlen: a.prefixlen })),
+    };
+  });
+}
+
+/** `wg show dump`, with the private key dropped the moment the line is split: it is never kept. */
+export function parseWgDump(text: string): Record<string, ObservedWg> {
+  const out: Record<string, ObservedWg> = {};
+  for (const line of text.split('\n')) {
+    const f = line.split('\t');
+    if (f.length === 5) {
+      const [name, , publicKey, port, fwmark] = f as [string, string, string, string, string];
+      out[name] = { publicKey, listenPort: Number(port), fwmark: fwmark === 'off' ? 0 : Number(fwmark), peers: [] };
+    } else if (f.length === 9) {
+      const [name, publicKey, , endpoint, allowed, , , , keepalive] = f as string[];
+      out[name!]?.peers.push({
+        publicKey: publicKey!,
+        endpoint: endpoint === '(none)' ? undefined : endpoint,
+        allowedIps: allowed === '(none)' ? [] : allowed!.split(','),
+        keepalive: keepalive === 'off' ? undefined : Number(keepalive),
+      });
+    }
+  }
+  return out;
+}
+
+async function observeWg(names: string[]): Promise<Record<string, ObservedWg>> {
+  if (names.length === 0) return {};
+  const r = await probe(['wg', 'show', 'all', 'dump']);
+  if (r.exitCode !== 0) return {};
+  return parseWgDump(r.stdout);
+}
+
+async function observeRules(): Promise<ObservedRule[]> {
+  const rules = await probeJson<{ priority: number; fwmark?: string; table?: string; action?: string; protocol?: string }[]>(['ip', '-j', 'rule', 'show']);
+  return rules.map((r) => ({ pref: r.priority, fwmark: r.fwmark ? Number(r.fwmark) : undefined, table: r.table, action: r.action, protocol: r.protocol }));
+}
+
+async function observeRoutes(): Promise<ObservedRoute[]> {
+  const routes = await probeJson<{ dst: string; gateway?: string; dev?: string; metric?: number; table?: string; protocol?: string; type?: string }[]>([
+    'ip', '-j', 'route', 'show', 'table', 'all',
+  ]);
+  return routes
+    .filter((r) => r.table === undefined || r.table === 'main' || /^\d+$/.test(r.table))
+    .filter((r) => r.dst === 'default' || r.protocol === String(RULE_PROTO))
+    .map((r) => ({ table: r.table ?? 'main', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: r.metric ?? 0, protocol: r.protocol, type: r.type }));
+}
+
+function readSysctl(name: string): string {
+  try {
+    return readFileSync(`/proc/sys/${name.replaceAll('.', '/')}`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+async function observeNft(): Promise<string | undefined> {
+  const r = await probe(['nft', 'list', 'table', NFT_FAMILY, NFT_TABLE]);
+  return r.exitCode === 0 ? r.stdout : undefined;
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+export async function frrRunning(): Promise<boolean> {
+  if (!existsSync(FRR_INIT)) return false;
+  const r = await probe([FRR_INIT, 'status']);
+  return r.exitCode === 0;
+}
+
+/**
+ * frr-reload.py --test lists what a reload would change. Only differences in ospfbond's own lines
+ * count: FRR reports machine defaults (hostname, ipv6 forwarding) that are none of ospfbond's business.
+ */
+export async function frrDrift(): Promise<string> {
+  const r = await probe(['python3', FRR_RELOAD, '--test', FRR_CONF]);
+  return r.exitCode === 0 ? r.stdout : 'Lines To Add\n(frr-reload.py --test failed)\n';
+}
+
+export function blockInSync(reloadTest: string, block: string): boolean {
+  const ours = new Set(block.split('\n').map((l) => l.trim()).filter((l) => l && l !== '!' && l !== 'exit' && !l.startsWith('!')));
+  let section = '';
+  for (const raw of reloadTest.split('\n')) {
+    const line = raw.trim();
+    if (line === 'Lines To Delete' || line === 'Lines To Add') {
+      section = line;
+      continue;
+    }
+    if (!line || /^=+$/.test(line)) continue;
+    if (line.startsWith('(')) return false;
+    if (section === 'Lines To Add' && ours.has(line)) return false;
+    if (section === 'Lines To Delete' && /\b(ospf|bfd)\b|^interface obt|^interface obw/.test(line)) return false;
+  }
+  return true;
+}
+
+export function readSaved(): SavedState | undefined {
+  const text = readText(STATE_FILE);
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as SavedState;
+  } catch {
+    throw new OspfbondError(`${STATE_FILE}: not valid JSON`, EXIT.failure, 'it holds the settings `down` restores; repair or remove it');
+  }
+}
+
+export async function resolveHosts(hosts: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const host of new Set(hosts)) {
+    try {
+      out[host] = (await lookup(host, { family: 4 })).address;
+    } catch (err) {
+      throw new OspfbondError(`hub endpoint ${host}: does not resolve (${(err as NodeJS.ErrnoException).code})`, EXIT.precondition, 'check the name and the resolver, or use the hub\'s IPv4 address');
+    }
+  }
+  return out;
+}
+
+export async function observe(opts: { sysctls: string[]; hosts: string[] }): Promise<Observed> {
+  const links = await observeLinks();
+  const ours = links.filter((l) => l.alias?.startsWith(LINK_ALIAS_PREFIX)).map((l) => l.name);
+  const running = await frrRunning();
+  return {
+    links,
+    wg: await observeWg(ours),
+    rules: await observeRules(),
+    routes: await observeRoutes(),
+    sysctls: Object.fromEntries(opts.sysctls.map((s) => [s, readSysctl(s)])),
+    nftRuleset: await observeNft(),
+    frr: { conf: readText(FRR_CONF), daemons: readText(FRR_DAEMONS), running, reloadTest: running ? await frrDrift() : '' },
+    resolved: await resolveHosts(opts.hosts),
+    saved: readSaved(),
+  };
+}

@@ -1,0 +1,201 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Lab } from './lab.js';
+import { waitFor } from './lab.js';
+import { buildBondedLab, allFull, allBonded, ospfNeighbors, USER_BGP } from './scenario.js';
+import { labTopology } from './topology.js';
+
+/**
+ * The core issue's behaviour on real kernels, FRR and wireguard-go: a hub, a two-WAN and a three-WAN
+ * spoke behind three carrier-NAT ISPs, built with the installed CLI as a user would.
+ */
+const RATE_MBIT = 20;
+let lab: Lab;
+const t = labTopology(RATE_MBIT);
+
+async function routes(node: string, prefix: string): Promise<{ protocol: string; selected?: boolean; nexthops: { interfaceName?: string; active?: boolean }[] }[]> {
+  const j = JSON.parse(await lab.sh(node, `vtysh -c 'show ip route ${prefix} json'`)) as Record<string, never[]>;
+  return j[prefix] ?? [];
+}
+
+async function txBytes(node: string, dev: string): Promise<number> {
+  const [l] = JSON.parse(await lab.sh(node, `ip -j -s link show ${dev}`)) as { stats64: { tx: { bytes: number } } }[];
+  return l!.stats64.tx.bytes;
+}
+
+describe('namespace lab: hub and spokes bonded over WireGuard+VXLAN with OSPF ECMP', { timeout: 900_000 }, () => {
+  before(async () => {
+    const setup = await buildBondedLab(t);
+    lab = setup.lab;
+    console.log(`# measured: all ${t.spokes.reduce((n, s) => n + s.wans.length, 0)} adjacencies Full ${setup.fullSeconds.toFixed(1)} s after apply started on all routers; every spoke default ECMP after ${setup.bondedSeconds.toFixed(1)} s`);
+    for (const out of Object.values(setup.applyOutput)) {
+      assert.match(out, /\[#\] ip link add obt/, 'apply prints each command it runs');
+    }
+  });
+  after(() => lab?.teardown());
+
+  it('1: every tap has a Full adjacency and the hub is DR', async () => {
+    assert.ok(await allFull(lab));
+    const ifaces = JSON.parse(await lab.sh('hub', "vtysh -c 'show ip ospf interface json'")) as { interfaces: Record<string, { state?: string; priority?: number }> };
+    const taps = Object.entries(ifaces.interfaces).filter(([n]) => /^obt\d+$/.test(n));
+    assert.equal(taps.length, 5);
+    for (const [name, i] of taps) assert.equal(i.state, 'DR', `hub is DR on ${name}`);
+    for (const s of t.spokes) {
+      const ns = await ospfNeighbors(lab, s.name);
+      assert.deepEqual(
+        ns.map((n) => n.ifaceName.split(':')[0]).sort(),
+        s.wans.map((w) => `obt-${w.name}`).sort(),
+      );
+    }
+  });
+
+  it('2: each spoke\'s default is ECMP over all its tunnels; the hub\'s route to each LAN is ECMP', async () => {
+    for (const s of t.spokes) {
+      const [best] = (await routes(s.name, '0.0.0.0/0')).filter((r) => r.selected);
+      assert.equal(best?.protocol, 'ospf', `${s.name}: default from OSPF`);
+      const via = best!.nexthops.filter((n) => n.active).map((n) => n.interfaceName).sort();
+      assert.deepEqual(via, s.wans.map((w) => `obt-${w.name}`).sort(), `${s.name}: default over every tunnel`);
+      // And in the kernel, which is what forwards packets (not only zebra's view):
+      const kernel = JSON.parse(await lab.sh(s.name, 'ip -j route show default')) as { protocol?: string; nexthops?: { dev: string }[] }[];
+      const ospf = kernel.find((r) => r.protocol === 'ospf');
+      assert.equal(ospf?.nexthops?.length, s.wans.length, `${s.name}: kernel default is multipath`);
+      const [lan] = (await routes('hub', s.lanPrefix)).filter((r) => r.selected);
+      assert.equal(lan?.nexthops.filter((n) => n.active).length, s.wans.length, `hub: ${s.lanPrefix} over ${s.wans.length} taps`);
+    }
+  });
+
+  it('3: a LAN host reaches the internet server, which sees the hub\'s address', async () => {
+    await lab.sh('server', `iperf3 -s -D --logfile /tmp/${lab.id}-iperf.log`);
+    for (const s of t.spokes) {
+      await lab.sh(s.host, `ping -c 3 -i 0.2 -W 2 ${t.server.addr}`);
+      await waitFor('iperf3 server', 5000, async () => (await lab.try(s.host, `iperf3 -c ${t.server.addr} -t 1 -J >/dev/null`)).code === 0);
+    }
+    const log = await lab.sh('server', `cat /tmp/${lab.id}-iperf.log; rm -f /tmp/${lab.id}-iperf.log`);
+    const sources = [...log.matchAll(/Accepted connection from ([\d.]+)/g)].map((m) => m[1]);
+    assert.ok(sources.length >= t.spokes.length);
+    assert.deepEqual([...new Set(sources)], [t.hub.endpoint], 'every connection arrives NATed to the hub');
+  });
+
+  it('4: each tunnel\'s outer packets leave through its own WAN', async () => {
+    for (const s of t.spokes) {
+      const a = JSON.parse(await lab.sh(s.name, 'ip -j addr show')) as { ifname: string; addr_info: { local: string; prefixlen: number }[] }[];
+      for (const w of s.wans) {
+        const tap = a.find((l) => l.ifname === `obt-${w.name}`)!.addr_info.find((x) => x.prefixlen === 30)!;
+        const hubTap = tap.local.replace(/\d+$/, (d) => String(Number(d) - 1));
+        const before = await Promise.all(s.wans.map((x) => txBytes(s.name, x.name)));
+        // 200 pings of 1000 bytes to the hub's end of this tunnel only: about 240 kB of outer packets.
+        await lab.sh(s.name, `ping -q -c 200 -i 0.005 -s 1000 -W 2 ${hubTap}`);
+        const after = await Promise.all(s.wans.map((x) => txBytes(s.name, x.name)));
+        const delta = after.map((v, i) => v - before[i]!);
+        s.wans.forEach((x, i) => {
+          if (x.name === w.name) assert.ok(delta[i]! > 200 * 1000, `${s.name}: tunnel ${w.name}'s packets leave ${x.name} (${delta[i]} bytes)`);
+          else assert.ok(delta[i]! < 50_000, `${s.name}: tunnel ${w.name}'s packets stay off ${x.name} (${delta[i]} bytes: only hellos, BFD, keepalives)`);
+        });
+      }
+    }
+  });
+
+  it('5: a LAN host of one spoke reaches a LAN host of the other, through the hub', async () => {
+    const [a, b] = t.spokes as [(typeof t.spokes)[0], (typeof t.spokes)[0]];
+    await lab.sh(a.host, `ping -c 3 -i 0.2 -W 2 ${b.hostAddr}`);
+    const trace = await lab.sh(a.host, `tracepath -n -m 5 ${b.hostAddr} 2>&1 || true`);
+    assert.match(trace, /100\.127\.0\.\d+/, 'the path crosses a tunnel address (the hub)');
+  });
+
+  it('6: with every ISP dropping traffic, no LAN packet leaves a WAN un-encapsulated; the bond comes back by itself', async () => {
+    const leakRule = (devs: string[]) => `nft -f - <<'EOF'
+table inet leak {
+  chain pre {
+    type filter hook prerouting priority -300; policy accept;
+    iifname { ${devs.map((d) => `"${d}"`).join(', ')} } meta nfproto ipv4 udp dport ${51820} counter name tunnel
+    iifname { ${devs.map((d) => `"${d}"`).join(', ')} } meta nfproto ipv4 udp dport != ${51820} counter name leak
+    iifname { ${devs.map((d) => `"${d}"`).join(', ')} } meta nfproto ipv4 meta l4proto != udp counter name leak
+  }
+  counter tunnel {}
+  counter leak {}
+}
+EOF`;
+    const counters = async (isp: string) => {
+      const j = JSON.parse(await lab.sh(isp, 'nft -j list counters table inet leak')) as { nftables: { counter?: { name: string; packets: number } }[] };
+      const c = Object.fromEntries(j.nftables.filter((x) => x.counter).map((x) => [x.counter!.name, x.counter!.packets]));
+      return { tunnel: c.tunnel ?? 0, leak: c.leak ?? 0 };
+    };
+    for (const isp of t.isps) await lab.sh(isp.name, leakRule(isp.subscriberDevs));
+    // IPv4 only: the veths' own IPv6 link-local chatter (ND, MLD) is no LAN traffic.
+    // The counter can see a leak: a packet the spoke itself sends straight out a WAN is counted.
+    await lab.try(t.spokes[0]!.name, `ping -c 1 -W 1 ${t.spokes[0]!.wans[0]!.gw}`);
+    assert.ok((await counters('isp1')).leak >= 1, 'the leak counter counts an un-encapsulated packet');
+    for (const isp of t.isps) await lab.sh(isp.name, 'nft reset counters table inet leak >/dev/null');
+
+    // Every ISP drops everything it would forward, as when the path dies upstream of the modem.
+    for (const isp of t.isps) await lab.sh(isp.name, 'nft add table inet cut && nft add chain inet cut cutoff "{ type filter hook forward priority -10; policy drop; }"');
+    for (const s of t.spokes) {
+      await waitFor(`${s.name}: every adjacency down`, 15_000, async () => (await ospfNeighbors(lab, s.name)).length === 0);
+    }
+    for (const s of t.spokes) {
+      await lab.try(s.host, `ping -c 20 -i 0.05 -W 1 ${t.server.addr}`);
+      await lab.try(s.host, `timeout 3 bash -c 'exec 3<>/dev/tcp/${t.server.addr}/5201'`);
+    }
+    let tunnelTries = 0;
+    for (const isp of t.isps) {
+      const c = await counters(isp.name);
+      assert.equal(c.leak, 0, `${isp.name}: no packet but WireGuard left a spoke's WAN`);
+      tunnelTries += c.tunnel;
+    }
+    assert.ok(tunnelTries > 0, 'the tunnels kept trying to re-establish over every WAN');
+
+    for (const isp of t.isps) await lab.sh(isp.name, 'nft delete table inet cut && nft delete table inet leak');
+    const start = Date.now();
+    await waitFor('every adjacency Full again', 120_000, () => allFull(lab), 250);
+    await waitFor('every spoke default ECMP again', 60_000, () => allBonded(lab), 250);
+    console.log(`# measured: all adjacencies Full ${((Date.now() - start) / 1000).toFixed(1)} s after the ISPs recovered`);
+    for (const s of t.spokes) await waitFor(`${s.host} reaches the server`, 20_000, async () => (await lab.try(s.host, `ping -c 1 -W 1 ${t.server.addr}`)).code === 0);
+  });
+
+  it('throughput: 8 TCP flows from a two-WAN site against the sum of its links (measured, printed)', async () => {
+    const s = t.spokes[0]!;
+    await lab.sh('server', 'iperf3 -s -D');
+    await waitFor('iperf3 server', 5000, async () => (await lab.try(s.host, `iperf3 -c ${t.server.addr} -t 1 >/dev/null`)).code === 0);
+    const up = JSON.parse(await lab.sh(s.host, `iperf3 -c ${t.server.addr} -P 8 -t 6 -O 2 -J`, { timeoutMs: 60_000 })) as { end: { sum_received: { bits_per_second: number } } };
+    const down = JSON.parse(await lab.sh(s.host, `iperf3 -c ${t.server.addr} -P 8 -t 6 -O 2 -R -J`, { timeoutMs: 60_000 })) as { end: { sum_received: { bits_per_second: number } } };
+    const sum = RATE_MBIT * s.wans.length;
+    // TCP payload per tunnel packet: MSS (tap MTU 1390 - 40) over the 1514 bytes tbf counts per full packet.
+    const limit = (sum * (1390 - 40)) / 1514;
+    const upM = up.end.sum_received.bits_per_second / 1e6;
+    const downM = down.end.sum_received.bits_per_second / 1e6;
+    console.log(`# measured: 8 flows over ${s.wans.length} x ${RATE_MBIT} Mbit/s: upload ${upM.toFixed(1)} Mbit/s, download ${downM.toFixed(1)} Mbit/s; link sum ${sum}, encapsulation limit ${limit.toFixed(1)} (${((100 * upM) / limit).toFixed(0)} % / ${((100 * downM) / limit).toFixed(0)} %)`);
+    // Both links carry the flows: more than one link's worth gets through in each direction.
+    assert.ok(upM > RATE_MBIT * 1.2, `upload uses more than one WAN (${upM.toFixed(1)} Mbit/s)`);
+    assert.ok(downM > RATE_MBIT * 1.2, `download uses more than one WAN (${downM.toFixed(1)} Mbit/s)`);
+  });
+
+  it('7: apply twice changes nothing; down leaves no ospfbond object and keeps the user\'s router bgp', async () => {
+    for (const n of [t.hub.node, ...t.spokes.map((s) => s.name)]) {
+      const out = await lab.sh(n, 'ospfbond apply 2>&1');
+      assert.match(out, /up to date, nothing to do/, `${n}: second apply`);
+      assert.doesNotMatch(out, /\[#\]/, `${n}: second apply runs nothing`);
+    }
+    const sysctlBefore = await lab.sh('hub', 'sysctl -n net.ipv4.fib_multipath_hash_policy');
+    assert.equal(sysctlBefore.trim(), '1');
+    for (const n of [t.hub.node, ...t.spokes.map((s) => s.name)]) {
+      await lab.sh(n, 'ospfbond down 2>&1');
+      const links = JSON.parse(await lab.sh(n, 'ip -j -d link show')) as { ifname: string; ifalias?: string }[];
+      assert.deepEqual(links.filter((l) => l.ifalias?.startsWith('ospfbond') || l.ifname.startsWith('ob')).map((l) => l.ifname), [], `${n}: no ospfbond links`);
+      assert.doesNotMatch(await lab.sh(n, 'ip rule show'), /protocol 79|4f42/, `${n}: no ospfbond rules`);
+      assert.doesNotMatch(await lab.sh(n, 'ip route show table all'), /proto 79|metric 42110/, `${n}: no ospfbond routes`);
+      assert.equal((await lab.try(n, 'nft list table inet ospfbond')).code !== 0, true, `${n}: no nft table`);
+      const conf = await lab.sh(n, 'cat /etc/frr/frr.conf');
+      assert.doesNotMatch(conf, /ospfbond/, `${n}: frr.conf without ospfbond's block`);
+      const running = await lab.sh(n, "vtysh -c 'show running-config'");
+      assert.doesNotMatch(running, /router ospf|ip ospf|ospfbond-fast/, `${n}: FRR runs no ospfbond config`);
+      assert.equal((await lab.try(n, 'test -e /var/lib/ospfbond/state.json')).code, 1, `${n}: state file removed`);
+      assert.match(await lab.sh(n, 'ospfbond down 2>&1'), /nothing of ospfbond/, `${n}: down again finds nothing`);
+    }
+    assert.equal((await lab.sh('hub', 'sysctl -n net.ipv4.fib_multipath_hash_policy')).trim(), '0', 'hub: sysctl restored');
+    // sitea's "DHCP" default route is back at its original metric.
+    assert.match(await lab.sh('sitea', 'ip route show default'), /^default via 100\.64\.1\.\d+ dev wan1 *$/m);
+    const hubRunning = await lab.sh('hub', "vtysh -c 'show running-config'");
+    assert.ok(hubRunning.includes(USER_BGP.split('\n')[0]!), 'the user\'s router bgp is still running');
+    assert.ok((await lab.sh('hub', 'cat /etc/frr/frr.conf')).includes(USER_BGP.trimEnd()), 'and still in frr.conf');
+  });
+});

@@ -1,0 +1,180 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { execa } from 'execa';
+import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { Topology } from './topology.js';
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+
+/**
+ * A lab of network namespaces. Routers (hub, spokes) also get a private mount namespace in which
+ * /etc is an overlay and /run/frr, /run/wireguard and /var/lib/ospfbond are private, so FRR's own
+ * init script, vtysh, wireguard-go and ospfbond run there exactly as on a real router (LAB-NOTES).
+ * Names carry a random run id, so parallel runs never collide; teardown runs on exit and signals.
+ */
+export class Lab {
+  readonly id: string;
+  readonly dir: string;
+  readonly prefix: string;
+  private routers = new Set<string>();
+  private made: string[] = [];
+  private torn = false;
+
+  constructor(
+    readonly topo: Topology,
+    id = `ob${randomBytes(3).toString('hex')}`,
+  ) {
+    this.id = id;
+    this.dir = `/run/${id}`;
+    this.prefix = `/tmp/${id}-prefix`;
+    const bye = () => this.teardown();
+    process.once('exit', bye);
+    // `on`, not `once`: a second signal during teardown (timeout(1) forwards one) must not kill us mid-way.
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.on(sig, () => {
+        bye();
+        process.exit(130);
+      });
+    }
+  }
+
+  ns(node: string): string {
+    return `${this.id}-${node}`;
+  }
+
+  private enter(node: string): string[] {
+    const args = ['nsenter', `--net=/run/netns/${this.ns(node)}`];
+    if (this.routers.has(node)) args.push(`--mount=${this.dir}/${node}.mnt`);
+    return args;
+  }
+
+  /** Runs a shell command on a node; throws with its output when it fails. */
+  async sh(node: string, cmd: string, opts: { timeoutMs?: number } = {}): Promise<string> {
+    const r = await execa(this.enter(node)[0]!, [...this.enter(node).slice(1), 'bash', '-c', cmd], {
+      reject: false,
+      timeout: opts.timeoutMs ?? 120_000,
+      env: { PATH: `${this.prefix}/bin:${process.env.PATH}`, LC_ALL: 'C' },
+    });
+    if (r.exitCode !== 0) throw new Error(`[${node}] ${cmd}\nexit ${r.exitCode}\n${r.stdout}\n${r.stderr}`);
+    return String(r.stdout);
+  }
+
+  /** Like sh, but returns the exit code and output instead of throwing. */
+  async try(node: string, cmd: string, timeoutMs = 120_000): Promise<{ code: number; out: string }> {
+    const r = await execa(this.enter(node)[0]!, [...this.enter(node).slice(1), 'bash', '-c', cmd], {
+      reject: false,
+      timeout: timeoutMs,
+      env: { PATH: `${this.prefix}/bin:${process.env.PATH}`, LC_ALL: 'C' },
+    });
+    return { code: r.exitCode ?? -1, out: `${r.stdout}\n${r.stderr}` };
+  }
+
+  async build(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    this.made.push('dir');
+    // A private bind of the run dir, so mount-namespace files can be bound in it (as /run/netns is).
+    execFileSync('mount', ['--bind', this.dir, this.dir]);
+    execFileSync('mount', ['--make-private', this.dir]);
+    for (const n of this.topo.nodes) {
+      execFileSync('ip', ['netns', 'add', this.ns(n.name)]);
+      this.made.push(`netns:${n.name}`);
+      if (n.router) this.makeRouterMounts(n.name);
+      await this.sh(n.name, 'ip link set lo up');
+    }
+    for (const l of this.topo.links) {
+      execFileSync('ip', ['link', 'add', 'obtmp0', 'netns', this.ns(l.a.node), 'type', 'veth', 'peer', 'name', 'obtmp1', 'netns', this.ns(l.b.node)]);
+      for (const [end, tmp] of [
+        [l.a, 'obtmp0'],
+        [l.b, 'obtmp1'],
+      ] as const) {
+        await this.sh(end.node, `ip link set ${tmp} name ${end.dev} && ip link set ${end.dev} up${end.addr ? ` && ip addr add ${end.addr} dev ${end.dev}` : ''}`);
+        if (l.rateMbit) await this.shape(end.node, end.dev, l.rateMbit);
+      }
+    }
+    for (const n of this.topo.nodes) {
+      for (const r of n.routes ?? []) await this.sh(n.name, `ip route add ${r}`);
+      // Plain routers forward; the routers under test get their sysctls from ospfbond itself,
+      // except the reverse-path filter, set loose as systemd does on a real Debian router.
+      if (!n.router) await this.sh(n.name, 'sysctl -qw net.ipv4.ip_forward=1');
+      else await this.sh(n.name, 'sysctl -qw net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.default.rp_filter=2');
+    }
+    for (const isp of this.topo.isps) {
+      // The ISP is a carrier NAT: its subscribers leave with its own public address.
+      await this.sh(isp.name, `nft -f - <<'EOF'
+table ip isp {
+  chain post { type nat hook postrouting priority srcnat; policy accept; oifname "${isp.uplink}" masquerade; }
+}
+EOF`);
+    }
+  }
+
+  async shape(node: string, dev: string, rateMbit: number): Promise<void> {
+    // A burst of 10 ms at line rate and 50 ms of queue: a modest modem buffer.
+    const burst = Math.max(Math.ceil((rateMbit * 1e6) / 8 / 100), 4000);
+    await this.sh(node, `tc qdisc replace dev ${dev} root tbf rate ${rateMbit}mbit burst ${burst} latency 50ms`);
+  }
+
+  private makeRouterMounts(node: string): void {
+    const mnt = `${this.dir}/${node}.mnt`;
+    const upper = `${this.dir}/${node}/upper`;
+    const work = `${this.dir}/${node}/work`;
+    mkdirSync(upper, { recursive: true });
+    mkdirSync(work, { recursive: true });
+    writeFileSync(mnt, '');
+    const script = [
+      `mount -t overlay overlay -o lowerdir=/etc,upperdir=${upper},workdir=${work} /etc`,
+      'mkdir -p /run/frr /run/wireguard /var/lib/ospfbond',
+      'mount -t tmpfs -o mode=0755 tmpfs /run/frr && chown frr:frr /run/frr',
+      'mount -t tmpfs -o mode=0700 tmpfs /run/wireguard',
+      'mount -t tmpfs -o mode=0700 tmpfs /var/lib/ospfbond',
+    ].join(' && ');
+    execFileSync('unshare', [`--mount=${mnt}`, '--propagation', 'private', 'sh', '-c', script]);
+    this.routers.add(node);
+    this.made.push(`mnt:${node}`);
+  }
+
+  /** `npm pack` the repo and install the tarball into a private prefix: the harness runs the real CLI. */
+  async installPackage(): Promise<void> {
+    mkdirSync(this.prefix, { recursive: true });
+    const packDir = `${this.prefix}/pack`;
+    mkdirSync(packDir, { recursive: true });
+    const { stdout } = await execa('npm', ['pack', '--silent', '--pack-destination', packDir], { cwd: REPO });
+    const tgz = `${packDir}/${stdout.trim().split('\n').at(-1)}`;
+    await execa('npm', ['install', '-g', '--prefer-offline', '--no-audit', '--no-fund', '--prefix', this.prefix, tgz], { cwd: this.prefix });
+  }
+
+  /** Synchronous, so it also runs from an exit handler; kills every process in the lab's namespaces. */
+  teardown(): void {
+    if (this.torn) return;
+    this.torn = true;
+    for (const n of this.topo.nodes) {
+      const ns = this.ns(n.name);
+      if (!existsSync(`/run/netns/${ns}`)) continue;
+      const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+      if (pids.length) spawnSync('kill', ['-9', ...pids]);
+      spawnSync('ip', ['netns', 'del', ns]);
+    }
+    for (const n of this.topo.nodes) if (n.router && existsSync(`${this.dir}/${n.name}.mnt`)) spawnSync('umount', [`${this.dir}/${n.name}.mnt`]);
+    if (existsSync(this.dir)) {
+      spawnSync('umount', ['-l', this.dir]);
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+    rmSync(this.prefix, { recursive: true, force: true });
+  }
+}
+
+export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined | false>, everyMs = 200): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -1,0 +1,72 @@
+import { Lab, waitFor } from './lab.js';
+import { labTopology, type Topology } from './topology.js';
+
+/** A user's own FRR config, which ospfbond must leave alone through apply and down. */
+export const USER_BGP = 'router bgp 64512\n bgp router-id 192.0.2.250\n no bgp ebgp-requires-policy\nexit\n!\n';
+
+export interface Neighbor {
+  nbrState: string;
+  ifaceName: string;
+}
+
+export async function ospfNeighbors(lab: Lab, node: string): Promise<Neighbor[]> {
+  const j = JSON.parse(await lab.sh(node, "vtysh -c 'show ip ospf neighbor json'")) as { neighbors?: Record<string, Neighbor[]> };
+  return Object.values(j.neighbors ?? {}).flat();
+}
+
+/** Every tap of every router has a Full adjacency; the spokes see the hub as DR. */
+export async function allFull(lab: Lab): Promise<boolean> {
+  const t = lab.topo;
+  const hub = await ospfNeighbors(lab, t.hub.node);
+  const wanCount = t.spokes.reduce((n, s) => n + s.wans.length, 0);
+  if (hub.filter((n) => n.nbrState.startsWith('Full')).length !== wanCount) return false;
+  for (const s of t.spokes) {
+    const ns = await ospfNeighbors(lab, s.name);
+    if (ns.filter((n) => n.nbrState === 'Full/DR').length !== s.wans.length) return false;
+  }
+  return true;
+}
+
+/** Each spoke's kernel default route goes over every one of its tunnels (OSPF, not the blackhole). */
+export async function allBonded(lab: Lab): Promise<boolean> {
+  for (const s of lab.topo.spokes) {
+    const kernel = JSON.parse(await lab.sh(s.name, 'ip -j route show default')) as { protocol?: string; nexthops?: unknown[] }[];
+    if (kernel.find((r) => r.protocol === 'ospf')?.nexthops?.length !== s.wans.length) return false;
+  }
+  return true;
+}
+
+export interface Setup {
+  lab: Lab;
+  fullSeconds: number; // from the start of `apply` on all routers to every adjacency Full
+  bondedSeconds: number; // ... to every spoke's default route being ECMP over all its tunnels
+  applyOutput: Record<string, string>;
+}
+
+export async function buildBondedLab(topo: Topology = labTopology()): Promise<Setup> {
+  const lab = new Lab(topo);
+  await lab.build();
+  await lab.installPackage();
+  const t = lab.topo;
+  // A user's FRR config that predates ospfbond, with its daemon enabled.
+  await lab.sh(t.hub.node, `sed -i 's/^bgpd=no/bgpd=yes/' /etc/frr/daemons && printf '%s' '${USER_BGP}' >> /etc/frr/frr.conf`);
+  await lab.sh(t.hub.node, `ospfbond init hub --endpoint ${t.hub.endpoint} --uplink ${t.hub.uplink} --tunnel-pool ${t.tunnelPool}`);
+  for (const s of t.spokes) {
+    await lab.sh(t.hub.node, `ospfbond hub add-spoke ${s.name} --wans ${s.wans.map((w) => w.name).join(',')} --out ${lab.dir}/${s.name}.ospfbond`);
+    // "Copy the bundle" to the spoke: into its own private /etc.
+    await lab.sh(s.name, `install -D -m 0600 ${lab.dir}/${s.name}.ospfbond /etc/ospfbond/${s.name}.ospfbond`);
+    const wans = s.wans.map((w) => `--wan ${w.name}:dev=${w.name},gw=${w.dhcp ? 'dhcp' : w.gw}`).join(' ');
+    await lab.sh(s.name, `ospfbond init spoke --bundle /etc/ospfbond/${s.name}.ospfbond ${wans} --lan-dev ${s.lanDev}`);
+  }
+  const start = Date.now();
+  const applyOutput: Record<string, string> = {};
+  await Promise.all(
+    [t.hub.node, ...t.spokes.map((s) => s.name)].map(async (n) => {
+      applyOutput[n] = await lab.sh(n, 'ospfbond apply 2>&1');
+    }),
+  );
+  await waitFor('all OSPF adjacencies Full', 90_000, () => allFull(lab));
+  const fullSeconds = (Date.now() - start) / 1000;
+  await waitFor('every spoke default ECMP over all its tunnels', 60_000, () => allBonded(lab));
+  return { lab, fullSeconds, bondedSeconds: (Date.now() - start) / 1000, applyOutput };
+}

@@ -1,0 +1,111 @@
+/**
+ * The lab's topology as data: the namespace lab builds it, and the Vagrant lab (a later issue) is
+ * meant to read the same description. Every address is a documentation or carrier-NAT address that
+ * exists only on the lab's own veth links.
+ */
+export interface LinkEnd {
+  node: string;
+  dev: string;
+  addr?: string; // a.b.c.d/len
+}
+export interface Link {
+  a: LinkEnd;
+  b: LinkEnd;
+  /** tbf rate in Mbit/s on both ends (an ISP access line), absent for an unshaped link. */
+  rateMbit?: number;
+}
+export interface SpokeSpec {
+  name: string;
+  wans: { name: string; isp: string; gw: string; dhcp?: boolean }[];
+  lanDev: string;
+  lanPrefix: string;
+  host: string; // the LAN host's node name
+  hostAddr: string;
+}
+export interface Topology {
+  nodes: { name: string; router?: 'hub' | 'spoke'; routes?: string[] }[];
+  links: Link[];
+  isps: { name: string; uplink: string; subscriberDevs: string[] }[];
+  hub: { node: string; uplink: string; endpoint: string };
+  server: { node: string; addr: string };
+  spokes: SpokeSpec[];
+  tunnelPool: string;
+}
+
+export function labTopology(rateMbit = 20): Topology {
+  const isps = ['isp1', 'isp2', 'isp3'];
+  const spokes: SpokeSpec[] = [
+    {
+      name: 'sitea',
+      wans: [
+        { name: 'wan1', isp: 'isp1', gw: '' },
+        { name: 'wan2', isp: 'isp2', gw: '' },
+      ],
+      lanDev: 'lan0',
+      lanPrefix: '198.51.100.128/27',
+      host: 'hosta',
+      hostAddr: '198.51.100.130',
+    },
+    {
+      name: 'siteb',
+      wans: [
+        { name: 'wan1', isp: 'isp1', gw: '' },
+        { name: 'wan2', isp: 'isp2', gw: '' },
+        // Its gateway comes from a "DHCP" default route in the main table, as on a real modem link.
+        { name: 'wan3', isp: 'isp3', gw: '', dhcp: true },
+      ],
+      lanDev: 'lan0',
+      lanPrefix: '198.51.100.160/27',
+      host: 'hostb',
+      hostAddr: '198.51.100.162',
+    },
+  ];
+  const links: Link[] = [
+    { a: { node: 'core', dev: 'srv', addr: '203.0.113.1/30' }, b: { node: 'server', dev: 'up0', addr: '203.0.113.2/30' } },
+    { a: { node: 'core', dev: 'hub', addr: '198.51.100.1/30' }, b: { node: 'hub', dev: 'up0', addr: '198.51.100.2/30' } },
+  ];
+  const nodes: Topology['nodes'] = [
+    { name: 'core' },
+    { name: 'server', routes: ['default via 203.0.113.1'] },
+    { name: 'hub', router: 'hub', routes: ['default via 198.51.100.1'] },
+  ];
+  isps.forEach((isp, i) => {
+    links.push({ a: { node: 'core', dev: isp, addr: `192.0.2.${4 * i + 1}/30` }, b: { node: isp, dev: 'up0', addr: `192.0.2.${4 * i + 2}/30` } });
+    nodes.push({ name: isp, routes: [`default via 192.0.2.${4 * i + 1}`] });
+  });
+  const subscriberDevs: Record<string, string[]> = {};
+  let sub = 0;
+  spokes.forEach((s, si) => {
+    const routes: string[] = [];
+    s.wans.forEach((w) => {
+      const ispIndex = isps.indexOf(w.isp) + 1;
+      const base = 4 * ++sub;
+      const ispDev = `${s.name}-${w.name}`.slice(0, 15);
+      w.gw = `100.64.${ispIndex}.${base + 1}`;
+      links.push({
+        a: { node: w.isp, dev: ispDev, addr: `100.64.${ispIndex}.${base + 1}/30` },
+        b: { node: s.name, dev: w.name, addr: `100.64.${ispIndex}.${base + 2}/30` },
+        rateMbit,
+      });
+      (subscriberDevs[w.isp] ??= []).push(ispDev);
+      if (w.dhcp) routes.push(`default via ${w.gw} dev ${w.name}`);
+    });
+    // sitea: a pre-existing default through its first WAN, as its DHCP client would have left it.
+    if (si === 0) routes.push(`default via ${s.wans[0]!.gw} dev ${s.wans[0]!.name}`);
+    const [net, len] = s.lanPrefix.split('/') as [string, string];
+    const o = net.split('.').map(Number);
+    const gwAddr = `${o[0]}.${o[1]}.${o[2]}.${o[3]! + 1}`;
+    links.push({ a: { node: s.name, dev: s.lanDev, addr: `${gwAddr}/${len}` }, b: { node: s.host, dev: 'eth0', addr: `${s.hostAddr}/${len}` } });
+    nodes.push({ name: s.name, router: 'spoke', routes });
+    nodes.push({ name: s.host, routes: [`default via ${gwAddr}`] });
+  });
+  return {
+    nodes,
+    links,
+    isps: isps.map((name) => ({ name, uplink: 'up0', subscriberDevs: subscriberDevs[name] ?? [] })),
+    hub: { node: 'hub', uplink: 'up0', endpoint: '198.51.100.2' },
+    server: { node: 'server', addr: '203.0.113.2' },
+    spokes,
+    tunnelPool: '100.127.0.0/16',
+  };
+}

@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfig, type SpokeConfig } from '../../src/config/config.js';
+import { ConfigError } from '../../src/errors.js';
+import { parseWanSpec } from '../../src/commands/init.js';
+import { tunnelAddresses, maxTunnels, hubRouterId, tapMtu, wgMtu, demotedMetric, isDemoted } from '../../src/model/addressing.js';
+import { generateKeyPair, publicKeyOf } from '../../src/model/keys.js';
+import { fixture, golden } from './golden.js';
+
+test('a spoke config parses with its defaults filled in', () => {
+  const s = parseConfig('/x.ini', fixture('spoke.ini')) as SpokeConfig;
+  assert.equal(s.role, 'spoke');
+  assert.deepEqual(s.lanDevs, ['eth2', 'eth3']);
+  assert.deepEqual(
+    s.wans.map((w) => [w.name, w.dev, w.gw, w.mtu, w.cost]),
+    [
+      ['dsl', 'eth0', '192.0.2.1', 1492, 10],
+      ['lte', 'wwan0', 'dhcp', 1500, 20],
+    ],
+  );
+  assert.deepEqual(s.hub, { host: 'hub.example.net', port: 51820, publicKey: s.hub.publicKey });
+});
+
+test('every problem of a bad config is reported at once as file:line key: message', () => {
+  try {
+    parseConfig('/etc/ospfbond/ospfbond.ini', fixture('bad-spoke.ini'));
+    assert.fail('the bad config was accepted');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    golden('bad-spoke.errors.txt', `${err.message}\n`);
+  }
+});
+
+test('duplicate WAN devices and tunnels are caught after the schema passes', () => {
+  const text = fixture('spoke.ini').replace('dev = wwan0', 'dev = eth0').replace('tunnel = 2', 'tunnel = 1');
+  assert.throws(
+    () => parseConfig('/s.ini', text),
+    (err: ConfigError) =>
+      err.problems.some((p) => p.key === 'wan.lte.dev' && /already WAN dsl/.test(p.message) && p.line === 24) &&
+      err.problems.some((p) => p.key === 'wan.lte.tunnel' && /already WAN dsl/.test(p.message)),
+  );
+});
+
+test('a file with no role says what it expects', () => {
+  assert.throws(() => parseConfig('/a.ini', '[hub]\nendpoint = x\n'), /\/a\.ini:1 ospfbond\.role: expected role = hub or role = spoke/);
+});
+
+test('--wan specs parse, and bad ones name the fix', () => {
+  assert.deepEqual(parseWanSpec('lte:dev=wwan0,gw=dhcp,mtu=1430'), { name: 'lte', dev: 'wwan0', gw: 'dhcp', mtu: 1430 });
+  assert.deepEqual(parseWanSpec('dsl:dev=eth0,gw=192.0.2.1'), { name: 'dsl', dev: 'eth0', gw: '192.0.2.1', mtu: undefined });
+  assert.throws(() => parseWanSpec('dsl:dev=eth0'), /gw= is missing; expected NAME:dev=IFACE,gw=IPV4\|dhcp/);
+  assert.throws(() => parseWanSpec('dsl:dev=eth0,gw=300.1.1.1'), /neither an IPv4 address nor dhcp/);
+  assert.throws(() => parseWanSpec('Dsl:dev=eth0,gw=dhcp'), /expected NAME:dev=/);
+  assert.throws(() => parseWanSpec('dsl:dev=eth0,gw=dhcp,speed=1'), /unknown key 'speed'/);
+  assert.throws(() => parseWanSpec('dsl:dev=eth0,gw=dhcp,mtu=99'), /mtu=99 is not a whole number from 1280 to 9000/);
+});
+
+test('tunnel addressing: a /29 per tunnel, hub and spoke ends, distinct hub inner addresses', () => {
+  assert.deepEqual(tunnelAddresses('10.255.0.0/16', 1), {
+    hubInner: '10.255.0.8',
+    spokeInner: '10.255.0.9',
+    tapPrefix: '10.255.0.12/30',
+    hubTap: '10.255.0.13',
+    spokeTap: '10.255.0.14',
+    vni: 1,
+  });
+  assert.equal(tunnelAddresses('10.255.0.0/16', 40).hubInner, '10.255.1.64');
+  assert.equal(hubRouterId('10.255.0.0/16'), '10.255.0.1');
+  assert.equal(maxTunnels('10.255.0.0/16'), 8191);
+  assert.equal(maxTunnels('10.255.0.0/24'), 31);
+});
+
+test('MTU: WireGuard (60) and VXLAN (50) overheads', () => {
+  assert.equal(wgMtu(1500), 1440);
+  assert.equal(tapMtu(1500), 1390);
+  assert.equal(tapMtu(1492), 1382);
+});
+
+test('demoted DHCP routes keep their metric in the low bits', () => {
+  assert.equal(demotedMetric(0), 251 * 2 ** 24);
+  assert.equal(demotedMetric(100) & 0xffffff, 100);
+  assert.ok(isDemoted(demotedMetric(1024)));
+  assert.ok(!isDemoted(1024));
+});
+
+test('keys: generated pairs match what X25519 derives from the private key', () => {
+  const kp = generateKeyPair();
+  assert.match(kp.privateKey, /^[A-Za-z0-9+/]{43}=$/);
+  assert.equal(publicKeyOf(kp.privateKey), kp.publicKey);
+  // RFC 7748 section 6.1 test vector (Alice).
+  const alice = Buffer.from('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a', 'hex').toString('base64');
+  assert.equal(Buffer.from(publicKeyOf(alice), 'base64').toString('hex'), '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
+});

@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfig, type HubConfig, type SpokeConfig } from '../../src/config/config.js';
+import { desiredState } from '../../src/model/desired.js';
+import { planApply, planDown } from '../../src/plan/planner.js';
+import { describe as describeStep, type Step } from '../../src/plan/steps.js';
+import { parseWgDump, blockInSync, type Observed } from '../../src/system/observe.js';
+import { fixture, golden } from './golden.js';
+
+const hub = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig;
+const spoke = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('spoke.ini')) as SpokeConfig;
+const DEBIAN_DAEMONS = 'bgpd=no\nospfd=no\nbfdd=no\nvtysh_enable=yes\n';
+
+/** A router as a fresh Debian install leaves it: its devices, a DHCP default on the LTE modem. */
+function freshRouter(devs: string[]): Observed {
+  return {
+    links: devs.map((name) => ({ name, mtu: 1500, up: true, addrs: [] })),
+    wg: {},
+    rules: [
+      { pref: 0, table: 'local' },
+      { pref: 32766, table: 'main' },
+      { pref: 32767, table: 'default' },
+    ],
+    routes: [{ table: 'main', dst: 'default', gateway: '100.64.7.1', dev: 'wwan0', metric: 0, protocol: 'dhcp' }],
+    sysctls: {},
+    nftRuleset: undefined,
+    frr: { conf: 'log syslog informational\n', daemons: DEBIAN_DAEMONS, running: false, reloadTest: '' },
+    resolved: { 'hub.example.net': '198.51.100.2' },
+    saved: undefined,
+  };
+}
+
+const lines = (steps: Step[]) => `${steps.map(describeStep).join('\n')}\n`;
+
+test('hub plan on a fresh router', () => golden('hub.plan.txt', lines(planApply(desiredState(hub), freshRouter(['lo', 'eth0'])))));
+test('spoke plan on a fresh router', () => golden('spoke.plan.txt', lines(planApply(desiredState(spoke), freshRouter(['lo', 'eth0', 'wwan0', 'eth2', 'eth3'])))));
+
+test('a missing device stops the plan before any step, naming the config key', () => {
+  assert.throws(() => planApply(desiredState(spoke), freshRouter(['lo', 'eth0', 'eth2', 'eth3'])), /device wwan0 \(wan\.lte\.dev\) does not exist/);
+});
+
+test('a dhcp WAN without a lease is an error, not a guess', () => {
+  const r = freshRouter(['lo', 'eth0', 'wwan0', 'eth2', 'eth3']);
+  r.routes = [];
+  assert.throws(() => planApply(desiredState(spoke), r), /wan lte: no DHCP gateway on wwan0 yet/);
+});
+
+test('a user\'s router ospf in frr.conf is refused', () => {
+  const r = freshRouter(['lo', 'eth0']);
+  r.frr.conf += 'router ospf\n network 192.0.2.0/24 area 0\nexit\n';
+  assert.throws(() => planApply(desiredState(hub), r), /frr\.conf has a `router ospf` block outside ospfbond's/);
+});
+
+test('down on a router without ospfbond plans nothing', () => {
+  assert.deepEqual(planDown(freshRouter(['lo', 'eth0'])), []);
+});
+
+test('wg dump parsing keeps no private key', () => {
+  const priv = 'wMtIWMZL6sF8igRSLKDR/kD92NLSSDfMTtVJNc4zW14=';
+  const dump = [
+    `obw-dsl\t${priv}\tNywnmwrwUXBa0tcdfG+x2I4m7Af7RUfmeeF2RKCgXzs=\t40000\t0x4f420001`,
+    'obw-dsl\tJhCtvYe1hVI610Ctdbl5F8TBxAR3inEzUpENbtSU/1Q=\t(none)\t198.51.100.2:51820\t10.255.0.8/32\t1700000000\t100\t200\t25',
+  ].join('\n');
+  const wg = parseWgDump(dump);
+  assert.deepEqual(wg['obw-dsl'], {
+    publicKey: 'NywnmwrwUXBa0tcdfG+x2I4m7Af7RUfmeeF2RKCgXzs=',
+    listenPort: 40000,
+    fwmark: 0x4f420001,
+    peers: [{ publicKey: 'JhCtvYe1hVI610Ctdbl5F8TBxAR3inEzUpENbtSU/1Q=', endpoint: '198.51.100.2:51820', allowedIps: ['10.255.0.8/32'], keepalive: 25 }],
+  });
+  assert.ok(!JSON.stringify(wg).includes(priv));
+});
+
+test('frr-reload --test output: machine defaults are no drift, ospfbond lines are', () => {
+  const block = 'interface obt-dsl\n ip ospf cost 10\nexit\n';
+  const machine = '\nLines To Delete\n===============\nno hostname vm\nipv6 forwarding\n\nLines To Add\n============\n';
+  assert.ok(blockInSync(machine, block));
+  assert.ok(!blockInSync(`${machine}interface obt-dsl\n ip ospf cost 10\n`, block));
+  assert.ok(!blockInSync('\nLines To Delete\n===============\nrouter ospf\n', block));
+});

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfig, renderHubIni, renderSpokeIni, type HubConfig, type SpokeConfig } from '../../src/config/config.js';
+import { renderHubFrr, renderSpokeFrr, spliceFrrConf, extractBlock, conflictsInUserConf } from '../../src/render/frr.js';
+import { renderHubNft, renderSpokeNft, nftHash } from '../../src/render/nft.js';
+import { fixture, golden } from './golden.js';
+
+const hub = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig;
+const spoke = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('spoke.ini')) as SpokeConfig;
+
+test('hub FRR block', () => golden('hub.frr.conf', renderHubFrr(hub)));
+test('spoke FRR block', () => golden('spoke.frr.conf', renderSpokeFrr(spoke)));
+test('hub nft ruleset', () => golden('hub.nft', renderHubNft(hub)));
+test('spoke nft ruleset', () => golden('spoke.nft', renderSpokeNft(spoke)));
+
+test('hub without NAT has no masquerade', () => {
+  assert.doesNotMatch(renderHubNft({ ...hub, nat: false }), /masquerade/);
+  assert.match(renderHubNft(hub), /iifname "obt\*" oifname "eth0" masquerade/);
+});
+
+test('the nft hash changes with the ruleset and only then', () => {
+  assert.equal(nftHash(renderHubNft(hub)), nftHash(renderHubNft(hub)));
+  assert.notEqual(nftHash(renderHubNft(hub)), nftHash(renderHubNft({ ...hub, uplink: 'eth1' })));
+});
+
+test('config files round-trip through their writer', () => {
+  assert.deepEqual(parseConfig(hub.file, renderHubIni(hub)), hub);
+  assert.deepEqual(parseConfig(spoke.file, renderSpokeIni(spoke)), spoke);
+});
+
+test('the ospfbond block is spliced into frr.conf without touching the user\'s config', () => {
+  const user = 'frr defaults traditional\nhostname r1\n!\nrouter bgp 64512\n neighbor 192.0.2.9 remote-as 64513\nexit\n!\n';
+  const block = renderSpokeFrr(spoke);
+  const once = spliceFrrConf(user, block);
+  assert.ok(once.startsWith(user));
+  assert.equal(extractBlock(once), block);
+  assert.equal(spliceFrrConf(once, block), once, 'splicing again changes nothing');
+  assert.equal(spliceFrrConf(once, ''), user, 'removing the block leaves exactly the user\'s config');
+});
+
+test('a user\'s own router ospf is reported as a conflict', () => {
+  assert.equal(conflictsInUserConf('router bgp 1\nexit\n').length, 0);
+  assert.equal(conflictsInUserConf(spliceFrrConf('', renderSpokeFrr(spoke))).length, 0, 'ospfbond\'s own block is no conflict');
+  assert.match(conflictsInUserConf('router ospf\n network 10.0.0.0/8 area 0\n').join(), /router ospf/);
+});
