@@ -65,12 +65,14 @@ describe('namespace lab: hub and spokes bonded over WireGuard+VXLAN with OSPF EC
   });
 
   it('3: a LAN host reaches the internet server, which sees the hub\'s address', async () => {
-    await lab.sh('server', `iperf3 -s -D --logfile /tmp/${lab.id}-iperf.log`);
+    const logfile = `${lab.dir}/iperf-nat.log`;
+    const stop = await lab.iperfServer('server', 5201, logfile);
     for (const s of t.spokes) {
       await lab.sh(s.host, `ping -c 3 -i 0.2 -W 2 ${t.server.addr}`);
-      await waitFor('iperf3 server', 5000, async () => (await lab.try(s.host, `iperf3 -c ${t.server.addr} -t 1 -J >/dev/null`)).code === 0);
+      await lab.iperf(s.host, t.server.addr, 5201, '-t 1');
     }
-    const log = await lab.sh('server', `cat /tmp/${lab.id}-iperf.log; rm -f /tmp/${lab.id}-iperf.log`);
+    await stop();
+    const log = await lab.sh('server', `cat ${logfile}`);
     const sources = [...log.matchAll(/Accepted connection from ([\d.]+)/g)].map((m) => m[1]);
     assert.ok(sources.length >= t.spokes.length);
     assert.deepEqual([...new Set(sources)], [t.hub.endpoint], 'every connection arrives NATed to the hub');
@@ -134,7 +136,7 @@ EOF`;
     }
     for (const s of t.spokes) {
       await lab.try(s.host, `ping -c 20 -i 0.05 -W 1 ${t.server.addr}`);
-      await lab.try(s.host, `timeout 3 bash -c 'exec 3<>/dev/tcp/${t.server.addr}/5201'`);
+      await lab.try(s.host, `timeout 3 bash -c 'exec 3<>/dev/tcp/${t.server.addr}/80'`);
     }
     let tunnelTries = 0;
     for (const isp of t.isps) {
@@ -154,15 +156,13 @@ EOF`;
 
   it('throughput: 8 TCP flows from a two-WAN site against the sum of its links (measured, printed)', async () => {
     const s = t.spokes[0]!;
-    await lab.sh('server', 'iperf3 -s -D');
-    await waitFor('iperf3 server', 5000, async () => (await lab.try(s.host, `iperf3 -c ${t.server.addr} -t 1 >/dev/null`)).code === 0);
-    const up = JSON.parse(await lab.sh(s.host, `iperf3 -c ${t.server.addr} -P 8 -t 6 -O 2 -J`, { timeoutMs: 60_000 })) as { end: { sum_received: { bits_per_second: number } } };
-    const down = JSON.parse(await lab.sh(s.host, `iperf3 -c ${t.server.addr} -P 8 -t 6 -O 2 -R -J`, { timeoutMs: 60_000 })) as { end: { sum_received: { bits_per_second: number } } };
+    const stop = await lab.iperfServer('server', 5202);
+    const upM = await lab.iperf(s.host, t.server.addr, 5202, '-P 8 -t 6 -O 2');
+    const downM = await lab.iperf(s.host, t.server.addr, 5202, '-P 8 -t 6 -O 2 -R');
+    await stop();
     const sum = RATE_MBIT * s.wans.length;
     // TCP payload per tunnel packet: MSS (tap MTU 1390 - 40) over the 1514 bytes tbf counts per full packet.
     const limit = (sum * (1390 - 40)) / 1514;
-    const upM = up.end.sum_received.bits_per_second / 1e6;
-    const downM = down.end.sum_received.bits_per_second / 1e6;
     console.log(`# measured: 8 flows over ${s.wans.length} x ${RATE_MBIT} Mbit/s: upload ${upM.toFixed(1)} Mbit/s, download ${downM.toFixed(1)} Mbit/s; link sum ${sum}, encapsulation limit ${limit.toFixed(1)} (${((100 * upM) / limit).toFixed(0)} % / ${((100 * downM) / limit).toFixed(0)} %)`);
     // Both links carry the flows: more than one link's worth gets through in each direction.
     assert.ok(upM > RATE_MBIT * 1.2, `upload uses more than one WAN (${upM.toFixed(1)} Mbit/s)`);

@@ -17,10 +17,9 @@ try {
   say(`${site.name}: default route, ECMP over its tunnels`);
   console.log(await lab.sh(site.name, 'ip route show default'));
   say(`${site.name}: 8 TCP flows downloading from the server through the bond (${site.wans.length} x ${RATE} Mbit/s)`);
-  await lab.sh('server', 'iperf3 -s -D');
-  await waitFor('iperf3 server', 5000, async () => (await lab.try(site.host, 'iperf3 -c 203.0.113.2 -t 1 >/dev/null')).code === 0);
-  const j = JSON.parse(await lab.sh(site.host, 'iperf3 -c 203.0.113.2 -P 8 -t 5 -R -J', { timeoutMs: 60_000 })) as { end: { sum_received: { bits_per_second: number } } };
-  const mbit = j.end.sum_received.bits_per_second / 1e6;
+  const stop = await lab.iperfServer('server', 5201);
+  const mbit = await lab.iperf(site.host, lab.topo.server.addr, 5201, '-P 8 -t 5 -R');
+  await stop();
   say(`${site.name}: WAN wan1 loses carrier`);
   await lab.sh(site.wans[0]!.isp, `ip link set ${site.name}-wan1 down`);
   const t0 = Date.now();

@@ -134,6 +134,23 @@ EOF`);
     this.made.push(`mnt:${node}`);
   }
 
+  /** An iperf3 server of this lab on its own port, listening when this returns; stop with the returned function. */
+  async iperfServer(node: string, port: number, logfile?: string): Promise<() => Promise<void>> {
+    const pidfile = `${this.dir}/iperf-${node}-${port}.pid`;
+    await this.sh(node, `iperf3 -s -p ${port} -D -I ${pidfile}${logfile ? ` --logfile ${logfile}` : ''}`);
+    await waitFor(`iperf3 listening on ${node}:${port}`, 10_000, async () => (await this.sh(node, `ss -Htln 'sport = :${port}'`)).trim() !== '', 100);
+    return async () => {
+      await this.try(node, `kill $(cat ${pidfile}) 2>/dev/null; rm -f ${pidfile}`);
+    };
+  }
+
+  /** Runs an iperf3 client and returns its received rate in Mbit/s. */
+  async iperf(node: string, server: string, port: number, args: string): Promise<number> {
+    const out = await this.sh(node, `iperf3 -c ${server} -p ${port} -J ${args}`, { timeoutMs: 120_000 });
+    const j = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } };
+    return j.end.sum_received.bits_per_second / 1e6;
+  }
+
   /** `npm pack` the repo and install the tarball into a private prefix: the harness runs the real CLI. */
   async installPackage(): Promise<void> {
     mkdirSync(this.prefix, { recursive: true });
