@@ -93,18 +93,21 @@ export function loadConfig(file: string): Config {
 export function parseConfig(file: string, text: string): Config {
   const doc = parseIni(text);
   const role = (doc.data.ospfbond as { role?: unknown } | undefined)?.role;
-  if (role === 'hub') return toHub(file, doc, check(file, doc, hubIniSchema));
-  if (role === 'spoke') return toSpoke(file, doc, check(file, doc, spokeIniSchema));
+  if (role === 'hub') return toHub(file, doc, check(file, doc, hubIniSchema, hubCrossChecks));
+  if (role === 'spoke') return toSpoke(file, doc, check(file, doc, spokeIniSchema, spokeCrossChecks));
   throw new ConfigError([
     { file, line: doc.lineOf('ospfbond', 'role'), key: 'ospfbond.role', message: 'expected role = hub or role = spoke in an [ospfbond] section' },
   ]);
 }
 
-function check<S extends z.ZodType>(file: string, doc: IniDocument, schema: S): z.output<S> {
+type CrossCheck = (file: string, doc: IniDocument) => ConfigProblem[];
+
+/** Schema problems and cross-field problems together: a user fixes the whole file in one go. */
+function check<S extends z.ZodType>(file: string, doc: IniDocument, schema: S, cross: CrossCheck): z.output<S> {
   const r = schema.safeParse(doc.data);
-  if (r.success) return r.data;
-  const problems: ConfigProblem[] = [];
-  for (const issue of r.error.issues) {
+  const problems = cross(file, doc);
+  if (r.success && problems.length === 0) return r.data;
+  for (const issue of r.success ? [] : r.error.issues) {
     const path = issue.path.map(String);
     if (issue.code === 'unrecognized_keys') {
       const section = path.join('.');
@@ -121,7 +124,7 @@ function check<S extends z.ZodType>(file: string, doc: IniDocument, schema: S): 
     }
     const key = path.at(-1) ?? '';
     const section = path.slice(0, -1).join('.');
-    const missing = issue.code === 'invalid_type' && issue.input === undefined;
+    const missing = issue.code === 'invalid_type' && valueAt(doc.data, path) === undefined;
     problems.push({
       file,
       line: doc.lineOf(section, key),
@@ -130,6 +133,55 @@ function check<S extends z.ZodType>(file: string, doc: IniDocument, schema: S): 
     });
   }
   throw new ConfigError(problems.sort((a, b) => a.line - b.line));
+}
+
+function valueAt(data: unknown, path: string[]): unknown {
+  let v = data;
+  for (const p of path) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined;
+  return v;
+}
+
+const sections = (v: unknown): [string, Record<string, unknown>][] =>
+  v && typeof v === 'object' ? (Object.entries(v).filter(([, x]) => x && typeof x === 'object') as [string, Record<string, unknown>][]) : [];
+
+/** Finds values used twice across sections; runs on the raw file, so it reports even when the schema fails. */
+function duplicates(file: string, doc: IniDocument, items: { section: string; key: string; value: unknown; owner: string }[], what: (owner: string, v: string) => string): ConfigProblem[] {
+  const seen = new Map<string, string>();
+  const out: ConfigProblem[] = [];
+  for (const it of items) {
+    if (typeof it.value !== 'string' && typeof it.value !== 'number') continue;
+    const v = String(it.value).trim();
+    const prev = seen.get(v);
+    if (prev !== undefined) out.push({ file, line: doc.lineOf(it.section, it.key), key: `${it.section}.${it.key}`, message: what(prev, v) });
+    else seen.set(v, it.owner);
+  }
+  return out;
+}
+
+function hubCrossChecks(file: string, doc: IniDocument): ConfigProblem[] {
+  const spokes = sections(doc.data.spoke);
+  const tunnels = spokes.flatMap(([name, s]) => sections(s.wan).map(([wan, t]) => ({ name, wan, t })));
+  return [
+    ...duplicates(file, doc, spokes.map(([name, s]) => ({ section: `spoke.${name}`, key: 'id', value: s.id, owner: name })), (o, v) => `id ${v} is already spoke ${o}'s`),
+    ...duplicates(file, doc, tunnels.map(({ name, wan, t }) => ({ section: `spoke.${name}.wan.${wan}`, key: 'tunnel', value: t.tunnel, owner: `${name}/${wan}` })), (o, v) => `tunnel ${v} is already ${o}'s`),
+    ...duplicates(file, doc, tunnels.map(({ name, wan, t }) => ({ section: `spoke.${name}.wan.${wan}`, key: 'public_key', value: t.public_key, owner: `${name}/${wan}` })), (o) => `same key as ${o}: every WAN needs its own key`),
+    ...spokes.filter(([, s]) => sections(s.wan).length === 0).map(([name]) => ({ file, line: doc.lineOf(`spoke.${name}`), key: `spoke.${name}`, message: 'has no [spoke.NAME.wan.WAN] section' })),
+  ];
+}
+
+function spokeCrossChecks(file: string, doc: IniDocument): ConfigProblem[] {
+  const wans = sections(doc.data.wan);
+  const lanDevs = typeof (doc.data.spoke as Record<string, unknown> | undefined)?.lan_devs === 'string' ? String((doc.data.spoke as Record<string, unknown>).lan_devs).split(',').map((d) => d.trim()) : [];
+  const problems = [
+    ...duplicates(file, doc, wans.map(([name, w]) => ({ section: `wan.${name}`, key: 'dev', value: w.dev, owner: name })), (o, v) => `device ${v} is already WAN ${o}'s: one device per WAN`),
+    ...duplicates(file, doc, wans.map(([name, w]) => ({ section: `wan.${name}`, key: 'tunnel', value: w.tunnel, owner: name })), (o, v) => `tunnel ${v} is already WAN ${o}'s`),
+    ...wans
+      .filter(([, w]) => typeof w.dev === 'string' && lanDevs.includes(w.dev))
+      .map(([name, w]) => ({ file, line: doc.lineOf('spoke', 'lan_devs'), key: 'spoke.lan_devs', message: `${String(w.dev)} is WAN ${name}'s device and cannot be a LAN device too` })),
+  ];
+  if (wans.length === 0) problems.push({ file, line: doc.lineOf('spoke'), key: 'wan', message: 'no [wan.NAME] section: a spoke needs at least one WAN' });
+  if (wans.length > MAX_WANS) problems.push({ file, line: doc.lineOf('spoke'), key: 'wan', message: `${wans.length} WANs: at most ${MAX_WANS}` });
+  return problems;
 }
 
 function toHub(file: string, doc: IniDocument, ini: z.output<typeof hubIniSchema>): HubConfig {
@@ -151,29 +203,15 @@ function toHub(file: string, doc: IniDocument, ini: z.output<typeof hubIniSchema
       wans: Object.entries(s.wan).map(([wan, t]) => ({ wan, tunnel: t.tunnel, publicKey: t.public_key, cost: t.cost, mtu: t.mtu })),
     })),
   };
-  const problems: ConfigProblem[] = [];
-  const ids = new Map<number, string>();
-  const tunnels = new Map<number, string>();
-  const keys = new Map<string, string>();
   const limit = maxTunnels(cfg.tunnelPool);
-  for (const s of cfg.spokes) {
-    const sec = `spoke.${s.name}`;
-    const other = ids.get(s.id);
-    if (other) problems.push({ file, line: doc.lineOf(sec, 'id'), key: `${sec}.id`, message: `id ${s.id} is already spoke ${other}'s` });
-    ids.set(s.id, s.name);
-    if (s.wans.length === 0) problems.push({ file, line: doc.lineOf(sec), key: sec, message: 'has no [spoke.NAME.wan.WAN] section' });
-    for (const t of s.wans) {
-      const tsec = `${sec}.wan.${t.wan}`;
-      const where = `${s.name}/${t.wan}`;
-      const prev = tunnels.get(t.tunnel);
-      if (prev) problems.push({ file, line: doc.lineOf(tsec, 'tunnel'), key: `${tsec}.tunnel`, message: `tunnel ${t.tunnel} is already ${prev}'s` });
-      if (t.tunnel > limit) problems.push({ file, line: doc.lineOf(tsec, 'tunnel'), key: `${tsec}.tunnel`, message: `tunnel ${t.tunnel} does not fit tunnel_pool ${cfg.tunnelPool} (at most ${limit})` });
-      const keyOwner = keys.get(t.publicKey);
-      if (keyOwner) problems.push({ file, line: doc.lineOf(tsec, 'public_key'), key: `${tsec}.public_key`, message: `same key as ${keyOwner}: every WAN needs its own key` });
-      tunnels.set(t.tunnel, where);
-      keys.set(t.publicKey, where);
-    }
-  }
+  const problems: ConfigProblem[] = cfg.spokes.flatMap((s) =>
+    s.wans
+      .filter((t) => t.tunnel > limit)
+      .map((t) => {
+        const sec = `spoke.${s.name}.wan.${t.wan}`;
+        return { file, line: doc.lineOf(sec, 'tunnel'), key: `${sec}.tunnel`, message: `tunnel ${t.tunnel} does not fit tunnel_pool ${cfg.tunnelPool} (at most ${limit})` };
+      }),
+  );
   if (problems.length) throw new ConfigError(problems);
   return cfg;
 }
@@ -201,23 +239,10 @@ function toSpoke(file: string, doc: IniDocument, ini: z.output<typeof spokeIniSc
       cost: w.cost,
     })),
   };
-  const problems: ConfigProblem[] = [];
-  if (cfg.wans.length === 0) problems.push({ file, line: doc.lineOf('spoke'), key: 'wan', message: 'no [wan.NAME] section: a spoke needs at least one WAN' });
-  if (cfg.wans.length > MAX_WANS) problems.push({ file, line: doc.lineOf('spoke'), key: 'wan', message: `${cfg.wans.length} WANs: at most ${MAX_WANS}` });
-  const devs = new Map<string, string>();
-  const tunnels = new Map<number, string>();
   const limit = maxTunnels(cfg.tunnelPool);
-  for (const w of cfg.wans) {
-    const sec = `wan.${w.name}`;
-    const prev = devs.get(w.dev);
-    if (prev) problems.push({ file, line: doc.lineOf(sec, 'dev'), key: `${sec}.dev`, message: `device ${w.dev} is already WAN ${prev}'s: one device per WAN` });
-    devs.set(w.dev, w.name);
-    const prevT = tunnels.get(w.tunnel);
-    if (prevT) problems.push({ file, line: doc.lineOf(sec, 'tunnel'), key: `${sec}.tunnel`, message: `tunnel ${w.tunnel} is already WAN ${prevT}'s` });
-    tunnels.set(w.tunnel, w.name);
-    if (w.tunnel > limit) problems.push({ file, line: doc.lineOf(sec, 'tunnel'), key: `${sec}.tunnel`, message: `tunnel ${w.tunnel} does not fit tunnel_pool ${cfg.tunnelPool}` });
-    if (cfg.lanDevs.includes(w.dev)) problems.push({ file, line: doc.lineOf('spoke', 'lan_devs'), key: 'spoke.lan_devs', message: `${w.dev} is WAN ${w.name}'s device and cannot be a LAN device too` });
-  }
+  const problems: ConfigProblem[] = cfg.wans
+    .filter((w) => w.tunnel > limit)
+    .map((w) => ({ file, line: doc.lineOf(`wan.${w.name}`, 'tunnel'), key: `wan.${w.name}.tunnel`, message: `tunnel ${w.tunnel} does not fit tunnel_pool ${cfg.tunnelPool} (at most ${limit})` }));
   if (problems.length) throw new ConfigError(problems);
   return cfg;
 }

@@ -91,3 +91,15 @@ test('keys: generated pairs match what X25519 derives from the private key', () 
   const alice = Buffer.from('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a', 'hex').toString('base64');
   assert.equal(Buffer.from(publicKeyOf(alice), 'base64').toString('hex'), '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
 });
+
+test('a hub config with a tunnel or key used twice names both owners', () => {
+  const hub = fixture('hub.ini');
+  const dslKey = /\[spoke\.branch1\.wan\.dsl\]\ntunnel = 1\npublic_key = (\S+)/.exec(hub)![1]!;
+  const text = hub.replace(/(\[spoke\.farm\.wan\.lte1\]\n)tunnel = 3\npublic_key = \S+/, `$1tunnel = 2\npublic_key = ${dslKey}`);
+  assert.throws(
+    () => parseConfig('/h.ini', text),
+    (err: ConfigError) =>
+      err.problems.some((p) => p.key === 'spoke.farm.wan.lte1.tunnel' && p.message === "tunnel 2 is already branch1/lte's") &&
+      err.problems.some((p) => p.key === 'spoke.farm.wan.lte1.public_key' && /same key as branch1\/dsl/.test(p.message)),
+  );
+});

@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { parseConfig } from '../../src/config/config.js';
+
+/** The CLI's own config and bundle handling, in a temporary directory: none of this touches the router. */
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'ospfbond-cli-'));
+const hubIni = join(dir, 'hub', 'ospfbond.ini');
+const spokeIni = join(dir, 'spoke', 'ospfbond.ini');
+const bundle = join(dir, 'branch1.ospfbond');
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+
+const run = (...args: string[]) => execa('node', [CLI, ...args], { reject: false, cwd: dir });
+const mode = (path: string) => statSync(path).mode & 0o777;
+
+test('init hub, add-spoke, init spoke: configs, keys and bundle with the right modes and contents', async () => {
+  let r = await run('--config', hubIni, 'init', 'hub', '--endpoint', 'hub.example.net:51821', '--uplink', 'eth0', '--tunnel-pool', '10.77.0.0/16');
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.equal(mode(join(dir, 'hub', 'keys', 'hub.key')), 0o600);
+  r = await run('--config', hubIni, 'hub', 'add-spoke', 'branch1', '--wans', 'dsl,lte', '--out', bundle);
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.equal(mode(bundle), 0o600);
+  const hubKey = readFileSync(join(dir, 'hub', 'keys', 'hub.key'), 'utf8').trim();
+  const b = readFileSync(bundle, 'utf8');
+  assert.ok(!b.includes(hubKey), 'the bundle does not carry the hub\'s private key');
+  assert.match(b, /"endpoint": "hub.example.net:51821"/, 'the bundle keeps the hub\'s name');
+  r = await run('--config', spokeIni, 'init', 'spoke', '--bundle', bundle, '--wan', 'dsl:dev=eth0,gw=192.0.2.1', '--wan', 'lte:dev=wwan0,gw=dhcp', '--lan-dev', 'eth1');
+  assert.equal(r.exitCode, 0, r.stderr);
+  for (const w of ['dsl', 'lte']) assert.equal(mode(join(dir, 'spoke', 'keys', `${w}.key`)), 0o600);
+  const spoke = parseConfig(spokeIni, readFileSync(spokeIni, 'utf8'));
+  assert.equal(spoke.role, 'spoke');
+  for (const out of [r.stdout, r.stderr]) assert.ok(!out.includes(readFileSync(join(dir, 'spoke', 'keys', 'dsl.key'), 'utf8').trim()), 'no key printed');
+});
+
+test('init refuses to overwrite a config without --force', async () => {
+  const before = readFileSync(hubIni, 'utf8');
+  const r = await run('--config', hubIni, 'init', 'hub', '--endpoint', 'other.example.net', '--uplink', 'eth0');
+  assert.equal(r.exitCode, 2);
+  assert.match(r.stderr, /already exists \(pass --force to replace it/);
+  assert.equal(readFileSync(hubIni, 'utf8'), before);
+});
+
+test('add-spoke refuses a name that exists and bad WAN lists', async () => {
+  let r = await run('--config', hubIni, 'hub', 'add-spoke', 'branch1', '--wans', 'dsl');
+  assert.equal(r.exitCode, 2);
+  assert.match(r.stderr, /spoke branch1 already exists/);
+  r = await run('--config', hubIni, 'hub', 'add-spoke', 'branch2', '--wans', 'dsl,dsl');
+  assert.match(r.stderr, /a WAN name is given twice/);
+  r = await run('--config', hubIni, 'hub', 'add-spoke', 'branch2', '--wans', 'Very-Long-Name');
+  assert.match(r.stderr, /is not a WAN name/);
+});
+
+test('init spoke needs one --wan per bundle WAN, and rejects a truncated or foreign bundle', async () => {
+  const other = join(dir, 'other.ini');
+  let r = await run('--config', other, 'init', 'spoke', '--bundle', bundle, '--wan', 'dsl:dev=eth0,gw=dhcp');
+  assert.equal(r.exitCode, 2);
+  assert.match(r.stderr, /the bundle is for WANs dsl, lte; --wan missing for lte/);
+  const cut = join(dir, 'cut.ospfbond');
+  writeFileSync(cut, readFileSync(bundle, 'utf8').slice(0, 100));
+  r = await run('--config', other, 'init', 'spoke', '--bundle', cut, '--wan', 'dsl:dev=eth0,gw=dhcp');
+  assert.equal(r.exitCode, 2);
+  assert.match(r.stderr, /not a bundle \(not JSON; truncated\?\)/);
+  const foreign = join(dir, 'foreign.ospfbond');
+  writeFileSync(foreign, JSON.stringify({ ...JSON.parse(readFileSync(bundle, 'utf8')), version: 9 }));
+  r = await run('--config', other, 'init', 'spoke', '--bundle', foreign, '--wan', 'dsl:dev=eth0,gw=dhcp', '--wan', 'lte:dev=eth1,gw=dhcp');
+  assert.equal(r.exitCode, 2);
+  assert.match(r.stderr, /bundle .*version/);
+});
+
+test('a broken config is reported with file:line for every problem and exit 2', async () => {
+  const broken = join(dir, 'broken.ini');
+  writeFileSync(broken, readFileSync(hubIni, 'utf8').replace(/^nat = true$/m, 'nat = maybe').replace(/^uplink = eth0$/m, 'uplink = this-name-is-too-long'));
+  const r = await run('--config', broken, 'hub', 'add-spoke', 'x', '--wans', 'a');
+  assert.equal(r.exitCode, 2);
+  assert.match(r.stderr, new RegExp(`${broken}:\\d+ hub.uplink: not a Linux interface name`));
+  assert.match(r.stderr, new RegExp(`${broken}:\\d+ hub.nat: expected true or false`));
+});
+
+test('remove-spoke forgets the spoke', async () => {
+  const r = await run('--config', hubIni, 'hub', 'remove-spoke', 'branch1');
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.doesNotMatch(readFileSync(hubIni, 'utf8'), /branch1/);
+  assert.equal((await run('--config', hubIni, 'hub', 'remove-spoke', 'branch1')).exitCode, 2);
+});
+
+test('--help carries an example', async () => {
+  for (const args of [['--help'], ['init', 'hub', '--help'], ['init', 'spoke', '--help'], ['hub', 'add-spoke', '--help'], ['apply', '--help'], ['down', '--help']]) {
+    const r = await run(...args);
+    assert.match(r.stdout, /Example/, args.join(' '));
+  }
+});
