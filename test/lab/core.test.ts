@@ -12,6 +12,9 @@ import { labTopology } from './topology.js';
 const RATE_MBIT = 20;
 let lab: Lab;
 const t = labTopology(RATE_MBIT);
+const routers = [t.hub.node, ...t.spokes.map((s) => s.name)];
+/** Everything ospfbond printed in this run, searched for private keys at the end. */
+const printed: string[] = [];
 
 async function routes(node: string, prefix: string): Promise<{ protocol: string; selected?: boolean; nexthops: { interfaceName?: string; active?: boolean }[] }[]> {
   const j = JSON.parse(await lab.sh(node, `vtysh -c 'show ip route ${prefix} json'`)) as Record<string, never[]>;
@@ -27,6 +30,9 @@ describe('namespace lab: hub and spokes bonded over WireGuard+VXLAN with OSPF EC
   before(async () => {
     const setup = await buildBondedLab(t);
     lab = setup.lab;
+    printed.push(...Object.values(setup.applyOutput), ...Object.values(setup.dryRunOutput));
+    assert.deepEqual(setup.linksAfterDryRun, [], 'apply --dry-run creates nothing');
+    for (const out of Object.values(setup.dryRunOutput)) assert.match(out, /\[#\] ip link add obt.*\n[\s\S]*dry run, \d+ steps planned, nothing changed/);
     console.log(`# measured: all ${t.spokes.reduce((n, s) => n + s.wans.length, 0)} adjacencies Full ${setup.fullSeconds.toFixed(1)} s after apply started on all routers; every spoke default ECMP after ${setup.bondedSeconds.toFixed(1)} s`);
     for (const out of Object.values(setup.applyOutput)) {
       assert.match(out, /\[#\] ip link add obt/, 'apply prints each command it runs');
@@ -59,6 +65,10 @@ describe('namespace lab: hub and spokes bonded over WireGuard+VXLAN with OSPF EC
       const kernel = JSON.parse(await lab.sh(s.name, 'ip -j route show default')) as { protocol?: string; nexthops?: { dev: string }[] }[];
       const ospf = kernel.find((r) => r.protocol === 'ospf');
       assert.equal(ospf?.nexthops?.length, s.wans.length, `${s.name}: kernel default is multipath`);
+      // A WAN's own DHCP default stays, demoted below OSPF and the blackhole fallback.
+      for (const r of kernel.filter((r) => r.protocol !== 'ospf')) {
+        assert.equal((r as { metric?: number }).metric, 251 * 2 ** 24, `${s.name}: WAN default demoted`);
+      }
       const [lan] = (await routes('hub', s.lanPrefix)).filter((r) => r.selected);
       assert.equal(lan?.nexthops.filter((n) => n.active).length, s.wans.length, `hub: ${s.lanPrefix} over ${s.wans.length} taps`);
     }
@@ -169,18 +179,35 @@ EOF`;
     assert.ok(downM > RATE_MBIT * 1.2, `download uses more than one WAN (${downM.toFixed(1)} Mbit/s)`);
   });
 
-  it('7: apply twice changes nothing; down leaves no ospfbond object and keeps the user\'s router bgp', async () => {
-    for (const n of [t.hub.node, ...t.spokes.map((s) => s.name)]) {
+  it('7a: apply twice changes nothing', async () => {
+    for (const n of routers) {
       const out = await lab.sh(n, 'ospfbond apply 2>&1');
+      printed.push(out);
       assert.match(out, /up to date, nothing to do/, `${n}: second apply`);
       assert.doesNotMatch(out, /\[#\]/, `${n}: second apply runs nothing`);
     }
-    const sysctlBefore = await lab.sh('hub', 'sysctl -n net.ipv4.fib_multipath_hash_policy');
-    assert.equal(sysctlBefore.trim(), '1');
-    for (const n of [t.hub.node, ...t.spokes.map((s) => s.name)]) {
-      await lab.sh(n, 'ospfbond down 2>&1');
+  });
+
+  it('remove-spoke then apply removes that site\'s tunnels from the hub and nothing else', async () => {
+    const gone = t.spokes[1]!;
+    const out = await lab.sh('hub', `ospfbond hub remove-spoke ${gone.name} && ospfbond apply 2>&1`);
+    printed.push(out);
+    const taps = (await lab.sh('hub', 'ip -o link show')).split('\n').filter((l) => /: obt\d+/.test(l));
+    assert.equal(taps.length, t.spokes[0]!.wans.length, 'only the remaining site\'s taps are left');
+    const peers = (await lab.sh('hub', 'wg show obwg0 peers')).trim().split('\n');
+    assert.equal(peers.length, t.spokes[0]!.wans.length, 'the removed site\'s WireGuard peers (keys) are gone');
+    const hubNeighbors = await ospfNeighbors(lab, 'hub');
+    assert.equal(hubNeighbors.filter((n) => n.nbrState.startsWith('Full')).length, t.spokes[0]!.wans.length, 'the other site stays Full');
+    await lab.sh(t.spokes[0]!.host, `ping -c 2 -i 0.2 -W 2 ${t.server.addr}`);
+  });
+
+  it('7b: down leaves no ospfbond object, restores what it changed, keeps the user\'s router bgp', async () => {
+    assert.equal((await lab.sh('hub', 'sysctl -n net.ipv4.fib_multipath_hash_policy')).trim(), '1');
+    for (const n of routers) {
+      printed.push(await lab.sh(n, 'ospfbond down 2>&1'));
       const links = JSON.parse(await lab.sh(n, 'ip -j -d link show')) as { ifname: string; ifalias?: string }[];
       assert.deepEqual(links.filter((l) => l.ifalias?.startsWith('ospfbond') || l.ifname.startsWith('ob')).map((l) => l.ifname), [], `${n}: no ospfbond links`);
+      assert.ok(!lab.processes(n).includes('wireguard-go'), `${n}: no wireguard-go left running`);
       assert.doesNotMatch(await lab.sh(n, 'ip rule show'), /protocol 79|4f42/, `${n}: no ospfbond rules`);
       assert.doesNotMatch(await lab.sh(n, 'ip route show table all'), /proto 79|metric 42110/, `${n}: no ospfbond routes`);
       assert.equal((await lab.try(n, 'nft list table inet ospfbond')).code !== 0, true, `${n}: no nft table`);
@@ -197,5 +224,19 @@ EOF`;
     const hubRunning = await lab.sh('hub', "vtysh -c 'show running-config'");
     assert.ok(hubRunning.includes(USER_BGP.split('\n')[0]!), 'the user\'s router bgp is still running');
     assert.ok((await lab.sh('hub', 'cat /etc/frr/frr.conf')).includes(USER_BGP.trimEnd()), 'and still in frr.conf');
+  });
+
+  it('no private key appears in anything ospfbond printed; key files are 0600', async () => {
+    const all = printed.join('\n');
+    assert.ok(all.length > 1000);
+    for (const n of routers) {
+      const files = (await lab.sh(n, 'ls /etc/ospfbond/keys')).trim().split('\n');
+      assert.ok(files.length >= 1);
+      for (const f of files) {
+        assert.equal((await lab.sh(n, `stat -c %a /etc/ospfbond/keys/${f}`)).trim(), '600', `${n}: ${f} mode`);
+        const key = (await lab.sh(n, `cat /etc/ospfbond/keys/${f}`)).trim();
+        assert.ok(!all.includes(key), `${n}: ${f} never printed`);
+      }
+    }
   });
 });

@@ -134,6 +134,15 @@ EOF`);
     this.made.push(`mnt:${node}`);
   }
 
+  /** Command names of the processes running in a node's network namespace. */
+  processes(node: string): string[] {
+    const pids = spawnSync('ip', ['netns', 'pids', this.ns(node)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    return pids.flatMap((p) => {
+      const r = spawnSync('cat', [`/proc/${p}/comm`], { encoding: 'utf8' });
+      return r.status === 0 ? [r.stdout.trim()] : [];
+    });
+  }
+
   /** An iperf3 server of this lab on its own port, listening when this returns; stop with the returned function. */
   async iperfServer(node: string, port: number, logfile?: string): Promise<() => Promise<void>> {
     const pidfile = `${this.dir}/iperf-${node}-${port}.pid`;

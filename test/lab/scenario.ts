@@ -41,6 +41,9 @@ export interface Setup {
   fullSeconds: number; // from the start of `apply` on all routers to every adjacency Full
   bondedSeconds: number; // ... to every spoke's default route being ECMP over all its tunnels
   applyOutput: Record<string, string>;
+  dryRunOutput: Record<string, string>;
+  /** ospfbond links that existed right after the dry runs (there must be none). */
+  linksAfterDryRun: string[];
 }
 
 export async function buildBondedLab(topo: Topology = labTopology()): Promise<Setup> {
@@ -58,15 +61,22 @@ export async function buildBondedLab(topo: Topology = labTopology()): Promise<Se
     const wans = s.wans.map((w) => `--wan ${w.name}:dev=${w.name},gw=${w.dhcp ? 'dhcp' : w.gw}`).join(' ');
     await lab.sh(s.name, `ospfbond init spoke --bundle /etc/ospfbond/${s.name}.ospfbond ${wans} --lan-dev ${s.lanDev}`);
   }
+  const routers = [t.hub.node, ...t.spokes.map((s) => s.name)];
+  const dryRunOutput: Record<string, string> = {};
+  const linksAfterDryRun: string[] = [];
+  for (const n of routers) {
+    dryRunOutput[n] = await lab.sh(n, 'ospfbond apply --dry-run 2>&1');
+    linksAfterDryRun.push(...(await lab.sh(n, 'ip -o link show')).split('\n').filter((l) => /: ob[tw]/.test(l)));
+  }
   const start = Date.now();
   const applyOutput: Record<string, string> = {};
   await Promise.all(
-    [t.hub.node, ...t.spokes.map((s) => s.name)].map(async (n) => {
+    routers.map(async (n) => {
       applyOutput[n] = await lab.sh(n, 'ospfbond apply 2>&1');
     }),
   );
   await waitFor('all OSPF adjacencies Full', 90_000, () => allFull(lab));
   const fullSeconds = (Date.now() - start) / 1000;
   await waitFor('every spoke default ECMP over all its tunnels', 60_000, () => allBonded(lab));
-  return { lab, fullSeconds, bondedSeconds: (Date.now() - start) / 1000, applyOutput };
+  return { lab, fullSeconds, bondedSeconds: (Date.now() - start) / 1000, applyOutput, dryRunOutput, linksAfterDryRun };
 }
