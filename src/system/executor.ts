@@ -43,6 +43,7 @@ async function runStep(step: Step, print: Printer): Promise<void> {
       // wireguard-go refuses to run where the kernel claims WireGuard support unless told otherwise;
       // here it only runs when creating the kernel link just failed.
       await run(['wireguard-go', step.name], undefined, { WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' });
+      await userspaceReady(step.name);
       return;
     }
     case 'write': {
@@ -61,6 +62,20 @@ async function runStep(step: Step, print: Printer): Promise<void> {
       rmSync(step.path, { force: true });
       return;
   }
+}
+
+/**
+ * wireguard-go returns while its daemonized child is still starting, and that child sets the TUN's
+ * MTU to its default (1420) as it starts: an `ip link set mtu` run before then is silently undone
+ * (seen in the lab). The child answers on its control socket only once that is done.
+ */
+async function userspaceReady(name: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const r = await execa('wg', ['show', name, 'listen-port'], { reject: false });
+    if (r.exitCode === 0) return;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new OspfbondError(`wireguard-go ${name} started but does not answer on /var/run/wireguard/${name}.sock`, EXIT.failure);
 }
 
 async function run(argv: string[], input?: string, env?: Record<string, string>): Promise<void> {

@@ -37,6 +37,10 @@ describe('namespace lab: hub and spokes bonded over WireGuard+VXLAN with OSPF EC
     for (const out of Object.values(setup.applyOutput)) {
       assert.match(out, /\[#\] ip link add obt/, 'apply prints each command it runs');
     }
+    for (const s of t.spokes) {
+      assert.match(setup.applyOutput[s.name]!, new RegExp(`endpoint ${t.hub.name.replaceAll('.', '\\.')}:51820`), 'the spoke keeps the hub\'s name');
+      assert.match(await lab.sh(s.name, 'grep hub_endpoint /etc/ospfbond/ospfbond.ini'), new RegExp(t.hub.name));
+    }
   });
   after(() => lab?.teardown());
 

@@ -53,9 +53,11 @@ export async function buildBondedLab(topo: Topology = labTopology()): Promise<Se
   const t = lab.topo;
   // A user's FRR config that predates ospfbond, with its daemon enabled.
   await lab.sh(t.hub.node, `sed -i 's/^bgpd=no/bgpd=yes/' /etc/frr/daemons && printf '%s' '${USER_BGP}' >> /etc/frr/frr.conf`);
-  await lab.sh(t.hub.node, `ospfbond init hub --endpoint ${t.hub.endpoint} --uplink ${t.hub.uplink} --tunnel-pool ${t.tunnelPool}`);
+  await lab.sh(t.hub.node, `ospfbond init hub --endpoint ${t.hub.name} --uplink ${t.hub.uplink} --tunnel-pool ${t.tunnelPool}`);
   for (const s of t.spokes) {
     await lab.sh(t.hub.node, `ospfbond hub add-spoke ${s.name} --wans ${s.wans.map((w) => w.name).join(',')} --out ${lab.dir}/${s.name}.ospfbond`);
+    // The spokes find the hub by name, through their resolver (their own /etc/hosts here).
+    await lab.sh(s.name, `echo '${t.hub.endpoint} ${t.hub.name}' >> /etc/hosts`);
     // "Copy the bundle" to the spoke: into its own private /etc.
     await lab.sh(s.name, `install -D -m 0600 ${lab.dir}/${s.name}.ospfbond /etc/ospfbond/${s.name}.ospfbond`);
     const wans = s.wans.map((w) => `--wan ${w.name}:dev=${w.name},gw=${w.dhcp ? 'dhcp' : w.gw}`).join(' ');

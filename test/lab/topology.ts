@@ -26,7 +26,8 @@ export interface Topology {
   nodes: { name: string; router?: 'hub' | 'spoke'; routes?: string[] }[];
   links: Link[];
   isps: { name: string; uplink: string; subscriberDevs: string[] }[];
-  hub: { node: string; uplink: string; endpoint: string };
+  /** `endpoint` is the hub's public address; spokes know it by `name` (their /etc/hosts), as by DNS. */
+  hub: { node: string; uplink: string; endpoint: string; name: string };
   server: { node: string; addr: string };
   spokes: SpokeSpec[];
   tunnelPool: string;
@@ -103,7 +104,7 @@ export function labTopology(rateMbit = 20): Topology {
     nodes,
     links,
     isps: isps.map((name) => ({ name, uplink: 'up0', subscriberDevs: subscriberDevs[name] ?? [] })),
-    hub: { node: 'hub', uplink: 'up0', endpoint: '198.51.100.2' },
+    hub: { node: 'hub', uplink: 'up0', endpoint: '198.51.100.2', name: 'hub.lab.example' },
     server: { node: 'server', addr: '203.0.113.2' },
     spokes,
     tunnelPool: '100.127.0.0/16',
