@@ -47,7 +47,7 @@ export function hubRouterId(pool: string): string {
   return at(pool, 1n);
 }
 
-/** 4 bytes of WireGuard-over-IPv4 (IP 20 + UDP 8 + WireGuard 32) and VXLAN (IP 20 + UDP 8 + VXLAN 8 + Ethernet 14). */
+/** Bytes each encapsulation adds: WireGuard over IPv4 (IP 20 + UDP 8 + WireGuard 32), VXLAN (IP 20 + UDP 8 + VXLAN 8 + Ethernet 14). */
 export const WG_OVERHEAD = 60;
 export const VXLAN_OVERHEAD = 50;
 export function wgMtu(wanMtu: number): number {

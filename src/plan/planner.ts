@@ -35,7 +35,7 @@ function checkPreconditions(want: Desired, have: Observed): void {
       `check the names with \`ip link\` and fix the config; nothing was changed`,
     );
   }
-  const conflicts = conflictsInUserConf(have.frr.conf).filter((c) => want.role === 'spoke' || !c.includes('static default'));
+  const conflicts = conflictsInUserConf(have.frr.conf, want.role);
   if (conflicts.length) {
     throw new OspfbondError(`${FRR_CONF} has ${conflicts.join('; and ')}`, EXIT.precondition, 'nothing was changed');
   }

@@ -127,11 +127,12 @@ function stripBlock(conf: string): string {
   return conf.slice(0, start) + conf.slice(start + block.length);
 }
 
-/** Parts of a user's own frr.conf that would fight ospfbond's block. */
-export function conflictsInUserConf(conf: string): string[] {
+/** Parts of a user's own frr.conf that would fight ospfbond's block on a router of this role. */
+export function conflictsInUserConf(conf: string, role: 'hub' | 'spoke'): string[] {
   const user = stripBlock(conf);
   const problems: string[] = [];
   if (/^router ospf(\s|$)/m.test(user)) problems.push('a `router ospf` block outside ospfbond\'s (ospfbond owns ospfd: remove it or move it into a different VRF)');
-  if (/^ip route 0\.0\.0\.0\/0 /m.test(user)) problems.push('a static default route (`ip route 0.0.0.0/0 ...`) would compete with the OSPF default through the tunnels');
+  // A hub's own static default toward its uplink is fine; a spoke's would bypass the tunnels.
+  if (role === 'spoke' && /^ip route 0\.0\.0\.0\/0 /m.test(user)) problems.push('a static default route (`ip route 0.0.0.0/0 ...`) that would compete with the OSPF default through the tunnels');
   return problems;
 }

@@ -39,7 +39,10 @@ test('the ospfbond block is spliced into frr.conf without touching the user\'s c
 });
 
 test('a user\'s own router ospf is reported as a conflict', () => {
-  assert.equal(conflictsInUserConf('router bgp 1\nexit\n').length, 0);
-  assert.equal(conflictsInUserConf(spliceFrrConf('', renderSpokeFrr(spoke))).length, 0, 'ospfbond\'s own block is no conflict');
-  assert.match(conflictsInUserConf('router ospf\n network 10.0.0.0/8 area 0\n').join(), /router ospf/);
+  assert.equal(conflictsInUserConf('router bgp 1\nexit\n', 'spoke').length, 0);
+  assert.equal(conflictsInUserConf(spliceFrrConf('', renderSpokeFrr(spoke)), 'spoke').length, 0, 'ospfbond\'s own block is no conflict');
+  assert.match(conflictsInUserConf('router ospf\n network 10.0.0.0/8 area 0\n', 'hub').join(), /router ospf/);
+  const staticDefault = 'ip route 0.0.0.0/0 192.0.2.1\n';
+  assert.match(conflictsInUserConf(staticDefault, 'spoke').join(), /static default route/);
+  assert.equal(conflictsInUserConf(staticDefault, 'hub').length, 0, 'a hub may route its own default statically');
 });
