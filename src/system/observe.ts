@@ -216,7 +216,30 @@ export async function resolveHosts(hosts: string[]): Promise<Record<string, stri
   return out;
 }
 
+/** The programs apply runs, and the Debian package of each. */
+const TOOLS: [string, string][] = [
+  ['wg', 'wireguard-tools'],
+  ['nft', 'nftables'],
+  ['vtysh', 'frr'],
+  [FRR_INIT, 'frr'],
+  [FRR_RELOAD, 'frr-pythontools'],
+];
+
+function onPath(cmd: string): boolean {
+  if (cmd.startsWith('/')) return existsSync(cmd);
+  return (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => existsSync(`${d}/${cmd}`));
+}
+
+export function missingPackages(): string[] {
+  return [...new Set(TOOLS.filter(([cmd]) => !onPath(cmd)).map(([, pkg]) => pkg))];
+}
+
 export async function observe(opts: { sysctls: string[]; hosts: string[] }): Promise<Observed> {
+  const missing = missingPackages();
+  if (missing.length) {
+    // Reading the router needs these too; say what to install before anything else fails obscurely.
+    throw new OspfbondError(`this router lacks ${missing.join(', ')}`, EXIT.precondition, `apt-get install ${missing.join(' ')}; nothing was changed`);
+  }
   const links = await observeLinks();
   const ours = links.filter((l) => l.alias?.startsWith(LINK_ALIAS_PREFIX)).map((l) => l.name);
   const running = await frrRunning();
