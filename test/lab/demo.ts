@@ -2,13 +2,13 @@
 // with the installed ospfbond CLI, shows OSPF and the ECMP routes, runs an 8-flow download through a
 // two-WAN site, and tears everything down. Run: npm run demo (as root).
 import { buildBondedLab, allBonded } from './scenario.js';
-import { labTopology } from './topology.js';
+import { labTopology, coreSites } from './topology.js';
 import { waitFor } from './lab.js';
 
 const RATE = 20;
 const say = (s: string) => console.log(`\n=== ${s}`);
 say('building the lab and bonding it (ospfbond init hub / hub add-spoke / init spoke / apply)');
-const { lab, fullSeconds, bondedSeconds } = await buildBondedLab(labTopology(RATE));
+const { lab, fullSeconds, bondedSeconds } = await buildBondedLab(labTopology(coreSites(RATE)));
 try {
   const site = lab.topo.spokes[0]!;
   console.log(`adjacencies Full after ${fullSeconds.toFixed(1)} s, every site bonded after ${bondedSeconds.toFixed(1)} s`);

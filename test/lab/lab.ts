@@ -96,7 +96,11 @@ export class Lab {
       for (const r of n.routes ?? []) await this.sh(n.name, `ip route add ${r}`);
       // Plain routers forward; the routers under test get their sysctls from ospfbond itself,
       // except the reverse-path filter, set loose as systemd does on a real Debian router.
-      if (!n.router) await this.sh(n.name, 'sysctl -qw net.ipv4.ip_forward=1');
+      // txrehash=0 on the hosts: veth hands a socket's random hash to the next namespace, where it
+      // becomes the ECMP hash, and TCP draws a new one on every retransmission timeout, moving the
+      // flow to another tunnel. A real LAN host's hash never reaches the router (its NIC's RSS or the
+      // flow dissector hashes the 5-tuple there), so a flow keeps its tunnel, as it does here now.
+      if (!n.router) await this.sh(n.name, 'sysctl -qw net.ipv4.ip_forward=1 net.core.txrehash=0');
       else await this.sh(n.name, 'sysctl -qw net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.default.rp_filter=2');
     }
     for (const isp of this.topo.isps) {
@@ -144,9 +148,9 @@ EOF`);
   }
 
   /** An iperf3 server of this lab on its own port, listening when this returns; stop with the returned function. */
-  async iperfServer(node: string, port: number, logfile?: string): Promise<() => Promise<void>> {
+  async iperfServer(node: string, port: number, logfile?: string, extra = ''): Promise<() => Promise<void>> {
     const pidfile = `${this.dir}/iperf-${node}-${port}.pid`;
-    await this.sh(node, `iperf3 -s -p ${port} -D -I ${pidfile}${logfile ? ` --logfile ${logfile}` : ''}`);
+    await this.sh(node, `iperf3 -s -p ${port} -D -I ${pidfile}${logfile ? ` --logfile ${logfile}` : ''} ${extra}`);
     await waitFor(`iperf3 listening on ${node}:${port}`, 10_000, async () => (await this.sh(node, `ss -Htln 'sport = :${port}'`)).trim() !== '', 100);
     return async () => {
       await this.try(node, `kill $(cat ${pidfile}) 2>/dev/null; rm -f ${pidfile}`);

@@ -27,11 +27,18 @@ export async function allFull(lab: Lab): Promise<boolean> {
   return true;
 }
 
-/** Each spoke's kernel default route goes over every one of its tunnels (OSPF, not the blackhole). */
+/** How many tunnels the kernel's OSPF route to `prefix` on `node` spreads over (0: none). */
+export async function ecmpWidth(lab: Lab, node: string, prefix: string): Promise<number> {
+  const routes = JSON.parse(await lab.sh(node, `ip -j route show ${prefix}`)) as { protocol?: string; nexthops?: unknown[]; dev?: string }[];
+  const ospf = routes.find((r) => r.protocol === 'ospf');
+  return ospf ? (ospf.nexthops?.length ?? 1) : 0;
+}
+
+/** Both directions use every tunnel: each spoke's default and the hub's route to each spoke's LAN. */
 export async function allBonded(lab: Lab): Promise<boolean> {
   for (const s of lab.topo.spokes) {
-    const kernel = JSON.parse(await lab.sh(s.name, 'ip -j route show default')) as { protocol?: string; nexthops?: unknown[] }[];
-    if (kernel.find((r) => r.protocol === 'ospf')?.nexthops?.length !== s.wans.length) return false;
+    if ((await ecmpWidth(lab, s.name, 'default')) !== s.wans.length) return false;
+    if ((await ecmpWidth(lab, lab.topo.hub.node, s.lanPrefix)) !== s.wans.length) return false;
   }
   return true;
 }

@@ -16,7 +16,7 @@ export interface Link {
 }
 export interface SpokeSpec {
   name: string;
-  wans: { name: string; isp: string; gw: string; dhcp?: boolean }[];
+  wans: { name: string; isp: string; gw: string; dhcp?: boolean; rateMbit: number }[];
   lanDev: string;
   lanPrefix: string;
   host: string; // the LAN host's node name
@@ -33,34 +33,35 @@ export interface Topology {
   tunnelPool: string;
 }
 
-export function labTopology(rateMbit = 20): Topology {
-  const isps = ['isp1', 'isp2', 'isp3'];
-  const spokes: SpokeSpec[] = [
-    {
-      name: 'sitea',
-      wans: [
-        { name: 'wan1', isp: 'isp1', gw: '' },
-        { name: 'wan2', isp: 'isp2', gw: '' },
-      ],
-      lanDev: 'lan0',
-      lanPrefix: '198.51.100.128/27',
-      host: 'hosta',
-      hostAddr: '198.51.100.130',
-    },
-    {
-      name: 'siteb',
-      wans: [
-        { name: 'wan1', isp: 'isp1', gw: '' },
-        { name: 'wan2', isp: 'isp2', gw: '' },
-        // Its gateway comes from a "DHCP" default route in the main table, as on a real modem link.
-        { name: 'wan3', isp: 'isp3', gw: '', dhcp: true },
-      ],
-      lanDev: 'lan0',
-      lanPrefix: '198.51.100.160/27',
-      host: 'hostb',
-      hostAddr: '198.51.100.162',
-    },
+export interface SiteSpec {
+  name: string;
+  /** One entry per WAN: its access line's rate in Mbit/s. WAN k rides ISP k. */
+  wanRates: number[];
+  /** The last WAN takes its gateway from a DHCP-style default route (gw=dhcp). */
+  dhcpLast?: boolean;
+}
+
+/** The core tests' lab: a two-WAN site with a DHCP-like default on wan1, and a three-WAN site whose wan3 is gw=dhcp. */
+export function coreSites(rateMbit = 20): SiteSpec[] {
+  return [
+    { name: 'sitea', wanRates: [rateMbit, rateMbit] },
+    { name: 'siteb', wanRates: [rateMbit, rateMbit, rateMbit], dhcpLast: true },
   ];
+}
+
+export function labTopology(sites: SiteSpec[] = coreSites()): Topology {
+  const isps = Array.from({ length: Math.max(...sites.map((s) => s.wanRates.length)) }, (_, i) => `isp${i + 1}`);
+  const spokes: SpokeSpec[] = sites.map((site, si) => {
+    const lanBase = 128 + 32 * si;
+    return {
+      name: site.name,
+      wans: site.wanRates.map((rateMbit, wi) => ({ name: `wan${wi + 1}`, isp: isps[wi]!, gw: '', dhcp: site.dhcpLast && wi === site.wanRates.length - 1 && wi > 0, rateMbit })),
+      lanDev: 'lan0',
+      lanPrefix: `198.51.100.${lanBase}/27`,
+      host: `host${String.fromCharCode(97 + si)}`,
+      hostAddr: `198.51.100.${lanBase + 2}`,
+    };
+  });
   const links: Link[] = [
     { a: { node: 'core', dev: 'srv', addr: '203.0.113.1/30' }, b: { node: 'server', dev: 'up0', addr: '203.0.113.2/30' } },
     { a: { node: 'core', dev: 'hub', addr: '198.51.100.1/30' }, b: { node: 'hub', dev: 'up0', addr: '198.51.100.2/30' } },
@@ -78,6 +79,7 @@ export function labTopology(rateMbit = 20): Topology {
   let sub = 0;
   spokes.forEach((s, si) => {
     const routes: string[] = [];
+    if (s.name.length > 5) throw new Error(`site name ${s.name}: at most 5 characters (ISP-side interface names)`);
     s.wans.forEach((w) => {
       const ispIndex = isps.indexOf(w.isp) + 1;
       const base = 4 * ++sub;
@@ -86,7 +88,7 @@ export function labTopology(rateMbit = 20): Topology {
       links.push({
         a: { node: w.isp, dev: ispDev, addr: `100.64.${ispIndex}.${base + 1}/30` },
         b: { node: s.name, dev: w.name, addr: `100.64.${ispIndex}.${base + 2}/30` },
-        rateMbit,
+        rateMbit: w.rateMbit,
       });
       (subscriberDevs[w.isp] ??= []).push(ispDev);
       if (w.dhcp) routes.push(`default via ${w.gw} dev ${w.name}`);

@@ -1,0 +1,374 @@
+// The benchmark: builds a lab of shaped ISP links, bonds four sites (2, 3 and 4 equal WANs, and a
+// 50 + 10 Mbit/s pair) and measures aggregation, flow spread, failover and TCP survival. Prints a
+// table, writes a JSON report and an SVG chart of per-WAN throughput across a failure and recovery.
+// Every figure comes from this run. Exit status 1 when a target is missed.
+//   npm run bench [-- --short] [-- --out DIR]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import os from 'node:os';
+import Table from 'cli-table3';
+import { buildBondedLab, allBonded, ecmpWidth } from '../lab/scenario.js';
+import { labTopology, type SpokeSpec } from '../lab/topology.js';
+import { waitFor, type Lab } from '../lab/lab.js';
+import {
+  FLOWS_JS,
+  PAYLOAD_SHARE,
+  limitMbit,
+  uploadWan,
+  downloadWan,
+  wanTxBytes,
+  failWan,
+  restoreWan,
+  parseIperf,
+  median,
+  PathRecorder,
+  hubTapWans,
+  mainWan,
+  type FailureKind,
+  type IperfRun,
+} from './measure.js';
+import { renderChart, type ChartPoint } from './chart.js';
+
+const { values: args } = parseArgs({ options: { short: { type: 'boolean', default: false }, out: { type: 'string', default: '/tmp/ospfbond-bench' } } });
+const SHORT = args.short!;
+const OUT = args.out!;
+const SERVER = '203.0.113.2';
+const RATE = 20;
+const TRIALS = 5;
+const IPERF_SECONDS = SHORT ? 5 : 10;
+const FAILED = 'wan1';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
+
+interface Recorders {
+  up: PathRecorder;
+  down: PathRecorder;
+}
+
+interface Target {
+  name: string;
+  value: string;
+  target: string;
+  met: boolean;
+}
+const targets: Target[] = [];
+const infos: { name: string; value: string }[] = [];
+function info(name: string, value: string): void {
+  infos.push({ name, value });
+  log(`info   ${name}: ${value}`);
+}
+function target(name: string, value: string, goal: string, met: boolean): void {
+  targets.push({ name, value, target: goal, met });
+  log(`${met ? 'met   ' : 'MISSED'} ${name}: ${value} (target ${goal})`);
+}
+
+const sites = [
+  { name: 'two', wanRates: [RATE, RATE] },
+  { name: 'three', wanRates: [RATE, RATE, RATE] },
+  { name: 'four', wanRates: [RATE, RATE, RATE, RATE] },
+  { name: 'uneq', wanRates: [50, 10] },
+];
+
+/** BFD session-down events so far on every router: a flap under load shows here (or the other end). */
+async function bfdDownEvents(lab: Lab): Promise<number> {
+  let n = 0;
+  for (const node of ['hub', ...lab.topo.spokes.map((s) => s.name)]) {
+    const out = await lab.sh(node, "vtysh -c 'show bfd peers counters'");
+    n += [...out.matchAll(/Session down events: (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+  }
+  return n;
+}
+
+async function diagnose(lab: Lab, what: string): Promise<void> {
+  log(`diagnosis after ${what}:`);
+  for (const cmd of ["vtysh -c 'show ip ospf neighbor'", "vtysh -c 'show bfd peers brief'", 'ip route']) log(await lab.sh('hub', cmd));
+  for (const isp of lab.topo.isps) log(`${isp.name}: ${await lab.sh(isp.name, 'tc -s qdisc show | grep -E "qdisc|dropped"')}`);
+}
+
+async function iperf(lab: Lab, site: SpokeSpec, port: number, opts: string, seconds = IPERF_SECONDS): Promise<IperfRun> {
+  const r = await lab.try(site.host, `iperf3 -c ${SERVER} -p ${port} -J -t ${seconds} ${opts}`, (seconds + 30) * 1000);
+  const run = parseIperf(r.out.slice(0, r.out.lastIndexOf('}') + 1));
+  if (r.code !== 0 && !run.error) run.error = `iperf3 exit ${r.code}`;
+  return run;
+}
+
+async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<void> {
+  const stop = await lab.iperfServer('server', 5201);
+  const rows: Record<string, unknown>[] = [];
+  for (const spec of sites) {
+    const site = lab.topo.spokes.find((s) => s.name === spec.name)!;
+    const limit = limitMbit(spec.wanRates);
+    const what = spec.name === 'uneq' ? '50 + 10 Mbit/s' : `${spec.wanRates.length} x ${RATE} Mbit/s`;
+    for (const dir of ['upload', 'download'] as const) {
+      // ECMP hashes flows onto tunnels: 8 flows leave one of 4 tunnels idle about a third of the
+      // time (4 * (3/4)^8), 32 flows practically never. Both are measured; 32 is the gate.
+      for (const flows of [8, 32]) {
+        const before = await wanTxBytes(lab, site);
+        const run = await iperf(lab, site, 5201, `-P ${flows} -O 2 ${dir === 'download' ? '-R' : ''}`);
+        const after = await wanTxBytes(lab, site);
+        const share = run.mbit / limit;
+        rows.push({ site: spec.name, rates: spec.wanRates, dir, flows, mbit: run.mbit, limitMbit: limit, share, error: run.error });
+        const label = `${flows} flows, ${what}, ${dir}`;
+        const value = `${run.mbit.toFixed(1)} Mbit/s = ${(100 * share).toFixed(1)} % of ${limit.toFixed(1)}`;
+        if (flows === 8) info(label, value);
+        else target(label, value, '>= 97 % of the encapsulation limit', share >= 0.97 && !run.error);
+        if (spec.name === 'uneq' && dir === 'upload' && flows === 32) {
+          // Both links busy: each WAN's own bytes against its line rate over the run.
+          const util = spec.wanRates.map((r, i) => ((after[`wan${i + 1}`]! - before[`wan${i + 1}`]!) * 8) / (IPERF_SECONDS + 2) / (r * 1e6));
+          rows.push({ site: 'uneq', dir: 'upload per-WAN line use', utilization: util });
+          target("50 + 10 Mbit/s: each WAN's line in use", util.map((u, i) => `wan${i + 1} ${(100 * u).toFixed(0)} %`).join(', '), 'both >= 85 % of line rate', util.every((u) => u >= 0.85));
+        }
+      }
+    }
+  }
+  const two = lab.topo.spokes.find((s) => s.name === 'two')!;
+  for (const dir of ['upload', 'download'] as const) {
+    const run = await iperf(lab, two, 5201, `-P 1 -O 2 ${dir === 'download' ? '-R' : ''}`);
+    const limit = limitMbit([RATE]);
+    rows.push({ site: 'two', dir, flows: 1, mbit: run.mbit, limitMbit: limit, share: run.mbit / limit, error: run.error });
+    target(`1 flow, ${dir}`, `${run.mbit.toFixed(1)} Mbit/s = ${((100 * run.mbit) / limit).toFixed(1)} % of one link's ${limit.toFixed(1)}`, '>= 97 %', run.mbit / limit >= 0.97 && !run.error);
+  }
+  await stop();
+  report.aggregation = rows;
+}
+
+async function spread(lab: Lab, report: Record<string, unknown>, rec: Recorders): Promise<void> {
+  const site = lab.topo.spokes.find((s) => s.name === 'two')!;
+  const stop = await lab.iperfServer('server', 5202);
+  const stopDown = await lab.iperfServer('server', 5205);
+  const trials: { upShare: number; downShare: number; up: Record<string, number>; down: Record<string, number> }[] = [];
+  // A flow counts for the WAN that carried most of its bytes.
+  const count = (paths: Map<number, Record<string, number>>, ports: number[]) => {
+    const per: Record<string, number> = {};
+    for (const p of ports) {
+      const w = mainWan(paths.get(p)) ?? 'none';
+      per[w] = (per[w] ?? 0) + 1;
+    }
+    return per;
+  };
+  for (let i = 0; i < TRIALS; i++) {
+    await rec.up.flush();
+    await rec.down.flush();
+    const up = await iperf(lab, site, 5202, '-P 32', 3);
+    const down = await iperf(lab, site, 5205, '-P 32 -R', 3);
+    for (const run of [up, down]) if (run.ports.length !== 32) throw new Error(`spread: iperf3 opened ${run.ports.length} of 32 connections (${run.error ?? ''})`);
+    const upPer = count(await rec.up.read(), up.ports);
+    const downPer = count(await rec.down.read(), down.ports);
+    trials.push({ up: upPer, down: downPer, upShare: Math.max(...Object.values(upPer)) / 32, downShare: Math.max(...Object.values(downPer)) / 32 });
+    log(`spread #${i + 1}: upload ${JSON.stringify(upPer)}, download ${JSON.stringify(downPer)}`);
+  }
+  await stop();
+  await stopDown();
+  const up = median(trials.map((t) => t.upShare));
+  const down = median(trials.map((t) => t.downShare));
+  report.spread = { flows: 32, trials };
+  target("32 flows over 2 WANs, busiest WAN's share (median of 5)", `upload ${(100 * up).toFixed(0)} %, download ${(100 * down).toFixed(0)} % (trials: ${trials.map((t) => `${(100 * t.upShare).toFixed(0)}/${(100 * t.downShare).toFixed(0)}`).join(' ')})`, '<= 65 %', up <= 0.65 && down <= 0.65);
+}
+
+interface FailoverTrial {
+  kind: FailureKind;
+  trial: number;
+  flowsOnFailed: number;
+  worstGapMs: number;
+  survivorsLost: number;
+  survivors: number;
+  restoreSeconds: number;
+}
+
+async function restoredAndBonded(lab: Lab, site: SpokeSpec): Promise<number> {
+  const t0 = Date.now();
+  await waitFor('the restored WAN back in both ECMP sets', 30_000, async () => (await ecmpWidth(lab, site.name, 'default')) === site.wans.length && (await ecmpWidth(lab, 'hub', site.lanPrefix)) === site.wans.length, 50);
+  return (Date.now() - t0) / 1000;
+}
+
+async function failoverTrial(lab: Lab, site: SpokeSpec, kind: FailureKind, trial: number): Promise<FailoverTrial> {
+  const port = 9100 + trial + (kind === 'blackhole' ? 50 : 0);
+  const sportBase = 42000 + 100 * trial + (kind === 'blackhole' ? 1000 : 0);
+  const flows = 16;
+  const seconds = 6;
+  const paths = await Promise.all(
+    Array.from({ length: flows }, async (_, i) => ({
+      sport: sportBase + i,
+      up: await uploadWan(lab, site, 'udp', sportBase + i, port),
+      down: await downloadWan(lab, site, 'udp', port, sportBase + i),
+    })),
+  );
+  const out = `${lab.dir}/echo-${kind}-${trial}.json`;
+  const echo = lab.sh('server', `node ${FLOWS_JS} echo --port ${port} --seconds ${seconds + 3} --out ${out}`, { timeoutMs: 60_000 });
+  await waitFor('echo listening', 5000, async () => (await lab.sh('server', `ss -Huln 'sport = :${port}'`)).trim() !== '', 50);
+  const send = lab.sh(site.host, `node ${FLOWS_JS} send --dst ${SERVER} --port ${port} --flows ${flows} --sport-base ${sportBase} --pps 200 --seconds ${seconds}`, { timeoutMs: 60_000 });
+  await sleep(2000);
+  await failWan(lab, site, FAILED, kind);
+  const sent = JSON.parse(await send) as { sent: number; flows: { sport: number; received: number; lost: number; maxGapMs: number }[] };
+  await echo;
+  const recv = JSON.parse(await lab.sh('server', `cat ${out}`)) as { flows: { sport: number; received: number; lost: number; maxGapMs: number }[] };
+  await restoreWan(lab, site, FAILED, kind);
+  const restoreSeconds = await restoredAndBonded(lab, site);
+  const onFailed = paths.filter((p) => p.up === FAILED || p.down === FAILED);
+  const survivors = paths.filter((p) => p.up !== FAILED && p.down !== FAILED);
+  // Round trip: an echo is missing when either direction's tunnel is down, so the host's longest
+  // gap per flow covers both the spoke's and the hub's failover.
+  const gaps = onFailed.map((p) => sent.flows.find((f) => f.sport === p.sport)?.maxGapMs ?? Infinity);
+  // A survivor has lost nothing when all it sent came back (and the server saw no sequence gap).
+  const survivorsLost = survivors.reduce((n, p) => {
+    const s = sent.flows.find((f) => f.sport === p.sport);
+    const r = recv.flows.find((f) => f.sport === p.sport);
+    return n + (s ? sent.sent - s.received : sent.sent) + (r ? r.lost : 0);
+  }, 0);
+  const t: FailoverTrial = { kind, trial, flowsOnFailed: onFailed.length, worstGapMs: Math.max(0, ...gaps), survivorsLost, survivors: survivors.length, restoreSeconds };
+  log(`failover ${kind} #${trial}: ${onFailed.length} flows on ${FAILED}, worst gap ${t.worstGapMs} ms; ${survivors.length} survivors lost ${survivorsLost}; restored in ${restoreSeconds.toFixed(2)} s`);
+  return t;
+}
+
+async function failover(lab: Lab, report: Record<string, unknown>): Promise<void> {
+  const site = lab.topo.spokes.find((s) => s.name === 'two')!;
+  const trials: FailoverTrial[] = [];
+  for (const kind of ['carrier', 'blackhole'] as const) {
+    for (let i = 1; i <= TRIALS; i++) trials.push(await failoverTrial(lab, site, kind, i));
+    const mine = trials.filter((t) => t.kind === kind);
+    const worst = median(mine.map((t) => t.worstGapMs));
+    target(`failover (${kind}): worst flow's gap, median of ${TRIALS}`, `${worst.toFixed(0)} ms (trials: ${mine.map((t) => t.worstGapMs.toFixed(0)).join(', ')})`, '<= 300 ms', worst <= 300 && mine.every((t) => t.flowsOnFailed > 0));
+    const lost = mine.reduce((n, t) => n + t.survivorsLost, 0);
+    const survivors = mine.reduce((n, t) => n + t.survivors, 0);
+    target(`failover (${kind}): packets lost by flows on the surviving WAN`, `${lost} (${survivors} flows in ${TRIALS} trials)`, '0', lost === 0 && survivors > 0);
+    const restore = Math.max(...mine.map((t) => t.restoreSeconds));
+    target(`restore (${kind}): WAN back in both ECMP sets, worst of ${TRIALS}`, `${restore.toFixed(2)} s (trials: ${mine.map((t) => t.restoreSeconds.toFixed(2)).join(', ')})`, '<= 5 s', restore <= 5);
+  }
+  report.failover = trials;
+}
+
+async function tcpSurvival(lab: Lab, report: Record<string, unknown>, rec: Recorders, chart: ChartPoint[], marks: { failAt: number; restoreAt: number }): Promise<void> {
+  const site = lab.topo.spokes.find((s) => s.name === 'two')!;
+  const remaining = limitMbit([RATE]);
+  const runs: Record<string, unknown>[] = [];
+  // The server reports 0.1 s intervals in JSON, so an upload is judged by what arrived, not by
+  // what the client's socket accepted (which comes in bursts).
+  const stop = await lab.iperfServer('server', 5203, undefined, '-J -i 0.1');
+  const cport = 45001;
+  for (const kind of ['carrier', 'blackhole'] as const) {
+    for (const dir of ['upload', 'download'] as const) {
+      const seconds = 12;
+      const recorder = dir === 'upload' ? rec.up : rec.down;
+      await recorder.flush();
+      const started = Date.now();
+      const pending = iperf(lab, site, 5203, `--cport ${cport} -i 0.1 ${dir === 'download' ? '-R' : '--get-server-output'}`, seconds);
+      await sleep(2000);
+      // The tunnel this connection really uses (its socket's hash picked it), so that is the one to break.
+      const victim = mainWan((await recorder.read()).get(cport));
+      if (!victim) throw new Error(`TCP ${dir}: the connection was seen on no tunnel`);
+      await sleep(2000);
+      await failWan(lab, site, victim, kind);
+      const failAt = (Date.now() - started) / 1000;
+      await sleep(4000);
+      await restoreWan(lab, site, victim, kind);
+      const restoreAt = (Date.now() - started) / 1000;
+      const run = await pending;
+      if (dir === 'upload' && !run.receiverSide) throw new Error('TCP upload: iperf3 returned no server-side intervals');
+      await restoredAndBonded(lab, site);
+      // From the receiver's data: the first 0.1 s interval below 80 % after the failure began, to
+      // the end of the first interval back above it. Conservative by up to one interval.
+      const bar = 0.8 * remaining;
+      const dip = run.intervals.find((i) => i.end > failAt - 0.3 && i.mbit < bar);
+      const back = dip ? run.intervals.find((i) => i.start >= dip.end && i.mbit >= bar) : undefined;
+      const recovery = dip && back ? back.end - dip.start : dip ? Infinity : 0;
+      const worstAfterRestore = Math.min(...run.intervals.filter((i) => i.start > restoreAt + 0.5).map((i) => i.mbit));
+      runs.push({ kind, dir, cport, victim, failAt, restoreAt, recoverySeconds: recovery, error: run.error ?? null, dipStart: dip?.start ?? null, minMbitAfterRestore: worstAfterRestore, intervals: run.intervals });
+      log(`tcp ${kind} ${dir}: on ${victim}, fail at ${failAt.toFixed(2)} s, dip from ${dip?.start.toFixed(1) ?? '-'} s, back ${back?.end.toFixed(1) ?? '-'} s; restore at ${restoreAt.toFixed(2)} s`);
+      target(`TCP (${kind}, ${dir}) on the failing WAN survives`, run.error ? `reset: ${run.error}` : `kept going: ${run.mbit.toFixed(1)} Mbit/s average, ${run.intervals.length} intervals`, 'no reset, through failure and restore', !run.error && run.intervals.length >= seconds * 10 - 2);
+      target(`TCP (${kind}, ${dir}): back above 80 % of the remaining ${remaining.toFixed(1)} Mbit/s`, dip ? `${recovery.toFixed(2)} s` : 'no dip seen (not on the failed tunnel?)', '<= 2 s', !!dip && recovery <= 2);
+    }
+  }
+  await stop();
+  report.tcp = runs;
+
+  // The chart: 8 flows uploading through 'two' while wan1 dies (carrier) and comes back.
+  const stop2 = await lab.iperfServer('server', 5204);
+  const pending = iperf(lab, site, 5204, '-P 8', 16);
+  const t0 = Date.now();
+  let prev = await wanTxBytes(lab, site);
+  let prevT = 0;
+  let failed = false;
+  let restored = false;
+  while ((Date.now() - t0) / 1000 < 16) {
+    await sleep(250);
+    const t = (Date.now() - t0) / 1000;
+    if (!failed && t >= 5) {
+      await failWan(lab, site, FAILED, 'carrier');
+      marks.failAt = t;
+      failed = true;
+    }
+    if (!restored && t >= 10) {
+      await restoreWan(lab, site, FAILED, 'carrier');
+      marks.restoreAt = t;
+      restored = true;
+    }
+    const now = await wanTxBytes(lab, site);
+    let total = 0;
+    for (const w of site.wans) {
+      const mbit = ((now[w.name]! - prev[w.name]!) * 8) / (t - prevT) / 1e6;
+      total += mbit;
+      chart.push({ t: Math.round(t * 100) / 100, series: w.name, mbit });
+    }
+    chart.push({ t: Math.round(t * 100) / 100, series: 'total', mbit: total });
+    prev = now;
+    prevT = t;
+  }
+  await pending;
+  await stop2();
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  log(`building the lab (${sites.map((s) => `${s.name}: ${s.wanRates.join('+')} Mbit/s`).join('; ')})${SHORT ? ', short run' : ''}`);
+  const setup = await buildBondedLab(labTopology(sites));
+  const { lab } = setup;
+  const report: Record<string, unknown> = {
+    started: started.toISOString(),
+    machine: { hostname: os.hostname(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, kernel: os.release(), memGiB: Math.round(os.totalmem() / 2 ** 30) },
+    short: SHORT,
+    payloadShare: PAYLOAD_SHARE,
+    bringUp: { fullSeconds: setup.fullSeconds, bondedSeconds: setup.bondedSeconds },
+  };
+  const chart: ChartPoint[] = [];
+  const marks = { failAt: 0, restoreAt: 0 };
+  try {
+    log(`bonded: adjacencies Full ${setup.fullSeconds.toFixed(1)} s, ECMP ${setup.bondedSeconds.toFixed(1)} s after apply`);
+    // BFD must not flap under full load: count its session-down events across the load phases.
+    const flapsBefore = await bfdDownEvents(lab);
+    await aggregation(lab, report);
+    const two = lab.topo.spokes.find((s) => s.name === 'two')!;
+    const rec: Recorders = {
+      up: await PathRecorder.start(lab, two.name, 'sport', 'obt-*', (tap) => tap.replace(/^obt-/, '')),
+      down: await PathRecorder.start(lab, 'hub', 'dport', 'obt*', await hubTapWans(lab, two)),
+    };
+    await spread(lab, report, rec);
+    const flaps = (await bfdDownEvents(lab)) - flapsBefore;
+    target('BFD sessions going down under full load (aggregation, spread)', String(flaps), '0', flaps === 0);
+    if (flaps) await diagnose(lab, 'the load phases');
+    await failover(lab, report);
+    await tcpSurvival(lab, report, rec, chart, marks);
+    if (!(await allBonded(lab))) log('warning: the lab was not fully bonded at the end');
+  } catch (err) {
+    await diagnose(lab, String(err)).catch(() => undefined);
+    throw err;
+  } finally {
+    lab.teardown();
+  }
+  report.targets = targets;
+  report.info = infos;
+  report.chart = { points: chart, ...marks };
+  mkdirSync(OUT, { recursive: true });
+  writeFileSync(`${OUT}/report.json`, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(`${OUT}/throughput.svg`, await renderChart(chart, marks, `8 TCP flows through 2 x ${RATE} Mbit/s WANs; wan1 loses carrier, then returns`));
+  const plain = !process.stdout.isTTY;
+  const table = new Table({ head: ['measurement', 'result', 'target', ''], wordWrap: true, colWidths: [46, 60, 22, 8], style: plain ? { head: [], border: [] } : {} });
+  for (const t of targets) table.push([t.name, t.value, t.target, t.met ? 'met' : 'MISSED']);
+  for (const i of infos) table.push([i.name, i.value, '(for information)', '']);
+  console.log(table.toString());
+  console.log(`report: ${OUT}/report.json   chart: ${OUT}/throughput.svg`);
+  const missed = targets.filter((t) => !t.met).length;
+  console.log(`${targets.length - missed} passed, ${missed} failed`);
+  process.exitCode = missed ? 1 : 0;
+}
+
+await main();

@@ -1,0 +1,105 @@
+// UDP probe flows for failover measurements, run inside lab namespaces:
+//   node flows.js echo --port P --seconds S --out FILE       (on the server: echoes, records arrivals)
+//   node flows.js send --dst IP --port P --flows N --sport-base B --pps R --seconds S   (on a LAN host)
+// Every flow is one UDP 5-tuple (its own source port), so ECMP pins it to one tunnel each way.
+// Both ends record, per flow, packets seen, packets missing (sequence gaps) and the longest gap
+// between two arrivals: the outage that flow saw. Results are JSON (file for echo, stdout for send).
+import dgram from 'node:dgram';
+import { writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+
+export interface FlowStats {
+  sport: number;
+  received: number;
+  lost: number;
+  maxGapMs: number;
+}
+
+class Tracker {
+  private last = new Map<number, number>();
+  private seen = new Map<number, { received: number; maxSeq: number; maxGapMs: number }>();
+  note(key: number, seq: number): void {
+    const now = performance.now();
+    const s = this.seen.get(key) ?? { received: 0, maxSeq: -1, maxGapMs: 0 };
+    const prev = this.last.get(key);
+    if (prev !== undefined) s.maxGapMs = Math.max(s.maxGapMs, now - prev);
+    this.last.set(key, now);
+    s.received++;
+    s.maxSeq = Math.max(s.maxSeq, seq);
+    this.seen.set(key, s);
+  }
+  stats(): FlowStats[] {
+    return [...this.seen.entries()]
+      .map(([sport, s]) => ({ sport, received: s.received, lost: s.maxSeq + 1 - s.received, maxGapMs: Math.round(s.maxGapMs * 10) / 10 }))
+      .sort((a, b) => a.sport - b.sport);
+  }
+}
+
+const HEADER = 8;
+const SIZE = 200;
+
+async function echo(port: number, seconds: number, out: string): Promise<void> {
+  const sock = dgram.createSocket('udp4');
+  const t = new Tracker();
+  sock.on('message', (msg, rinfo) => {
+    if (msg.length < HEADER) return;
+    t.note(rinfo.port, msg.readUInt32BE(4));
+    sock.send(msg, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((res) => sock.bind(port, res));
+  await new Promise((res) => setTimeout(res, seconds * 1000));
+  writeFileSync(out, JSON.stringify({ flows: t.stats() }));
+  sock.close();
+}
+
+async function send(dst: string, port: number, flows: number, sportBase: number, pps: number, seconds: number): Promise<void> {
+  const t = new Tracker();
+  const socks = await Promise.all(
+    Array.from({ length: flows }, (_, i) => {
+      const s = dgram.createSocket('udp4');
+      s.on('message', (msg) => {
+        if (msg.length >= HEADER) t.note(sportBase + i, msg.readUInt32BE(4));
+      });
+      return new Promise<dgram.Socket>((res) => s.bind(sportBase + i, () => res(s)));
+    }),
+  );
+  const buf = Buffer.alloc(SIZE);
+  const start = performance.now();
+  const total = Math.round(pps * seconds);
+  let seq = 0;
+  // Sends on schedule rather than on timer ticks, so a late timer catches up instead of drifting.
+  while (seq < total) {
+    const due = start + (seq * 1000) / pps;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((res) => setTimeout(res, wait));
+    socks.forEach((s, i) => {
+      buf.writeUInt16BE(i, 0);
+      buf.writeUInt32BE(seq, 4);
+      s.send(buf, port, dst);
+    });
+    seq++;
+  }
+  await new Promise((res) => setTimeout(res, 1000));
+  socks.forEach((s) => s.close());
+  process.stdout.write(JSON.stringify({ sent: total, flows: t.stats() }));
+}
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: {
+    dst: { type: 'string' },
+    port: { type: 'string', default: '9000' },
+    flows: { type: 'string', default: '16' },
+    'sport-base': { type: 'string', default: '40000' },
+    pps: { type: 'string', default: '200' },
+    seconds: { type: 'string', default: '8' },
+    out: { type: 'string' },
+  },
+});
+if (positionals[0] === 'echo') await echo(Number(values.port), Number(values.seconds), values.out!);
+else if (positionals[0] === 'send') await send(values.dst!, Number(values.port), Number(values.flows), Number(values['sport-base']), Number(values.pps), Number(values.seconds));
+else {
+  process.stderr.write('usage: flows.js echo|send ...\n');
+  process.exit(2);
+}

@@ -1,0 +1,176 @@
+import { fileURLToPath } from 'node:url';
+import type { Lab } from '../lab/lab.js';
+import type { SpokeSpec } from '../lab/topology.js';
+
+export const FLOWS_JS = fileURLToPath(new URL('./flows.js', import.meta.url));
+const SERVER = '203.0.113.2';
+
+/** Tap MTU 1390 at WAN MTU 1500: TCP payload 1390 - 20 (IP) - 20 (TCP) - 12 (timestamps) per packet. */
+export const TCP_PAYLOAD = 1338;
+/** What tbf counts per full packet on a veth: the 1500-byte WAN packet plus its Ethernet header. */
+export const WIRE_BYTES = 1514;
+export const PAYLOAD_SHARE = TCP_PAYLOAD / WIRE_BYTES;
+
+export function limitMbit(ratesMbit: number[]): number {
+  return ratesMbit.reduce((a, b) => a + b, 0) * PAYLOAD_SHARE;
+}
+
+/**
+ * The tunnel (WAN name) the spoke's ECMP hash picks for an upload flow, as `ip route get` computes it.
+ * Valid for packets without a socket hash, like the unconnected UDP sockets of flows.ts. A TCP
+ * socket's packets carry its random txhash into the forwarding hash (across veth here, as a NIC's
+ * RSS hash does on real hardware), so TCP paths are recorded, not predicted: see PathRecorder.
+ */
+export async function uploadWan(lab: Lab, site: SpokeSpec, proto: 'tcp' | 'udp', sport: number, dport: number): Promise<string> {
+  const out = await lab.sh(site.name, `ip route get ${SERVER} from ${site.hostAddr} iif ${site.lanDev} ipproto ${proto} sport ${sport} dport ${dport}`);
+  const m = / dev obt-(\w+)/.exec(out);
+  if (!m) throw new Error(`${site.name}: no tunnel for ${proto} ${sport}->${dport}: ${out}`);
+  return m[1]!;
+}
+
+/** The tunnel the hub's ECMP hash picks for the download direction of a flow (after NAT is undone). */
+export async function downloadWan(lab: Lab, site: SpokeSpec, proto: 'tcp' | 'udp', serverPort: number, hostPort: number): Promise<string> {
+  const out = await lab.sh('hub', `ip route get ${site.hostAddr} from ${SERVER} iif ${lab.topo.hub.uplink} ipproto ${proto} sport ${serverPort} dport ${hostPort}`);
+  const m = / dev (obt\d+)/.exec(out);
+  if (!m) throw new Error(`hub: no tunnel toward ${site.name} for ${proto} ${serverPort}->${hostPort}: ${out}`);
+  const links = JSON.parse(await lab.sh('hub', `ip -j link show ${m[1]}`)) as { ifalias?: string }[];
+  // The hub's tap alias is `ospfbond:SITE/WAN`.
+  return links[0]!.ifalias!.split('/')[1]!;
+}
+
+export async function wanTxBytes(lab: Lab, site: SpokeSpec): Promise<Record<string, number>> {
+  const links = JSON.parse(await lab.sh(site.name, 'ip -j -s link show')) as { ifname: string; stats64: { tx: { bytes: number }; rx: { bytes: number } } }[];
+  return Object.fromEntries(site.wans.map((w) => [w.name, links.find((l) => l.ifname === w.name)!.stats64.tx.bytes]));
+}
+
+export type FailureKind = 'carrier' | 'blackhole';
+
+/**
+ * Breaks a site's WAN at its ISP: `carrier` takes the access line down (the spoke's device loses
+ * carrier, as when a modem dies); `blackhole` drops everything on the line upstream while the link
+ * stays up (the common LTE case).
+ */
+export async function failWan(lab: Lab, site: SpokeSpec, wan: string, kind: FailureKind): Promise<void> {
+  const w = site.wans.find((x) => x.name === wan)!;
+  const dev = `${site.name}-${wan}`;
+  if (kind === 'carrier') await lab.sh(w.isp, `ip link set ${dev} down`);
+  else await lab.sh(w.isp, `nft add table inet cut-${dev} && nft add chain inet cut-${dev} c "{ type filter hook forward priority -10; policy accept; }" && nft add rule inet cut-${dev} c iifname ${dev} drop && nft add rule inet cut-${dev} c oifname ${dev} drop`);
+}
+
+export async function restoreWan(lab: Lab, site: SpokeSpec, wan: string, kind: FailureKind): Promise<void> {
+  const w = site.wans.find((x) => x.name === wan)!;
+  const dev = `${site.name}-${wan}`;
+  if (kind === 'carrier') {
+    await lab.sh(w.isp, `ip link set ${dev} up`);
+    // The tbf shaping survives a link flap, but the address's connected route must be back.
+  } else await lab.sh(w.isp, `nft delete table inet cut-${dev}`);
+}
+
+/**
+ * Records which tunnel each flow really leaves by: an nft dynamic set on a router's forward path,
+ * keyed by the LAN host's port (upload: spoke, source port; download: hub, destination port after
+ * NAT is undone) and the outgoing tap.
+ */
+export class PathRecorder {
+  private constructor(
+    private readonly lab: Lab,
+    private readonly node: string,
+    private readonly tapToWan: (tap: string) => string,
+  ) {}
+
+  static async start(lab: Lab, node: string, field: 'sport' | 'dport', tapGlob: string, tapToWan: (tap: string) => string): Promise<PathRecorder> {
+    await lab.sh(node, `nft -f - <<'EOF'
+table inet obbench {
+  set paths {
+    typeof th ${field} . oifname
+    size 65535
+    flags dynamic,timeout
+    timeout 10m
+    counter
+  }
+  chain record {
+    type filter hook forward priority 0; policy accept;
+    oifname "${tapGlob}" meta l4proto { tcp, udp } update @paths { th ${field} . oifname }
+  }
+}
+EOF`);
+    return new PathRecorder(lab, node, tapToWan);
+  }
+
+  async flush(): Promise<void> {
+    await this.lab.sh(this.node, 'nft flush set inet obbench paths');
+  }
+
+  /**
+   * port -> bytes per WAN since the last flush. A TCP flow can change tunnels mid-way: Linux draws
+   * a new socket hash after a retransmission timeout, and with it a new ECMP path.
+   */
+  async read(): Promise<Map<number, Record<string, number>>> {
+    const out = await this.lab.sh(this.node, 'nft list set inet obbench paths');
+    const paths = new Map<number, Record<string, number>>();
+    for (const m of out.matchAll(/(\d+) \. "([^"]+)" counter packets \d+ bytes (\d+)/g)) {
+      const port = Number(m[1]);
+      const per = paths.get(port) ?? {};
+      const wan = this.tapToWan(m[2]!);
+      per[wan] = (per[wan] ?? 0) + Number(m[3]);
+      paths.set(port, per);
+    }
+    return paths;
+  }
+}
+
+/** The hub's tap names to WAN names of one site, from the taps' `ospfbond:SITE/WAN` aliases. */
+export async function hubTapWans(lab: Lab, site: SpokeSpec): Promise<(tap: string) => string> {
+  const links = JSON.parse(await lab.sh('hub', 'ip -j link show')) as { ifname: string; ifalias?: string }[];
+  const map = new Map(links.filter((l) => l.ifalias?.startsWith(`ospfbond:${site.name}/`)).map((l) => [l.ifname, l.ifalias!.split('/')[1]!]));
+  return (tap) => map.get(tap) ?? `other:${tap}`;
+}
+
+/** The WAN that carried most of a flow's bytes. */
+export function mainWan(per: Record<string, number> | undefined): string | undefined {
+  if (!per) return undefined;
+  return Object.entries(per).sort((a, b) => b[1] - a[1])[0]?.[0];
+}
+
+export interface IperfInterval {
+  start: number;
+  end: number;
+  mbit: number;
+}
+
+export interface IperfRun {
+  mbit: number;
+  /** the intervals are the receiver's (download: the client; upload: the server's JSON output) */
+  receiverSide: boolean;
+  intervals: IperfInterval[];
+  ports: number[];
+  error?: string;
+}
+
+export function parseIperf(json: string): IperfRun {
+  type Intervals = { sum: { start: number; end: number; bits_per_second: number } }[];
+  const j = JSON.parse(json) as {
+    error?: string;
+    start?: { connected?: { local_port: number }[]; test_start?: { reverse?: number } };
+    intervals?: Intervals;
+    end?: { sum_received?: { bits_per_second: number } };
+    server_output_json?: { intervals?: Intervals };
+  };
+  // The receiver's view: a sender's intervals count bytes handed to its socket, which come in bursts.
+  const upload = !j.start?.test_start?.reverse;
+  const server = upload ? j.server_output_json?.intervals : undefined;
+  const intervals = server ?? j.intervals ?? [];
+  return {
+    receiverSide: !upload || server !== undefined,
+    mbit: (j.end?.sum_received?.bits_per_second ?? 0) / 1e6,
+    intervals: intervals.map((i) => ({ start: i.sum.start, end: i.sum.end, mbit: i.sum.bits_per_second / 1e6 })),
+    ports: (j.start?.connected ?? []).map((c) => c.local_port),
+    error: j.error,
+  };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
