@@ -1,6 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../lab/lab.js';
 import type { SpokeSpec } from '../lab/topology.js';
+export { wanTxBytes } from '../lab/scenario.js';
+export { parseIperf, type IperfRun } from '../lab/iperf.js';
 
 export const FLOWS_JS = fileURLToPath(new URL('./flows.js', import.meta.url));
 const SERVER = '203.0.113.2';
@@ -36,11 +38,6 @@ export async function downloadWan(lab: Lab, site: SpokeSpec, proto: 'tcp' | 'udp
   const links = JSON.parse(await lab.sh('hub', `ip -j link show ${m[1]}`)) as { ifalias?: string }[];
   // The hub's tap alias is `ospfbond:SITE/WAN`.
   return links[0]!.ifalias!.split('/')[1]!;
-}
-
-export async function wanTxBytes(lab: Lab, site: SpokeSpec): Promise<Record<string, number>> {
-  const links = JSON.parse(await lab.sh(site.name, 'ip -j -s link show')) as { ifname: string; stats64: { tx: { bytes: number }; rx: { bytes: number } } }[];
-  return Object.fromEntries(site.wans.map((w) => [w.name, links.find((l) => l.ifname === w.name)!.stats64.tx.bytes]));
 }
 
 export type FailureKind = 'carrier' | 'blackhole';
@@ -130,43 +127,6 @@ export async function hubTapWans(lab: Lab, site: SpokeSpec): Promise<(tap: strin
 export function mainWan(per: Record<string, number> | undefined): string | undefined {
   if (!per) return undefined;
   return Object.entries(per).sort((a, b) => b[1] - a[1])[0]?.[0];
-}
-
-export interface IperfInterval {
-  start: number;
-  end: number;
-  mbit: number;
-}
-
-export interface IperfRun {
-  mbit: number;
-  /** the intervals are the receiver's (download: the client; upload: the server's JSON output) */
-  receiverSide: boolean;
-  intervals: IperfInterval[];
-  ports: number[];
-  error?: string;
-}
-
-export function parseIperf(json: string): IperfRun {
-  type Intervals = { sum: { start: number; end: number; bits_per_second: number } }[];
-  const j = JSON.parse(json) as {
-    error?: string;
-    start?: { connected?: { local_port: number }[]; test_start?: { reverse?: number } };
-    intervals?: Intervals;
-    end?: { sum_received?: { bits_per_second: number } };
-    server_output_json?: { intervals?: Intervals };
-  };
-  // The receiver's view: a sender's intervals count bytes handed to its socket, which come in bursts.
-  const upload = !j.start?.test_start?.reverse;
-  const server = upload ? j.server_output_json?.intervals : undefined;
-  const intervals = server ?? j.intervals ?? [];
-  return {
-    receiverSide: !upload || server !== undefined,
-    mbit: (j.end?.sum_received?.bits_per_second ?? 0) / 1e6,
-    intervals: intervals.map((i) => ({ start: i.sum.start, end: i.sum.end, mbit: i.sum.bits_per_second / 1e6 })),
-    ports: (j.start?.connected ?? []).map((c) => c.local_port),
-    error: j.error,
-  };
 }
 
 export function median(xs: number[]): number {

@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
-import { buildBondedLab, allFull, allBonded, ospfNeighbors, USER_BGP } from './scenario.js';
+import { buildBondedLab, allFull, allBonded, ospfNeighbors, wanTxBytes, USER_BGP } from './scenario.js';
 import { labTopology, coreSites } from './topology.js';
 
 /**
@@ -19,11 +19,6 @@ const printed: string[] = [];
 async function routes(node: string, prefix: string): Promise<{ protocol: string; selected?: boolean; nexthops: { interfaceName?: string; active?: boolean }[] }[]> {
   const j = JSON.parse(await lab.sh(node, `vtysh -c 'show ip route ${prefix} json'`)) as Record<string, never[]>;
   return j[prefix] ?? [];
-}
-
-async function txBytes(node: string, dev: string): Promise<number> {
-  const [l] = JSON.parse(await lab.sh(node, `ip -j -s link show ${dev}`)) as { stats64: { tx: { bytes: number } } }[];
-  return l!.stats64.tx.bytes;
 }
 
 describe('namespace lab: hub and spokes bonded over WireGuard+VXLAN with OSPF ECMP', { timeout: 900_000 }, () => {
@@ -98,15 +93,15 @@ describe('namespace lab: hub and spokes bonded over WireGuard+VXLAN with OSPF EC
       for (const w of s.wans) {
         const tap = a.find((l) => l.ifname === `obt-${w.name}`)!.addr_info.find((x) => x.prefixlen === 30)!;
         const hubTap = tap.local.replace(/\d+$/, (d) => String(Number(d) - 1));
-        const before = await Promise.all(s.wans.map((x) => txBytes(s.name, x.name)));
+        const before = await wanTxBytes(lab, s);
         // 200 pings of 1000 bytes to the hub's end of this tunnel only: about 240 kB of outer packets.
         await lab.sh(s.name, `ping -q -c 200 -i 0.005 -s 1000 -W 2 ${hubTap}`);
-        const after = await Promise.all(s.wans.map((x) => txBytes(s.name, x.name)));
-        const delta = after.map((v, i) => v - before[i]!);
-        s.wans.forEach((x, i) => {
-          if (x.name === w.name) assert.ok(delta[i]! > 200 * 1000, `${s.name}: tunnel ${w.name}'s packets leave ${x.name} (${delta[i]} bytes)`);
-          else assert.ok(delta[i]! < 50_000, `${s.name}: tunnel ${w.name}'s packets stay off ${x.name} (${delta[i]} bytes: only hellos, BFD, keepalives)`);
-        });
+        const after = await wanTxBytes(lab, s);
+        for (const x of s.wans) {
+          const delta = after[x.name]! - before[x.name]!;
+          if (x.name === w.name) assert.ok(delta > 200 * 1000, `${s.name}: tunnel ${w.name}'s packets leave ${x.name} (${delta} bytes)`);
+          else assert.ok(delta < 50_000, `${s.name}: tunnel ${w.name}'s packets stay off ${x.name} (${delta} bytes: only hellos, BFD, keepalives)`);
+        }
       }
     }
   });

@@ -4,6 +4,7 @@ import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Topology } from './topology.js';
+import { parseIperf } from './iperf.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -159,9 +160,9 @@ EOF`);
 
   /** Runs an iperf3 client and returns its received rate in Mbit/s. */
   async iperf(node: string, server: string, port: number, args: string): Promise<number> {
-    const out = await this.sh(node, `iperf3 -c ${server} -p ${port} -J ${args}`, { timeoutMs: 120_000 });
-    const j = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } };
-    return j.end.sum_received.bits_per_second / 1e6;
+    const run = parseIperf(await this.sh(node, `iperf3 -c ${server} -p ${port} -J ${args}`, { timeoutMs: 120_000 }));
+    if (run.error || run.intervals.length === 0) throw new Error(`[${node}] iperf3 to ${server}:${port}: ${run.error ?? 'no result'}`);
+    return run.mbit;
   }
 
   /** `npm pack` the repo and install the tarball into a private prefix: the harness runs the real CLI. */

@@ -1,5 +1,5 @@
 import { Lab, waitFor } from './lab.js';
-import { labTopology, type Topology } from './topology.js';
+import { labTopology, type Topology, type SpokeSpec } from './topology.js';
 
 /** A user's own FRR config, which ospfbond must leave alone through apply and down. */
 export const USER_BGP = 'router bgp 64512\n bgp router-id 192.0.2.250\n no bgp ebgp-requires-policy\nexit\n!\n';
@@ -88,4 +88,10 @@ export async function buildBondedLab(topo: Topology = labTopology()): Promise<Se
   const fullSeconds = (Date.now() - start) / 1000;
   await waitFor('every spoke default ECMP over all its tunnels', 60_000, () => allBonded(lab));
   return { lab, fullSeconds, bondedSeconds: (Date.now() - start) / 1000, applyOutput, dryRunOutput, linksAfterDryRun };
+}
+
+/** Bytes each of a site's WAN devices has sent, read in one `ip -s link`. */
+export async function wanTxBytes(lab: Lab, site: SpokeSpec): Promise<Record<string, number>> {
+  const links = JSON.parse(await lab.sh(site.name, 'ip -j -s link show')) as { ifname: string; stats64: { tx: { bytes: number }; rx: { bytes: number } } }[];
+  return Object.fromEntries(site.wans.map((w) => [w.name, links.find((l) => l.ifname === w.name)!.stats64.tx.bytes]));
 }
