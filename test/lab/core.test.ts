@@ -163,27 +163,23 @@ EOF`;
     for (const s of t.spokes) await waitFor(`${s.host} reaches the server`, 20_000, async () => (await lab.try(s.host, `ping -c 1 -W 1 ${t.server.addr}`)).code === 0);
   });
 
-  it('throughput: 8 and 32 TCP flows from a two-WAN site against the sum of its links (measured, printed)', async () => {
+  it('throughput: 8 TCP flows from a two-WAN site against the sum of its links (measured, printed)', async () => {
     const s = t.spokes[0]!;
     const stop = await lab.iperfServer('server', 5202);
+    const up = await lab.iperf(s.host, t.server.addr, 5202, '-P 8 -t 6 -O 2');
+    const down = await lab.iperf(s.host, t.server.addr, 5202, '-P 8 -t 6 -O 2 -R');
+    await stop();
     const sum = RATE_MBIT * s.wans.length;
     // TCP payload per tunnel packet (tap MTU 1390 - 40 of headers - 12 of timestamps) over the 1514
     // bytes tbf counts per full packet: test/bench/measure.ts has the same figure.
     const limit = (sum * 1338) / 1514;
-    const rates: Record<number, { up: number; down: number }> = {};
-    for (const flows of [8, 32]) {
-      rates[flows] = {
-        up: await lab.iperf(s.host, t.server.addr, 5202, `-P ${flows} -t 6 -O 2`),
-        down: await lab.iperf(s.host, t.server.addr, 5202, `-P ${flows} -t 6 -O 2 -R`),
-      };
-      const { up, down } = rates[flows]!;
-      console.log(`# measured: ${flows} flows over ${s.wans.length} x ${RATE_MBIT} Mbit/s: upload ${up.toFixed(1)} Mbit/s, download ${down.toFixed(1)} Mbit/s; link sum ${sum}, encapsulation limit ${limit.toFixed(1)} (${((100 * up) / limit).toFixed(0)} % / ${((100 * down) / limit).toFixed(0)} %)`);
-    }
-    await stop();
-    // ECMP hashes flows: 8 flows all land on one of 2 tunnels 1 time in 128, 32 flows practically
-    // never, so the bond is judged on 32. Both links carry them: more than one link's worth gets through.
-    assert.ok(rates[32]!.up > RATE_MBIT * 1.2, `upload uses more than one WAN (${rates[32]!.up.toFixed(1)} Mbit/s)`);
-    assert.ok(rates[32]!.down > RATE_MBIT * 1.2, `download uses more than one WAN (${rates[32]!.down.toFixed(1)} Mbit/s)`);
+    console.log(`# measured: 8 flows over ${s.wans.length} x ${RATE_MBIT} Mbit/s: upload ${up.toFixed(1)} Mbit/s, download ${down.toFixed(1)} Mbit/s; link sum ${sum}, encapsulation limit ${limit.toFixed(1)} (${((100 * up) / limit).toFixed(0)} % / ${((100 * down) / limit).toFixed(0)} %)`);
+    // Both links carry the flows: more than one link's worth gets through in each direction.
+    // Not 32 flows: a 32-flow download into these queues can flap the adjacencies (issue 3 notes),
+    // and the flap would spill into the tests after this one. 8 flows hash all onto one of the two
+    // tunnels 1 time in 128 per direction.
+    assert.ok(up > RATE_MBIT * 1.2, `upload uses more than one WAN (${up.toFixed(1)} Mbit/s)`);
+    assert.ok(down > RATE_MBIT * 1.2, `download uses more than one WAN (${down.toFixed(1)} Mbit/s)`);
   });
 
   it('7a: apply twice changes nothing', async () => {
