@@ -42,7 +42,7 @@ init
   .command('spoke')
   .description('write the spoke config from the hub\'s bundle and this router\'s WANs')
   .requiredOption('--bundle <file>', 'the file `ospfbond hub add-spoke` wrote')
-  .requiredOption('--wan <spec>', 'NAME:dev=IFACE,gw=IPV4|dhcp[,mtu=N], once per WAN', collect, [])
+  .requiredOption('--wan <spec>', 'NAME:dev=IFACE,gw=IPV4|dhcp[,mtu=N][,down=MBIT,up=MBIT], once per WAN (rates default to the bundle\'s)', collect, [])
   .option('--lan-dev <iface>', 'LAN interface announced to the hub (repeatable)', collect, [])
   .option('--force', 'replace an existing config')
   .addHelpText('after', '\nExample:\n  ospfbond init spoke --bundle site1.ospfbond --wan dsl:dev=eth0,gw=dhcp --wan lte:dev=usb0,gw=192.168.8.1 --lan-dev eth1')
@@ -53,8 +53,9 @@ hub
   .command('add-spoke <name>')
   .description('allocate tunnels and keys for a spoke and write its bundle')
   .requiredOption('--wans <list>', 'the spoke\'s WAN names, comma-separated')
+  .option('--rate <spec>', 'WAN=DOWN/UP line rate in Mbit/s, once per WAN: each end shapes its tunnel to it', collect, [])
   .option('--out <file>', 'bundle file (default ./NAME.ospfbond)')
-  .addHelpText('after', '\nExample:\n  ospfbond hub add-spoke site1 --wans dsl,lte --out /root/site1.ospfbond')
+  .addHelpText('after', '\nExample:\n  ospfbond hub add-spoke site1 --wans dsl,lte --rate dsl=50/10 --rate lte=30/5 --out /root/site1.ospfbond')
   .action((name: string, o) => addSpoke(configFile(), name, o, print));
 hub
   .command('remove-spoke <name>')

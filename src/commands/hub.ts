@@ -20,12 +20,34 @@ function smallestFree(used: Set<number>, from = 1): number {
   return n;
 }
 
-export function addSpoke(file: string, name: string, opts: { wans: string; out?: string }, print: Printer): void {
+export interface LineRate {
+  downMbit: number;
+  upMbit: number;
+}
+
+/** `WAN=DOWN/UP` in Mbit/s, as ISPs quote a line ("50/10"). */
+export function parseRate(spec: string, wanNames: string[]): [string, LineRate] {
+  const example = 'expected WAN=DOWN/UP in Mbit/s, for example --rate dsl=50/10';
+  const m = /^([a-z][a-z0-9]{0,9})=(\d+(?:\.\d+)?)\/(\d+(?:\.\d+)?)$/.exec(spec.trim());
+  if (!m) throw usage(`--rate ${spec}: ${example}`);
+  if (!wanNames.includes(m[1]!)) throw usage(`--rate ${spec}: ${m[1]} is not one of --wans ${wanNames.join(',')}`);
+  const [down, up] = [Number(m[2]), Number(m[3])];
+  for (const r of [down, up]) if (r < 0.1 || r > 100000) throw usage(`--rate ${spec}: ${r} Mbit/s is outside 0.1-100000`);
+  return [m[1]!, { downMbit: down, upMbit: up }];
+}
+
+export function addSpoke(file: string, name: string, opts: { wans: string; rate?: string[]; out?: string }, print: Printer): void {
   if (!/^[a-z][a-z0-9-]{0,30}$/.test(name)) throw usage(`spoke name '${name}': use lower-case letters, digits and -, starting with a letter (at most 31)`);
   const wanNames = opts.wans.split(',').map((s) => s.trim()).filter(Boolean);
   if (wanNames.length === 0) throw usage('--wans: give at least one WAN name, e.g. --wans wan1,wan2');
   for (const w of wanNames) if (!/^[a-z][a-z0-9]{0,9}$/.test(w)) throw usage(`--wans: '${w}' is not a WAN name (1-10 lower-case letters and digits, starting with a letter)`);
   if (new Set(wanNames).size !== wanNames.length) throw usage(`--wans: a WAN name is given twice in ${opts.wans}`);
+  const rates = new Map<string, LineRate>();
+  for (const spec of opts.rate ?? []) {
+    const [wan, r] = parseRate(spec, wanNames);
+    if (rates.has(wan)) throw usage(`--rate: WAN ${wan} is given twice`);
+    rates.set(wan, r);
+  }
   const cfg = loadHub(file);
   if (cfg.spokes.some((s) => s.name === name)) throw usage(`spoke ${name} already exists in ${file}`, `remove it first with \`ospfbond hub remove-spoke ${name}\``);
   const id = smallestFree(new Set(cfg.spokes.map((s) => s.id)));
@@ -38,7 +60,7 @@ export function addSpoke(file: string, name: string, opts: { wans: string; out?:
     used.add(tunnel);
     const kp = generateKeyPair();
     keys.set(wan, kp);
-    return { wan, tunnel, publicKey: kp.publicKey, cost: DEFAULT_COST, mtu: DEFAULT_WAN_MTU };
+    return { wan, tunnel, publicKey: kp.publicKey, cost: DEFAULT_COST, mtu: DEFAULT_WAN_MTU, ...rates.get(wan) };
   });
   const out = resolve(opts.out ?? `./${name}.ospfbond`);
   const bundle: Bundle = {
@@ -51,13 +73,15 @@ export function addSpoke(file: string, name: string, opts: { wans: string; out?:
       bfd_profile: cfg.bfdProfile,
     },
     spoke: { name, id },
-    wans: wans.map((t) => ({ name: t.wan, tunnel: t.tunnel, private_key: keys.get(t.wan)!.privateKey, public_key: t.publicKey, cost: t.cost, mtu: t.mtu })),
+    wans: wans.map((t) => ({ name: t.wan, tunnel: t.tunnel, private_key: keys.get(t.wan)!.privateKey, public_key: t.publicKey, cost: t.cost, mtu: t.mtu, down_mbit: t.downMbit, up_mbit: t.upMbit })),
   };
   // The bundle first: a config that names a spoke whose keys were never written would be useless.
   writeSecretAtomic(out, `${JSON.stringify(bundle, null, 2)}\n`);
   cfg.spokes.push({ name, id, wans });
   saveConfig(cfg);
   print(`ospfbond: spoke ${name} added (area ${id}, tunnels ${wans.map((t) => `${t.wan}=${t.tunnel}`).join(' ')})`);
+  const unshaped = wans.filter((t) => t.downMbit === undefined).map((t) => t.wan);
+  if (unshaped.length) print(`[!] no --rate for ${unshaped.join(', ')}: those tunnels are not shaped, and a saturated line can drop BFD and flap its tunnel (README: Shaping)`);
   print(`bundle for the spoke: ${out} (mode 0600, holds the spoke's private keys: copy it over a secure channel)`);
   print('next: `ospfbond apply` here; on the spoke: `ospfbond init spoke --bundle FILE --wan ...` then `ospfbond apply`');
 }

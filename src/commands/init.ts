@@ -61,18 +61,20 @@ export interface WanSpec {
   dev: string;
   gw: string;
   mtu?: number;
+  downMbit?: number;
+  upMbit?: number;
 }
 
-/** `NAME:dev=IFACE,gw=IPV4|dhcp[,mtu=N]` */
+/** `NAME:dev=IFACE,gw=IPV4|dhcp[,mtu=N][,down=MBIT,up=MBIT]` */
 export function parseWanSpec(spec: string): WanSpec {
-  const example = 'expected NAME:dev=IFACE,gw=IPV4|dhcp[,mtu=N], for example wan1:dev=eth0,gw=192.0.2.1';
+  const example = 'expected NAME:dev=IFACE,gw=IPV4|dhcp[,mtu=N][,down=MBIT,up=MBIT], for example wan1:dev=eth0,gw=192.0.2.1';
   const m = /^([a-z][a-z0-9]{0,9}):(.+)$/.exec(spec);
   if (!m) throw usage(`--wan ${spec}: ${example}`);
   const fields: Record<string, string> = {};
   for (const part of m[2]!.split(',')) {
     const [k, v, ...rest] = part.split('=');
     if (!k || v === undefined || rest.length) throw usage(`--wan ${spec}: '${part}' is not key=value; ${example}`);
-    if (!['dev', 'gw', 'mtu'].includes(k)) throw usage(`--wan ${spec}: unknown key '${k}'; ${example}`);
+    if (!['dev', 'gw', 'mtu', 'down', 'up'].includes(k)) throw usage(`--wan ${spec}: unknown key '${k}'; ${example}`);
     fields[k] = v;
   }
   if (!fields.dev) throw usage(`--wan ${spec}: dev= is missing; ${example}`);
@@ -83,7 +85,13 @@ export function parseWanSpec(spec: string): WanSpec {
     mtu = Number(fields.mtu);
     if (!Number.isInteger(mtu) || mtu < 1280 || mtu > 9000) throw usage(`--wan ${spec}: mtu=${fields.mtu} is not a whole number from 1280 to 9000`);
   }
-  return { name: m[1]!, dev: fields.dev, gw: fields.gw, mtu };
+  const rate = (k: 'down' | 'up'): number | undefined => {
+    if (fields[k] === undefined) return undefined;
+    const r = Number(fields[k]);
+    if (!/^\d+(\.\d+)?$/.test(fields[k]) || r < 0.1 || r > 100000) throw usage(`--wan ${spec}: ${k}=${fields[k]} is not a rate in Mbit/s from 0.1 to 100000`);
+    return r;
+  };
+  return { name: m[1]!, dev: fields.dev, gw: fields.gw, mtu, downMbit: rate('down'), upMbit: rate('up') };
 }
 
 export async function initSpoke(
@@ -120,6 +128,8 @@ export async function initSpoke(
       privateKeyFile: join(keysDir(file), `${bw.name}.key`),
       publicKey: bw.public_key,
       cost: bw.cost,
+      downMbit: s.downMbit ?? bw.down_mbit,
+      upMbit: s.upMbit ?? bw.up_mbit,
     };
   });
   const cfg: SpokeConfig = {
@@ -135,6 +145,11 @@ export async function initSpoke(
   };
   for (const w of wans) {
     if (w.mtu !== w.hubMtu) print(`[!] wan ${w.name}: mtu ${w.mtu} differs from the hub's ${w.hubMtu} for this tunnel; set mtu = ${w.mtu} under [spoke.${cfg.name}.wan.${w.name}] on the hub to match`);
+  }
+  for (const w of wans) {
+    const bw = bundle.wans.find((b) => b.name === w.name)!;
+    if (w.downMbit !== bw.down_mbit) print(`[!] wan ${w.name}: down ${w.downMbit} Mbit/s differs from the hub's ${bw.down_mbit ?? '(none)'}; the hub shapes this WAN's download: set down_mbit = ${w.downMbit} under [spoke.${cfg.name}.wan.${w.name}] on the hub`);
+    if (w.upMbit === undefined) print(`[!] wan ${w.name}: no upload rate (up=): its tunnel is not shaped, and a saturated upload can drop BFD and flap it (README: Shaping)`);
   }
   for (const bw of bundle.wans) writeSecretAtomic(join(keysDir(file), `${bw.name}.key`), `${bw.private_key}\n`);
   saveConfig(cfg);

@@ -30,6 +30,8 @@ export const bundleSchema = z.strictObject({
         public_key: key,
         cost: z.number().int().min(1).max(65535),
         mtu: z.number().int().min(1280).max(9000),
+        down_mbit: z.number().min(0.1).max(100000).optional(),
+        up_mbit: z.number().min(0.1).max(100000).optional(),
       }),
     )
     .min(1),

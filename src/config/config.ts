@@ -26,6 +26,9 @@ export interface HubTunnel {
   publicKey: string;
   cost: number;
   mtu: number;
+  /** The spoke WAN's line rates in Mbit/s, when known: the hub shapes to downMbit. */
+  downMbit?: number;
+  upMbit?: number;
 }
 export interface HubSpoke {
   name: string;
@@ -56,6 +59,9 @@ export interface SpokeWan {
   privateKeyFile: string;
   publicKey: string;
   cost: number;
+  /** Line rates in Mbit/s, when known: the spoke shapes to upMbit. */
+  downMbit?: number;
+  upMbit?: number;
 }
 export interface SpokeConfig {
   role: 'spoke';
@@ -200,7 +206,7 @@ function toHub(file: string, doc: IniDocument, ini: z.output<typeof hubIniSchema
     spokes: Object.entries(ini.spoke).map(([name, s]) => ({
       name,
       id: s.id,
-      wans: Object.entries(s.wan).map(([wan, t]) => ({ wan, tunnel: t.tunnel, publicKey: t.public_key, cost: t.cost, mtu: t.mtu })),
+      wans: Object.entries(s.wan).map(([wan, t]) => ({ wan, tunnel: t.tunnel, publicKey: t.public_key, cost: t.cost, mtu: t.mtu, downMbit: t.down_mbit, upMbit: t.up_mbit })),
     })),
   };
   const limit = maxTunnels(cfg.tunnelPool);
@@ -237,6 +243,8 @@ function toSpoke(file: string, doc: IniDocument, ini: z.output<typeof spokeIniSc
       privateKeyFile: w.private_key_file,
       publicKey: w.public_key,
       cost: w.cost,
+      downMbit: w.down_mbit,
+      upMbit: w.up_mbit,
     })),
   };
   const limit = maxTunnels(cfg.tunnelPool);
@@ -251,7 +259,7 @@ export function renderHubIni(cfg: HubConfig): string {
   const spoke: Record<string, unknown> = {};
   for (const s of cfg.spokes) {
     const wan: Record<string, unknown> = {};
-    for (const t of s.wans) wan[t.wan] = { tunnel: t.tunnel, public_key: t.publicKey, cost: t.cost, mtu: t.mtu };
+    for (const t of s.wans) wan[t.wan] = { tunnel: t.tunnel, public_key: t.publicKey, cost: t.cost, mtu: t.mtu, down_mbit: t.downMbit, up_mbit: t.upMbit };
     spoke[s.name] = { id: s.id, wan };
   }
   return encodeIni('ospfbond hub configuration. Written by `ospfbond init hub` and `ospfbond hub add-spoke`;\nedit it, then run `ospfbond apply`.', {
@@ -282,6 +290,8 @@ export function renderSpokeIni(cfg: SpokeConfig): string {
       private_key_file: w.privateKeyFile,
       public_key: w.publicKey,
       cost: w.cost,
+      down_mbit: w.downMbit,
+      up_mbit: w.upMbit,
     };
   }
   return encodeIni('ospfbond spoke configuration. Written by `ospfbond init spoke`; edit it, then run `ospfbond apply`.', {

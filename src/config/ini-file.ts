@@ -42,5 +42,15 @@ export function encodeIni(header: string, data: Record<string, unknown>): string
     .split('\n')
     .map((l) => `; ${l}`.trimEnd())
     .join('\n');
-  return `${comment}\n\n${ini.encode(data, { whitespace: true })}`;
+  return `${comment}\n\n${ini.encode(dropUndefined(data), { whitespace: true })}`;
+}
+
+/** ini writes an absent optional setting as the string `undefined`; leave it out instead. */
+function dropUndefined(data: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(data)) {
+    if (v === undefined) continue;
+    out[k] = v !== null && typeof v === 'object' && !Array.isArray(v) ? dropUndefined(v as Record<string, unknown>) : v;
+  }
+  return out;
 }

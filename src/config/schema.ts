@@ -26,6 +26,11 @@ const int = (min: number, max: number) =>
     (v) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
     z.number({ error: `expected a whole number from ${min} to ${max}` }).int().min(min).max(max),
   );
+/** A line rate in Mbit/s, as a speed test reports it: 0.1 to 100000, decimals allowed. */
+const mbit = z.preprocess(
+  (v) => (typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v),
+  z.number({ error: 'expected a rate in Mbit/s, such as 50 or 7.5' }).min(0.1, 'below 0.1 Mbit/s').max(100000, 'above 100000 Mbit/s'),
+);
 const bool = z.preprocess(
   (v) => (v === 'yes' || v === 'on' ? true : v === 'no' || v === 'off' ? false : v),
   z.boolean({ error: 'expected true or false' }),
@@ -70,6 +75,9 @@ const hubTunnel = z.strictObject({
   public_key: wgKey,
   cost: int(1, 65535).default(DEFAULT_COST),
   mtu: int(1280, 9000).default(DEFAULT_WAN_MTU),
+  /** The spoke WAN's download rate: the hub shapes what it sends into this tunnel to it. */
+  down_mbit: mbit.optional(),
+  up_mbit: mbit.optional(),
 });
 const hubSpoke = z.strictObject({
   id: int(1, 65535),
@@ -100,6 +108,9 @@ const spokeWan = z.strictObject({
   private_key_file: z.string().startsWith('/', 'expected an absolute path'),
   public_key: wgKey,
   cost: int(1, 65535).default(DEFAULT_COST),
+  down_mbit: mbit.optional(),
+  /** This WAN's upload rate: the spoke shapes what it sends into the tunnel to it. */
+  up_mbit: mbit.optional(),
 });
 
 const devList = z.preprocess(

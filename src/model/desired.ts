@@ -13,6 +13,7 @@ import {
 } from './addressing.js';
 import { renderHubFrr, renderSpokeFrr } from '../render/frr.js';
 import { renderHubNft, renderSpokeNft } from '../render/nft.js';
+import { shaperFor, type Shaper } from '../render/tc.js';
 
 /** What the router must look like for a config: pure data, computed in one place, shown by --dry-run. */
 export interface Addr {
@@ -53,9 +54,15 @@ export interface WanRouteSpec {
   gw: string; // IPv4 or 'dhcp'
   table: number;
 }
+/** Every tap, with its shaper when the line's rate in that direction is known (else none at all). */
+export interface ShapeSpec {
+  dev: string;
+  shaper?: Shaper;
+}
 export interface Desired {
   role: 'hub' | 'spoke';
   links: LinkSpec[];
+  shapes: ShapeSpec[];
   wg: WgSpec[];
   rules: RuleSpec[];
   wanRoutes: WanRouteSpec[];
@@ -100,6 +107,7 @@ function hubDesired(cfg: HubConfig): Desired {
   return {
     role: 'hub',
     links: [wg, ...taps],
+    shapes: tunnels.map((t, i) => ({ dev: taps[i]!.name, shaper: t.downMbit === undefined ? undefined : shaperFor(taps[i]!.name, t.downMbit, taps[i]!.mtu) })),
     wg: [
       {
         name: HUB_WG,
@@ -128,6 +136,7 @@ function spokeDesired(cfg: SpokeConfig): Desired {
   const wg: WgSpec[] = [];
   const rules: RuleSpec[] = [];
   const wanRoutes: WanRouteSpec[] = [];
+  const shapes: ShapeSpec[] = [];
   cfg.wans.forEach((w, i) => {
     const a = tunnelAddresses(cfg.tunnelPool, w.tunnel);
     const p = wanPolicy(i + 1);
@@ -153,10 +162,12 @@ function spokeDesired(cfg: SpokeConfig): Desired {
       ],
     });
     // The tap MTU must equal the hub's side of the tunnel where it can; mtu-ignore covers the rest.
+    const mtu = Math.min(tapMtu(w.mtu), tapMtu(w.hubMtu));
+    shapes.push({ dev: spokeTapName(w.name), shaper: w.upMbit === undefined ? undefined : shaperFor(spokeTapName(w.name), w.upMbit, mtu) });
     links.push({
       name: spokeTapName(w.name),
       kind: 'vxlan',
-      mtu: Math.min(tapMtu(w.mtu), tapMtu(w.hubMtu)),
+      mtu,
       alias: `${LINK_ALIAS_PREFIX}${w.name}`,
       addrs: [{ local: a.spokeTap, prefixlen: 30 }],
       vxlan: { id: a.vni, local: a.spokeInner, remote: a.hubInner, port: VXLAN_PORT },
@@ -171,6 +182,7 @@ function spokeDesired(cfg: SpokeConfig): Desired {
     role: 'spoke',
     // All WireGuard links first: the VXLAN links ride on their addresses.
     links: [...links.filter((l) => l.kind === 'wireguard'), ...links.filter((l) => l.kind === 'vxlan')],
+    shapes,
     wg,
     rules,
     wanRoutes,

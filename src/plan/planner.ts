@@ -4,6 +4,7 @@ import { FRR_CONF, FRR_DAEMONS, FRR_INIT, STATE_FILE, blockInSync } from '../sys
 import { LINK_ALIAS_PREFIX, RULE_PROTO, demotedMetric, isDemoted } from '../model/addressing.js';
 import { spliceFrrConf, extractBlock, conflictsInUserConf } from '../render/frr.js';
 import { nftHash, nftScript, hex, NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
+import { renderShaper, shapeSignature } from '../render/tc.js';
 import { OspfbondError, EXIT } from '../errors.js';
 import type { Step } from './steps.js';
 
@@ -19,6 +20,7 @@ export function planApply(want: Desired, have: Observed): Step[] {
   steps.push(...planWanRoutes(want, have));
   steps.push(...planRules(want, have));
   steps.push(...planLinks(want, have));
+  steps.push(...planShapes(want, have));
   steps.push(...planNft(want, have));
   steps.push(...planDemote(want, have));
   steps.push(...planFrr(want, have));
@@ -167,6 +169,24 @@ function planLinks(want: Desired, have: Observed): Step[] {
       if (!haveAddrs.has(addrKey(a))) steps.push({ kind: 'run', argv: ['ip', 'addr', 'add', `${a.local}/${a.prefixlen}`, ...(a.peer ? ['peer', `${a.peer}/32`] : []), 'dev', spec.name] });
     }
     if (!cur?.up) steps.push({ kind: 'run', argv: ['ip', 'link', 'set', spec.name, 'up'] });
+  }
+  return steps;
+}
+
+/** A tap made or remade in this run has no qdisc yet; one whose shaper differs is rebuilt whole. */
+function planShapes(want: Desired, have: Observed): Step[] {
+  const steps: Step[] = [];
+  const byName = new Map(have.links.map((l) => [l.name, l]));
+  for (const s of want.shapes) {
+    const spec = want.links.find((l) => l.name === s.dev)!;
+    const cur = byName.get(s.dev);
+    const kept = cur !== undefined && linkMatches(spec, cur) && !!cur.alias?.startsWith(LINK_ALIAS_PREFIX);
+    const has = kept ? have.shapes[s.dev] : undefined;
+    const wanted = s.shaper ? shapeSignature(s.shaper) : undefined;
+    if (has === wanted) continue;
+    // htb cannot change its root in place (`tc qdisc replace` fails on it), so delete and rebuild.
+    if (has !== undefined) steps.push({ kind: 'run', argv: ['tc', 'qdisc', 'del', 'dev', s.dev, 'root'] });
+    if (s.shaper) steps.push({ kind: 'run', argv: ['tc', '-batch', '-'], input: renderShaper(s.shaper) });
   }
   return steps;
 }

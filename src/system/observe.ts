@@ -4,6 +4,7 @@ import { probe, probeJson } from './run.js';
 import type { Addr } from '../model/desired.js';
 import { LINK_ALIAS_PREFIX, RULE_PROTO } from '../model/addressing.js';
 import { NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
+import { observedShape } from '../render/tc.js';
 import { OspfbondError, EXIT } from '../errors.js';
 
 export const FRR_CONF = '/etc/frr/frr.conf';
@@ -62,6 +63,8 @@ export interface Observed {
   sysctls: Record<string, string>;
   nftRuleset?: string;
   frr: { conf: string; daemons: string; running: boolean; reloadTest: string };
+  /** The shaper signature of each of ospfbond's VXLAN taps that has a root qdisc. */
+  shapes: Record<string, string>;
   /** DNS names of WireGuard endpoints, resolved now. */
   resolved: Record<string, string>;
   saved?: SavedState;
@@ -141,6 +144,19 @@ async function observeRoutes(): Promise<ObservedRoute[]> {
     .map((r) => ({ table: r.table ?? 'main', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: r.metric ?? 0, protocol: r.protocol, type: r.type }));
 }
 
+async function observeShapes(taps: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const dev of taps) {
+    const qdiscs = await probe(['tc', '-j', 'qdisc', 'show', 'dev', dev]);
+    if (qdiscs.exitCode !== 0) continue;
+    const classes = await probe(['tc', 'class', 'show', 'dev', dev]);
+    const filters = await probe(['tc', '-j', 'filter', 'show', 'dev', dev, 'parent', '1:']);
+    const sig = observedShape(qdiscs.stdout, classes.stdout, filters.exitCode === 0 ? filters.stdout : '[]');
+    if (sig !== undefined) out[dev] = sig;
+  }
+  return out;
+}
+
 function readSysctl(name: string): string {
   try {
     return readFileSync(`/proc/sys/${name.replaceAll('.', '/')}`, 'utf8').trim();
@@ -218,6 +234,7 @@ export async function resolveHosts(hosts: string[]): Promise<Record<string, stri
 
 /** The programs apply runs, and the Debian package of each. */
 const TOOLS: [string, string][] = [
+  ['tc', 'iproute2'],
   ['wg', 'wireguard-tools'],
   ['nft', 'nftables'],
   ['vtysh', 'frr'],
@@ -246,6 +263,7 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
   return {
     links,
     wg: await observeWg(ours),
+    shapes: await observeShapes(links.filter((l) => l.alias?.startsWith(LINK_ALIAS_PREFIX) && l.kind === 'vxlan').map((l) => l.name)),
     rules: await observeRules(),
     routes: await observeRoutes(),
     sysctls: Object.fromEntries(opts.sysctls.map((s) => [s, readSysctl(s)])),

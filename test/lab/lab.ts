@@ -160,7 +160,12 @@ EOF`);
 
   /** Runs an iperf3 client and returns its received rate in Mbit/s. */
   async iperf(node: string, server: string, port: number, args: string): Promise<number> {
-    const run = parseIperf(await this.sh(node, `iperf3 -c ${server} -p ${port} -J ${args}`, { timeoutMs: 120_000 }));
+    let run = parseIperf(await this.sh(node, `iperf3 -c ${server} -p ${port} -J ${args}`, { timeoutMs: 120_000 }));
+    // The server refuses a test while it is still closing the previous one's many streams.
+    for (let i = 0; i < 10 && run.error?.includes('server is busy'); i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      run = parseIperf(await this.sh(node, `iperf3 -c ${server} -p ${port} -J ${args}`, { timeoutMs: 120_000 }));
+    }
     if (run.error || run.intervals.length === 0) throw new Error(`[${node}] iperf3 to ${server}:${port}: ${run.error ?? 'no result'}`);
     return run.mbit;
   }

@@ -7,6 +7,22 @@ export const USER_BGP = 'router bgp 64512\n bgp router-id 192.0.2.250\n no bgp e
 export interface Neighbor {
   nbrState: string;
   ifaceName: string;
+  upTimeInMsec?: number;
+}
+
+/** How long each router's adjacency on each tap has been up, in ms (absent: not Full). */
+export async function adjacencyUptimes(lab: Lab): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const n of [lab.topo.hub.node, ...lab.topo.spokes.map((s) => s.name)]) {
+    for (const nb of await ospfNeighbors(lab, n)) if (nb.nbrState.startsWith('Full')) out.set(`${n} ${nb.ifaceName}`, nb.upTimeInMsec ?? 0);
+  }
+  return out;
+}
+
+/** The adjacencies that went down (or were not up) at some point in the `elapsedMs` since `before`. */
+export async function adjacencyResets(lab: Lab, before: Map<string, number>, elapsedMs: number): Promise<string[]> {
+  const now = await adjacencyUptimes(lab);
+  return [...before.keys()].filter((k) => (now.get(k) ?? -1) < (before.get(k) ?? 0) + elapsedMs - 1000);
 }
 
 export async function ospfNeighbors(lab: Lab, node: string): Promise<Neighbor[]> {
@@ -62,7 +78,9 @@ export async function buildBondedLab(topo: Topology = labTopology()): Promise<Se
   await lab.sh(t.hub.node, `sed -i 's/^bgpd=no/bgpd=yes/' /etc/frr/daemons && printf '%s' '${USER_BGP}' >> /etc/frr/frr.conf`);
   await lab.sh(t.hub.node, `ospfbond init hub --endpoint ${t.hub.name} --uplink ${t.hub.uplink} --tunnel-pool ${t.tunnelPool}`);
   for (const s of t.spokes) {
-    await lab.sh(t.hub.node, `ospfbond hub add-spoke ${s.name} --wans ${s.wans.map((w) => w.name).join(',')} --out ${lab.dir}/${s.name}.ospfbond`);
+    // The line rates as the lab's ISPs sell them: each end shapes its tunnels a little under them.
+    const rates = s.wans.map((w) => `--rate ${w.name}=${w.rateMbit}/${w.rateMbit}`).join(' ');
+    await lab.sh(t.hub.node, `ospfbond hub add-spoke ${s.name} --wans ${s.wans.map((w) => w.name).join(',')} ${rates} --out ${lab.dir}/${s.name}.ospfbond`);
     // The spokes find the hub by name, through their resolver (their own /etc/hosts here).
     await lab.sh(s.name, `echo '${t.hub.endpoint} ${t.hub.name}' >> /etc/hosts`);
     // "Copy the bundle" to the spoke: into its own private /etc.

@@ -22,8 +22,9 @@ test('init hub, add-spoke, init spoke: configs, keys and bundle with the right m
   let r = await run('--config', hubIni, 'init', 'hub', '--endpoint', 'hub.example.net:51821', '--uplink', 'eth0', '--tunnel-pool', '10.77.0.0/16');
   assert.equal(r.exitCode, 0, r.stderr);
   assert.equal(mode(join(dir, 'hub', 'keys', 'hub.key')), 0o600);
-  r = await run('--config', hubIni, 'hub', 'add-spoke', 'branch1', '--wans', 'dsl,lte', '--out', bundle);
+  r = await run('--config', hubIni, 'hub', 'add-spoke', 'branch1', '--wans', 'dsl,lte', '--rate', 'dsl=50/10', '--out', bundle);
   assert.equal(r.exitCode, 0, r.stderr);
+  assert.match(r.stdout, /no --rate for lte: those tunnels are not shaped/);
   assert.equal(mode(bundle), 0o600);
   const hubKey = readFileSync(join(dir, 'hub', 'keys', 'hub.key'), 'utf8').trim();
   const b = readFileSync(bundle, 'utf8');
@@ -34,6 +35,12 @@ test('init hub, add-spoke, init spoke: configs, keys and bundle with the right m
   for (const w of ['dsl', 'lte']) assert.equal(mode(join(dir, 'spoke', 'keys', `${w}.key`)), 0o600);
   const spoke = parseConfig(spokeIni, readFileSync(spokeIni, 'utf8'));
   assert.equal(spoke.role, 'spoke');
+  assert.deepEqual(
+    spoke.role === 'spoke' && spoke.wans.map((w) => [w.name, w.downMbit, w.upMbit]),
+    [['dsl', 50, 10], ['lte', undefined, undefined]],
+    'the line rates given on the hub reach the spoke through the bundle',
+  );
+  assert.match(r.stdout, /wan lte: no upload rate \(up=\)/);
   for (const out of [r.stdout, r.stderr]) assert.ok(!out.includes(readFileSync(join(dir, 'spoke', 'keys', 'dsl.key'), 'utf8').trim()), 'no key printed');
 });
 
@@ -53,6 +60,12 @@ test('add-spoke refuses a name that exists and bad WAN lists', async () => {
   assert.match(r.stderr, /a WAN name is given twice/);
   r = await run('--config', hubIni, 'hub', 'add-spoke', 'branch2', '--wans', 'Very-Long-Name');
   assert.match(r.stderr, /is not a WAN name/);
+  r = await run('--config', hubIni, 'hub', 'add-spoke', 'branch2', '--wans', 'dsl', '--rate', 'dsl=50');
+  assert.equal(r.exitCode, 2);
+  assert.match(r.stderr, /--rate dsl=50: expected WAN=DOWN\/UP in Mbit\/s/);
+  r = await run('--config', hubIni, 'hub', 'add-spoke', 'branch2', '--wans', 'dsl', '--rate', 'lte=50/10');
+  assert.match(r.stderr, /lte is not one of --wans dsl/);
+  assert.doesNotMatch(readFileSync(hubIni, 'utf8'), /branch2/, 'a refused add-spoke records nothing');
 });
 
 test('init spoke needs one --wan per bundle WAN, and rejects a truncated or foreign bundle', async () => {

@@ -36,7 +36,7 @@ test('duplicate WAN devices and tunnels are caught after the schema passes', () 
   assert.throws(
     () => parseConfig('/s.ini', text),
     (err: ConfigError) =>
-      err.problems.some((p) => p.key === 'wan.lte.dev' && /already WAN dsl/.test(p.message) && p.line === 24) &&
+      err.problems.some((p) => p.key === 'wan.lte.dev' && /already WAN dsl/.test(p.message) && p.line === 26) &&
       err.problems.some((p) => p.key === 'wan.lte.tunnel' && /already WAN dsl/.test(p.message)),
   );
 });
@@ -46,8 +46,11 @@ test('a file with no role says what it expects', () => {
 });
 
 test('--wan specs parse, and bad ones name the fix', () => {
-  assert.deepEqual(parseWanSpec('lte:dev=wwan0,gw=dhcp,mtu=1430'), { name: 'lte', dev: 'wwan0', gw: 'dhcp', mtu: 1430 });
-  assert.deepEqual(parseWanSpec('dsl:dev=eth0,gw=192.0.2.1'), { name: 'dsl', dev: 'eth0', gw: '192.0.2.1', mtu: undefined });
+  const none = { mtu: undefined, downMbit: undefined, upMbit: undefined };
+  assert.deepEqual(parseWanSpec('lte:dev=wwan0,gw=dhcp,mtu=1430'), { ...none, name: 'lte', dev: 'wwan0', gw: 'dhcp', mtu: 1430 });
+  assert.deepEqual(parseWanSpec('dsl:dev=eth0,gw=192.0.2.1'), { ...none, name: 'dsl', dev: 'eth0', gw: '192.0.2.1' });
+  assert.deepEqual(parseWanSpec('dsl:dev=eth0,gw=dhcp,down=50,up=7.5'), { ...none, name: 'dsl', dev: 'eth0', gw: 'dhcp', downMbit: 50, upMbit: 7.5 });
+  assert.throws(() => parseWanSpec('dsl:dev=eth0,gw=dhcp,up=10M'), /up=10M is not a rate in Mbit\/s from 0.1 to 100000/);
   assert.throws(() => parseWanSpec('dsl:dev=eth0'), /gw= is missing; expected NAME:dev=IFACE,gw=IPV4\|dhcp/);
   assert.throws(() => parseWanSpec('dsl:dev=eth0,gw=300.1.1.1'), /neither an IPv4 address nor dhcp/);
   assert.throws(() => parseWanSpec('Dsl:dev=eth0,gw=dhcp'), /expected NAME:dev=/);

@@ -16,6 +16,7 @@ function freshRouter(devs: string[]): Observed {
   return {
     links: devs.map((name) => ({ name, mtu: 1500, up: true, addrs: [] })),
     wg: {},
+    shapes: {},
     rules: [
       { pref: 0, table: 'local' },
       { pref: 32766, table: 'main' },

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { parseConfig, renderHubIni, renderSpokeIni, type HubConfig, type SpokeConfig } from '../../src/config/config.js';
 import { renderHubFrr, renderSpokeFrr, spliceFrrConf, extractBlock, conflictsInUserConf } from '../../src/render/frr.js';
 import { renderHubNft, renderSpokeNft, nftHash } from '../../src/render/nft.js';
+import { renderShaper, shaperFor, shapeSignature, observedShape, wireFrame } from '../../src/render/tc.js';
 import { fixture, golden } from './golden.js';
 
 const hub = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig;
@@ -45,4 +46,14 @@ test('a user\'s own router ospf is reported as a conflict', () => {
   const staticDefault = 'ip route 0.0.0.0/0 192.0.2.1\n';
   assert.match(conflictsInUserConf(staticDefault, 'spoke').join(), /static default route/);
   assert.equal(conflictsInUserConf(staticDefault, 'hub').length, 0, 'a hub may route its own default statically');
+});
+
+test('shaper: a full tap frame costs 1514 bytes on the line at tap MTU 1390', () => assert.equal(wireFrame(1390), 1514));
+test('shaper tc script', () => golden('shaper.tc', renderShaper(shaperFor('obt1', 50, 1390))));
+test('shaper: what tc shows of the script reads back as the same signature (no change on the next apply)', () => {
+  // Captured from `tc` (iproute2 6.1) after running the shaper.tc script on a VXLAN device.
+  const seen = observedShape(fixture('tc-qdisc.json'), fixture('tc-class.txt'), fixture('tc-filter.json'));
+  assert.equal(seen, shapeSignature(shaperFor('obt1', 50, 1390)));
+  assert.notEqual(seen, shapeSignature(shaperFor('obt1', 40, 1390)), 'another rate is a change');
+  assert.equal(observedShape('[{"kind":"noqueue","handle":"0:","root":true,"refcnt":2,"options":{}}]', '', '[]'), undefined);
 });
