@@ -11,9 +11,11 @@
  *
  * htb adds its per-packet `overhead` once per GSO super-packet, and forwarded TCP reaches the tap as
  * GRO/GSO aggregates, so the encapsulation is accounted for in the rate instead: a full-size tap frame
- * (the common case on a saturated line) is scaled to the bytes the line carries for it.
+ * (the common case on a saturated line) is scaled to the bytes the line carries for it. Small packets
+ * cost the line relatively more; htb's `mpu` counts each as at least a TCP ACK's share, so a stream
+ * of ACKs is not undercounted either.
  */
-export const SHAPE_HEADROOM = 0.98;
+export const SHAPE_HEADROOM = 0.99;
 /** Guaranteed to OSPF/BFD/ARP; they may borrow up to the whole rate. */
 export const CONTROL_KBIT = 64;
 /** The bulk class's queue: this long at the shaped rate, and at least one 64 KiB GSO aggregate. */
@@ -30,16 +32,22 @@ export interface Shaper {
   rootKbit: number;
   bulkKbit: number;
   limitBytes: number;
+  /** The least htb counts per packet: a bare TCP ACK's bytes on the line, scaled as the rate is. */
+  mpu: number;
 }
 
+/** A TCP ACK with timestamps: 14 + 20 + 32 bytes on the tap. */
+const ACK_FRAME = 66;
+
 /** Bytes on the WAN's Ethernet for a full tap frame: VXLAN in WireGuard, padded to 16 as WireGuard pads. */
-export function wireFrame(tapMtu: number): number {
-  const vxlanPayload = tapMtu + 14 + 8 + 8 + 20; // inner Ethernet, VXLAN, UDP, IP
+export function wireFrame(tapMtu: number, tapFrame = tapMtu + 14): number {
+  const vxlanPayload = tapFrame + 8 + 8 + 20; // VXLAN, UDP, IP
   return 14 + 20 + 8 + 32 + Math.ceil(vxlanPayload / 16) * 16; // Ethernet, IP, UDP, WireGuard header+tag
 }
 
 export function shaperFor(dev: string, lineMbit: number, tapMtu: number): Shaper {
-  const rootKbit = Math.max(Math.floor((lineMbit * 1000 * SHAPE_HEADROOM * (tapMtu + 14)) / wireFrame(tapMtu)), 2 * CONTROL_KBIT);
+  const scale = (tapMtu + 14) / wireFrame(tapMtu);
+  const rootKbit = Math.max(Math.floor(lineMbit * 1000 * SHAPE_HEADROOM * scale), 2 * CONTROL_KBIT);
   return {
     dev,
     lineMbit,
@@ -47,6 +55,7 @@ export function shaperFor(dev: string, lineMbit: number, tapMtu: number): Shaper
     rootKbit,
     bulkKbit: rootKbit - CONTROL_KBIT,
     limitBytes: Math.max(Math.round((rootKbit * 1000 * QUEUE_MS) / 8000), MIN_QUEUE_BYTES),
+    mpu: Math.ceil(wireFrame(tapMtu, ACK_FRAME) * scale),
   };
 }
 
@@ -55,7 +64,7 @@ export function renderShaper(s: Shaper): string {
   const d = s.dev;
   // htb's default burst (one MTU) cannot keep a fast line busy between timer runs; 1 ms can.
   const burst = Math.max(Math.ceil(s.rootKbit / 8), 1600);
-  const ceil = `ceil ${s.rootKbit}kbit burst ${burst} cburst ${burst} quantum 1514`;
+  const ceil = `ceil ${s.rootKbit}kbit burst ${burst} cburst ${burst} quantum 1514 mpu ${s.mpu}`;
   return [
     `# ${d}: ${s.lineMbit} Mbit/s line, ${SHAPE_HEADROOM * 100} % of it after encapsulation; OSPF, BFD, ARP first`,
     `qdisc add dev ${d} root handle 1: htb default 20`,
@@ -78,9 +87,9 @@ export function shapeSignature(s: Shaper): string {
   const r = s.rootKbit * 1000;
   return [
     'htb 1: default 0x20',
-    `1:1 rate ${r} ceil ${r}`,
-    `1:10 prio 0 rate ${CONTROL_KBIT * 1000} ceil ${r}`,
-    `1:20 prio 1 rate ${s.bulkKbit * 1000} ceil ${r}`,
+    `1:1 rate ${r} ceil ${r} mpu ${s.mpu}`,
+    `1:10 prio 0 rate ${CONTROL_KBIT * 1000} ceil ${r} mpu ${s.mpu}`,
+    `1:20 prio 1 rate ${s.bulkKbit * 1000} ceil ${r} mpu ${s.mpu}`,
     `bfifo 1:20 limit ${s.limitBytes}`,
     'filter arp/3:1:10 ip/1:1:10 ip/2:1:10',
   ].join('\n');
@@ -106,7 +115,7 @@ function rate(text: string): number {
 }
 
 /**
- * The signature of what a tap has, from `tc -j qdisc show`, `tc class show` (no JSON for htb
+ * The signature of what a tap has, from `tc -j qdisc show`, `tc -d class show` (no JSON for htb
  * classes in iproute2 6.1) and `tc -j filter show parent 1:`. Undefined when the tap has no root qdisc.
  */
 export function observedShape(qdiscJson: string, classText: string, filterJson: string): string | undefined {
@@ -114,8 +123,8 @@ export function observedShape(qdiscJson: string, classText: string, filterJson: 
   const root = qdiscs.find((q) => q.root);
   if (!root || root.kind === 'noqueue') return undefined;
   const lines = [`${root.kind} ${root.handle} default ${root.options?.default ?? '-'}`];
-  for (const m of classText.matchAll(/^class htb (\S+) .*?(?:prio (\d+) )?rate (\S+) ceil (\S+)/gm)) {
-    lines.push(`${m[1]}${m[2] !== undefined && m[1] !== '1:1' ? ` prio ${m[2]}` : ''} rate ${rate(m[3]!)} ceil ${rate(m[4]!)}`);
+  for (const m of classText.matchAll(/^class htb (\S+) .*?(?:prio (\d+) )?(?:quantum \d+ )?rate (\S+) ceil (\S+)(?:.*? mpu (\d+)b)?/gm)) {
+    lines.push(`${m[1]}${m[2] !== undefined && m[1] !== '1:1' ? ` prio ${m[2]}` : ''} rate ${rate(m[3]!)} ceil ${rate(m[4]!)} mpu ${m[5] ?? 0}`);
   }
   lines.sort((a, b) => (a.startsWith('htb') ? -1 : b.startsWith('htb') ? 1 : a.localeCompare(b, 'en', { numeric: true })));
   for (const q of qdiscs.filter((q) => !q.root)) lines.push(`${q.kind} ${q.parent} limit ${q.options?.limit ?? '-'}`);

@@ -149,7 +149,7 @@ async function observeShapes(taps: string[]): Promise<Record<string, string>> {
   for (const dev of taps) {
     const qdiscs = await probe(['tc', '-j', 'qdisc', 'show', 'dev', dev]);
     if (qdiscs.exitCode !== 0) continue;
-    const classes = await probe(['tc', 'class', 'show', 'dev', dev]);
+    const classes = await probe(['tc', '-d', 'class', 'show', 'dev', dev]);
     const filters = await probe(['tc', '-j', 'filter', 'show', 'dev', dev, 'parent', '1:']);
     const sig = observedShape(qdiscs.stdout, classes.stdout, filters.exitCode === 0 ? filters.stdout : '[]');
     if (sig !== undefined) out[dev] = sig;

@@ -51,7 +51,7 @@ test('a user\'s own router ospf is reported as a conflict', () => {
 test('shaper: a full tap frame costs 1514 bytes on the line at tap MTU 1390', () => assert.equal(wireFrame(1390), 1514));
 test('shaper tc script', () => golden('shaper.tc', renderShaper(shaperFor('obt1', 50, 1390))));
 test('shaper: what tc shows of the script reads back as the same signature (no change on the next apply)', () => {
-  // Captured from `tc` (iproute2 6.1) after running the shaper.tc script on a VXLAN device.
+  // Captured from `tc` (iproute2 6.1) (`tc -d class show`) after running the shaper.tc script on a VXLAN device.
   const seen = observedShape(fixture('tc-qdisc.json'), fixture('tc-class.txt'), fixture('tc-filter.json'));
   assert.equal(seen, shapeSignature(shaperFor('obt1', 50, 1390)));
   assert.notEqual(seen, shapeSignature(shaperFor('obt1', 40, 1390)), 'another rate is a change');
