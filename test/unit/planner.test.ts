@@ -5,6 +5,7 @@ import { desiredState } from '../../src/model/desired.js';
 import { planApply, planDown } from '../../src/plan/planner.js';
 import { describe as describeStep, type Step } from '../../src/plan/steps.js';
 import { parseWgDump, blockInSync, type Observed } from '../../src/system/observe.js';
+import { shaperFor, shapeSignature } from '../../src/render/tc.js';
 import { fixture, golden } from './golden.js';
 
 const hub = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig;
@@ -78,4 +79,16 @@ test('frr-reload --test output: machine defaults are no drift, ospfbond lines ar
   assert.ok(blockInSync(machine, block));
   assert.ok(!blockInSync(`${machine}interface obt-dsl\n ip ospf cost 10\n`, block));
   assert.ok(!blockInSync('\nLines To Delete\n===============\nrouter ospf\n', block));
+});
+
+test('shapers: kept when tc shows what the config wants, rebuilt when the rate changed, removed when the rate is gone', () => {
+  const want = desiredState(hub);
+  const r = freshRouter(['lo', 'eth0']);
+  r.links.push(...want.links.map((l) => ({ name: l.name, kind: l.kind, mtu: l.mtu, up: true, alias: l.alias, vxlan: l.vxlan, addrs: l.addrs })));
+  const [dsl, lte, farm] = want.shapes;
+  assert.deepEqual([dsl?.dev, lte?.dev, farm?.dev, farm?.shaper], ['obt1', 'obt2', 'obt3', undefined]);
+  r.shapes = { obt1: shapeSignature(dsl!.shaper!), obt2: shapeSignature(shaperFor('obt2', 10, 1390)), obt3: shapeSignature(shaperFor('obt3', 10, 1382)) };
+  const tc = planApply(want, r).filter((s) => s.kind === 'run' && s.argv[0] === 'tc');
+  assert.deepEqual(tc.map(describeStep), ['tc qdisc del dev obt2 root', 'tc -batch -', 'tc qdisc del dev obt3 root']);
+  assert.match(tc[1]!.kind === 'run' ? tc[1]!.input! : '', /^class add dev obt2 parent 1: classid 1:1 htb rate 6885kbit /m, 'obt2 rebuilt at 7.5 Mbit/s');
 });
