@@ -4,7 +4,7 @@
  * An access line queues in the modem or the ISP's BRAS, drop-tail. A download that fills the line
  * fills that queue, and BFD's packets are dropped with the data: three lost in a row (300 ms at the
  * default profile) and a healthy tunnel goes down. Measured in the lab before this existed: 32 TCP
- * flows into a 20 Mbit/s line, about 10 % of its packets dropped, an adjacency flap nearly every run.
+ * flows into a 20 Mbit/s line, about 10 % of its packets dropped, an adjacency down in both runs measured.
  * Shaping each tunnel's tap a little under its line's rate moves the queue onto this router, where
  * OSPF, BFD and ARP go ahead of everything else (htb prio 0 class). The hub shapes what it sends to a
  * spoke's WAN (its download), the spoke what it sends up (its upload).

@@ -178,7 +178,7 @@ EOF`;
     const limit = (sum * 1338) / 1514;
     console.log(`# measured: 32 flows over ${s.wans.length} x ${RATE_MBIT} Mbit/s: upload ${up.toFixed(1)} Mbit/s, download ${down.toFixed(1)} Mbit/s; link sum ${sum}, encapsulation limit ${limit.toFixed(1)} (${((100 * up) / limit).toFixed(0)} % / ${((100 * down) / limit).toFixed(0)} %)`);
     // Unshaped, a saturating download filled the ISP's drop-tail queue and BFD lost three packets in
-    // a row: an adjacency went down in most runs. Shaped, BFD and OSPF jump our own queue.
+    // a row: an adjacency went down in both runs measured. Shaped, BFD and OSPF jump our own queue.
     assert.deepEqual(resets, [], 'no adjacency went down while the lines were saturated');
     // The control packets really went through the priority class, on both ends of a tunnel.
     for (const [node, dev] of [['hub', 'obt1'], [s.name, 'obt-wan1']] as const) {
