@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { loadConfig, saveConfig, type HubConfig, type HubTunnel } from '../config/config.js';
 import { writeSecretAtomic } from '../config/fs-safe.js';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, type Bundle } from '../config/bundle.js';
-import { DEFAULT_COST, DEFAULT_WAN_MTU } from '../config/schema.js';
+import { DEFAULT_COST, DEFAULT_WAN_MTU, parseMbit, MIN_MBIT, MAX_MBIT } from '../config/schema.js';
 import { maxTunnels } from '../model/addressing.js';
 import { generateKeyPair } from '../model/keys.js';
 import { OspfbondError, EXIT, usage } from '../errors.js';
@@ -31,9 +31,9 @@ export function parseRate(spec: string, wanNames: string[]): [string, LineRate] 
   const m = /^([a-z][a-z0-9]{0,9})=(\d+(?:\.\d+)?)\/(\d+(?:\.\d+)?)$/.exec(spec.trim());
   if (!m) throw usage(`--rate ${spec}: ${example}`);
   if (!wanNames.includes(m[1]!)) throw usage(`--rate ${spec}: ${m[1]} is not one of --wans ${wanNames.join(',')}`);
-  const [down, up] = [Number(m[2]), Number(m[3])];
-  for (const r of [down, up]) if (r < 0.1 || r > 100000) throw usage(`--rate ${spec}: ${r} Mbit/s is outside 0.1-100000`);
-  return [m[1]!, { downMbit: down, upMbit: up }];
+  const [down, up] = [parseMbit(m[2]!), parseMbit(m[3]!)];
+  for (const [text, r] of [[m[2], down], [m[3], up]] as const) if (r === undefined) throw usage(`--rate ${spec}: ${text} Mbit/s is outside ${MIN_MBIT}-${MAX_MBIT}`);
+  return [m[1]!, { downMbit: down!, upMbit: up! }];
 }
 
 export function addSpoke(file: string, name: string, opts: { wans: string; rate?: string[]; out?: string }, print: Printer): void {

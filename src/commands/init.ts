@@ -5,7 +5,7 @@ import { probeJson } from '../system/run.js';
 import { OspfbondError, EXIT, usage } from '../errors.js';
 import { writeSecretAtomic } from '../config/fs-safe.js';
 import { keysDir, saveConfig, type HubConfig, type SpokeConfig, type SpokeWan } from '../config/config.js';
-import { parseEndpoint, checkPool, DEFAULT_POOL, DEFAULT_WAN_MTU } from '../config/schema.js';
+import { parseEndpoint, checkPool, parseMbit, DEFAULT_POOL, DEFAULT_WAN_MTU, MIN_MBIT, MAX_MBIT } from '../config/schema.js';
 import { readBundle } from '../config/bundle.js';
 import { generateKeyPair } from '../model/keys.js';
 import type { Printer } from '../system/executor.js';
@@ -87,8 +87,8 @@ export function parseWanSpec(spec: string): WanSpec {
   }
   const rate = (k: 'down' | 'up'): number | undefined => {
     if (fields[k] === undefined) return undefined;
-    const r = Number(fields[k]);
-    if (!/^\d+(\.\d+)?$/.test(fields[k]) || r < 0.1 || r > 100000) throw usage(`--wan ${spec}: ${k}=${fields[k]} is not a rate in Mbit/s from 0.1 to 100000`);
+    const r = parseMbit(fields[k]);
+    if (r === undefined) throw usage(`--wan ${spec}: ${k}=${fields[k]} is not a rate in Mbit/s from ${MIN_MBIT} to ${MAX_MBIT}`);
     return r;
   };
   return { name: m[1]!, dev: fields.dev, gw: fields.gw, mtu, downMbit: rate('down'), upMbit: rate('up') };
@@ -145,8 +145,6 @@ export async function initSpoke(
   };
   for (const w of wans) {
     if (w.mtu !== w.hubMtu) print(`[!] wan ${w.name}: mtu ${w.mtu} differs from the hub's ${w.hubMtu} for this tunnel; set mtu = ${w.mtu} under [spoke.${cfg.name}.wan.${w.name}] on the hub to match`);
-  }
-  for (const w of wans) {
     const bw = bundle.wans.find((b) => b.name === w.name)!;
     if (w.downMbit !== bw.down_mbit) print(`[!] wan ${w.name}: down ${w.downMbit} Mbit/s differs from the hub's ${bw.down_mbit ?? '(none)'}; the hub shapes this WAN's download: set down_mbit = ${w.downMbit} under [spoke.${cfg.name}.wan.${w.name}] on the hub`);
     if (w.upMbit === undefined) print(`[!] wan ${w.name}: no upload rate (up=): its tunnel is not shaped, and a saturated upload can drop BFD and flap it (README: Shaping)`);

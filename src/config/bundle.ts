@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { OspfbondError, EXIT } from '../errors.js';
-import { parseEndpoint, checkPool, BFD_PROFILES, type BfdProfileName } from './schema.js';
+import { parseEndpoint, checkPool, mbitNumber, BFD_PROFILES, type BfdProfileName } from './schema.js';
 
 /**
  * A bundle is everything one spoke needs from the hub, in one file of mode 0600: the spoke's own
@@ -30,8 +30,8 @@ export const bundleSchema = z.strictObject({
         public_key: key,
         cost: z.number().int().min(1).max(65535),
         mtu: z.number().int().min(1280).max(9000),
-        down_mbit: z.number().min(0.1).max(100000).optional(),
-        up_mbit: z.number().min(0.1).max(100000).optional(),
+        down_mbit: mbitNumber.optional(),
+        up_mbit: mbitNumber.optional(),
       }),
     )
     .min(1),

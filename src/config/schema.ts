@@ -26,11 +26,17 @@ const int = (min: number, max: number) =>
     (v) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
     z.number({ error: `expected a whole number from ${min} to ${max}` }).int().min(min).max(max),
   );
-/** A line rate in Mbit/s, as a speed test reports it: 0.1 to 100000, decimals allowed. */
-const mbit = z.preprocess(
-  (v) => (typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v),
-  z.number({ error: 'expected a rate in Mbit/s, such as 50 or 7.5' }).min(0.1, 'below 0.1 Mbit/s').max(100000, 'above 100000 Mbit/s'),
-);
+/** A line rate in Mbit/s, as a speed test reports it: decimals allowed. */
+export const MIN_MBIT = 0.1;
+export const MAX_MBIT = 100000;
+const MBIT_TEXT = /^\d+(\.\d+)?$/;
+/** A rate written as text (command line, INI), or undefined when it is not one in range. */
+export function parseMbit(text: string): number | undefined {
+  const r = Number(text);
+  return MBIT_TEXT.test(text) && r >= MIN_MBIT && r <= MAX_MBIT ? r : undefined;
+}
+export const mbitNumber = z.number({ error: 'expected a rate in Mbit/s, such as 50 or 7.5' }).min(MIN_MBIT, `below ${MIN_MBIT} Mbit/s`).max(MAX_MBIT, `above ${MAX_MBIT} Mbit/s`);
+const mbit = z.preprocess((v) => (typeof v === 'string' && MBIT_TEXT.test(v.trim()) ? Number(v) : v), mbitNumber);
 const bool = z.preprocess(
   (v) => (v === 'yes' || v === 'on' ? true : v === 'no' || v === 'off' ? false : v),
   z.boolean({ error: 'expected true or false' }),

@@ -133,6 +133,11 @@ function linkMatches(spec: LinkSpec, l: ObservedLink): boolean {
   return l.kind === 'vxlan' && !!v && v.id === spec.vxlan!.id && v.local === spec.vxlan!.local && v.remote === spec.vxlan!.remote && v.port === spec.vxlan!.port;
 }
 
+/** An existing link apply keeps as it is: ospfbond's own, and of the wanted kind and parameters. */
+function reusable(spec: LinkSpec, cur: ObservedLink | undefined): boolean {
+  return cur !== undefined && linkMatches(spec, cur) && !!cur.alias?.startsWith(LINK_ALIAS_PREFIX);
+}
+
 function planLinks(want: Desired, have: Observed): Step[] {
   const steps: Step[] = [];
   const byName = new Map(have.links.map((l) => [l.name, l]));
@@ -142,7 +147,7 @@ function planLinks(want: Desired, have: Observed): Step[] {
   }
   for (const spec of want.links) {
     let cur = byName.get(spec.name);
-    if (cur && (!linkMatches(spec, cur) || !cur.alias?.startsWith(LINK_ALIAS_PREFIX))) {
+    if (cur && !reusable(spec, cur)) {
       if (!cur.alias?.startsWith(LINK_ALIAS_PREFIX)) {
         throw new OspfbondError(`interface ${spec.name} exists and is not ospfbond's`, EXIT.precondition, 'rename or remove it; ospfbond only changes interfaces it created');
       }
@@ -179,9 +184,7 @@ function planShapes(want: Desired, have: Observed): Step[] {
   const byName = new Map(have.links.map((l) => [l.name, l]));
   for (const s of want.shapes) {
     const spec = want.links.find((l) => l.name === s.dev)!;
-    const cur = byName.get(s.dev);
-    const kept = cur !== undefined && linkMatches(spec, cur) && !!cur.alias?.startsWith(LINK_ALIAS_PREFIX);
-    const has = kept ? have.shapes[s.dev] : undefined;
+    const has = reusable(spec, byName.get(s.dev)) ? have.shapes[s.dev] : undefined;
     const wanted = s.shaper ? shapeSignature(s.shaper) : undefined;
     if (has === wanted) continue;
     // htb cannot change its root in place (`tc qdisc replace` fails on it), so delete and rebuild.

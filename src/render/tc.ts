@@ -15,6 +15,8 @@
  * cost the line relatively more; htb's `mpu` counts each as at least a TCP ACK's share, so a stream
  * of ACKs is not undercounted either.
  */
+import { WG_OVERHEAD, VXLAN_OVERHEAD } from '../model/addressing.js';
+
 export const SHAPE_HEADROOM = 0.99;
 /** Guaranteed to OSPF/BFD/ARP; they may borrow up to the whole rate. */
 export const CONTROL_KBIT = 64;
@@ -28,7 +30,6 @@ export interface Shaper {
   dev: string;
   /** The line's rate in Mbit/s as configured (what it carries, counted in Ethernet frames). */
   lineMbit: number;
-  tapMtu: number;
   rootKbit: number;
   bulkKbit: number;
   limitBytes: number;
@@ -36,26 +37,27 @@ export interface Shaper {
   mpu: number;
 }
 
-/** A TCP ACK with timestamps: 14 + 20 + 32 bytes on the tap. */
-const ACK_FRAME = 66;
+const ETHERNET = 14;
+/** A TCP ACK with timestamps on the tap: Ethernet, IP 20, TCP 32. */
+const ACK_FRAME = ETHERNET + 20 + 32;
 
-/** Bytes on the WAN's Ethernet for a full tap frame: VXLAN in WireGuard, padded to 16 as WireGuard pads. */
-export function wireFrame(tapMtu: number, tapFrame = tapMtu + 14): number {
-  const vxlanPayload = tapFrame + 8 + 8 + 20; // VXLAN, UDP, IP
-  return 14 + 20 + 8 + 32 + Math.ceil(vxlanPayload / 16) * 16; // Ethernet, IP, UDP, WireGuard header+tag
+/** Bytes a tap frame costs the WAN's Ethernet: VXLAN inside WireGuard, which pads its plaintext to 16. */
+export function wireBytes(tapFrame: number): number {
+  const vxlanPacket = tapFrame + VXLAN_OVERHEAD - ETHERNET; // the frame plus VXLAN, UDP and IP headers
+  return ETHERNET + WG_OVERHEAD + Math.ceil(vxlanPacket / 16) * 16;
 }
 
 export function shaperFor(dev: string, lineMbit: number, tapMtu: number): Shaper {
-  const scale = (tapMtu + 14) / wireFrame(tapMtu);
+  const fullFrame = tapMtu + ETHERNET;
+  const scale = fullFrame / wireBytes(fullFrame);
   const rootKbit = Math.max(Math.floor(lineMbit * 1000 * SHAPE_HEADROOM * scale), 2 * CONTROL_KBIT);
   return {
     dev,
     lineMbit,
-    tapMtu,
     rootKbit,
     bulkKbit: rootKbit - CONTROL_KBIT,
     limitBytes: Math.max(Math.round((rootKbit * 1000 * QUEUE_MS) / 8000), MIN_QUEUE_BYTES),
-    mpu: Math.ceil(wireFrame(tapMtu, ACK_FRAME) * scale),
+    mpu: Math.ceil(wireBytes(ACK_FRAME) * scale),
   };
 }
 
@@ -122,12 +124,15 @@ export function observedShape(qdiscJson: string, classText: string, filterJson: 
   const qdiscs = JSON.parse(qdiscJson || '[]') as TcQdisc[];
   const root = qdiscs.find((q) => q.root);
   if (!root || root.kind === 'noqueue') return undefined;
-  const lines = [`${root.kind} ${root.handle} default ${root.options?.default ?? '-'}`];
+  const classes: string[] = [];
   for (const m of classText.matchAll(/^class htb (\S+) .*?(?:prio (\d+) )?(?:quantum \d+ )?rate (\S+) ceil (\S+)(?:.*? mpu (\d+)b)?/gm)) {
-    lines.push(`${m[1]}${m[2] !== undefined && m[1] !== '1:1' ? ` prio ${m[2]}` : ''} rate ${rate(m[3]!)} ceil ${rate(m[4]!)} mpu ${m[5] ?? 0}`);
+    classes.push(`${m[1]}${m[2] !== undefined && m[1] !== '1:1' ? ` prio ${m[2]}` : ''} rate ${rate(m[3]!)} ceil ${rate(m[4]!)} mpu ${m[5] ?? 0}`);
   }
-  lines.sort((a, b) => (a.startsWith('htb') ? -1 : b.startsWith('htb') ? 1 : a.localeCompare(b, 'en', { numeric: true })));
-  for (const q of qdiscs.filter((q) => !q.root)) lines.push(`${q.kind} ${q.parent} limit ${q.options?.limit ?? '-'}`);
+  const lines = [
+    `${root.kind} ${root.handle} default ${root.options?.default ?? '-'}`,
+    ...classes.sort((a, b) => a.localeCompare(b, 'en', { numeric: true })),
+    ...qdiscs.filter((q) => !q.root).map((q) => `${q.kind} ${q.parent} limit ${q.options?.limit ?? '-'}`),
+  ];
   const filters = (JSON.parse(filterJson || '[]') as TcFilter[])
     .filter((f) => f.options?.flowid)
     .map((f) => `${f.protocol}/${f.pref}:${f.options!.flowid}`)

@@ -258,12 +258,12 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
     throw new OspfbondError(`this router lacks ${missing.join(', ')}`, EXIT.precondition, `apt-get install ${missing.join(' ')}; nothing was changed`);
   }
   const links = await observeLinks();
-  const ours = links.filter((l) => l.alias?.startsWith(LINK_ALIAS_PREFIX)).map((l) => l.name);
+  const ours = links.filter((l) => l.alias?.startsWith(LINK_ALIAS_PREFIX));
   const running = await frrRunning();
   return {
     links,
-    wg: await observeWg(ours),
-    shapes: await observeShapes(links.filter((l) => l.alias?.startsWith(LINK_ALIAS_PREFIX) && l.kind === 'vxlan').map((l) => l.name)),
+    wg: await observeWg(ours.map((l) => l.name)),
+    shapes: await observeShapes(ours.filter((l) => l.kind === 'vxlan').map((l) => l.name)),
     rules: await observeRules(),
     routes: await observeRoutes(),
     sysctls: Object.fromEntries(opts.sysctls.map((s) => [s, readSysctl(s)])),

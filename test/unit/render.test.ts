@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseConfig, renderHubIni, renderSpokeIni, type HubConfig, type SpokeConfig } from '../../src/config/config.js';
 import { renderHubFrr, renderSpokeFrr, spliceFrrConf, extractBlock, conflictsInUserConf } from '../../src/render/frr.js';
 import { renderHubNft, renderSpokeNft, nftHash } from '../../src/render/nft.js';
-import { renderShaper, shaperFor, shapeSignature, observedShape, wireFrame } from '../../src/render/tc.js';
+import { renderShaper, shaperFor, shapeSignature, observedShape, wireBytes } from '../../src/render/tc.js';
 import { fixture, golden } from './golden.js';
 
 const hub = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig;
@@ -48,7 +48,7 @@ test('a user\'s own router ospf is reported as a conflict', () => {
   assert.equal(conflictsInUserConf(staticDefault, 'hub').length, 0, 'a hub may route its own default statically');
 });
 
-test('shaper: a full tap frame costs 1514 bytes on the line at tap MTU 1390', () => assert.equal(wireFrame(1390), 1514));
+test('shaper: a full tap frame costs 1514 bytes on the line at tap MTU 1390', () => assert.equal(wireBytes(1390 + 14), 1514));
 test('shaper tc script', () => golden('shaper.tc', renderShaper(shaperFor('obt1', 50, 1390))));
 test('shaper: what tc shows of the script reads back as the same signature (no change on the next apply)', () => {
   // Captured from `tc` (iproute2 6.1) (`tc -d class show`) after running the shaper.tc script on a VXLAN device.
