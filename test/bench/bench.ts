@@ -19,7 +19,6 @@ import {
   wanTxBytes,
   failWan,
   restoreWan,
-  parseIperf,
   median,
   PathRecorder,
   hubTapWans,
@@ -76,10 +75,7 @@ async function diagnose(lab: Lab, what: string): Promise<void> {
 }
 
 async function iperf(lab: Lab, site: SpokeSpec, port: number, opts: string, seconds = IPERF_SECONDS): Promise<IperfRun> {
-  const r = await lab.try(site.host, `iperf3 -c ${SERVER} -p ${port} -J -t ${seconds} ${opts}`, (seconds + 30) * 1000);
-  const run = parseIperf(r.out.slice(0, r.out.lastIndexOf('}') + 1));
-  if (r.code !== 0 && !run.error) run.error = `iperf3 exit ${r.code}`;
-  return run;
+  return lab.iperfRun(site.host, SERVER, port, `-t ${seconds} ${opts}`, (seconds + 30) * 1000);
 }
 
 async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<void> {

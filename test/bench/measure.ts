@@ -2,20 +2,10 @@ import { fileURLToPath } from 'node:url';
 import type { Lab } from '../lab/lab.js';
 import type { SpokeSpec } from '../lab/topology.js';
 export { wanTxBytes } from '../lab/scenario.js';
-export { parseIperf, type IperfRun } from '../lab/iperf.js';
+export { type IperfRun, PAYLOAD_SHARE, limitMbit } from '../lab/iperf.js';
 
 export const FLOWS_JS = fileURLToPath(new URL('./flows.js', import.meta.url));
 const SERVER = '203.0.113.2';
-
-/** Tap MTU 1390 at WAN MTU 1500: TCP payload 1390 - 20 (IP) - 20 (TCP) - 12 (timestamps) per packet. */
-export const TCP_PAYLOAD = 1338;
-/** What tbf counts per full packet on a veth: the 1500-byte WAN packet plus its Ethernet header. */
-export const WIRE_BYTES = 1514;
-export const PAYLOAD_SHARE = TCP_PAYLOAD / WIRE_BYTES;
-
-export function limitMbit(ratesMbit: number[]): number {
-  return ratesMbit.reduce((a, b) => a + b, 0) * PAYLOAD_SHARE;
-}
 
 /**
  * The tunnel (WAN name) the spoke's ECMP hash picks for an upload flow, as `ip route get` computes it.

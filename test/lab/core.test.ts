@@ -4,6 +4,7 @@ import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
 import { buildBondedLab, allFull, allBonded, ospfNeighbors, wanTxBytes, adjacencyUptimes, adjacencyResets, USER_BGP } from './scenario.js';
 import { labTopology, coreSites } from './topology.js';
+import { limitMbit } from './iperf.js';
 
 /**
  * The core issue's behaviour on real kernels, FRR and wireguard-go: a hub, a two-WAN and a three-WAN
@@ -173,9 +174,7 @@ EOF`;
     const resets = await adjacencyResets(lab, before, Date.now() - t0);
     await stop();
     const sum = RATE_MBIT * s.wans.length;
-    // TCP payload per tunnel packet (tap MTU 1390 - 40 of headers - 12 of timestamps) over the 1514
-    // bytes tbf counts per full packet: test/bench/measure.ts has the same figure.
-    const limit = (sum * 1338) / 1514;
+    const limit = limitMbit(s.wans.map((w) => w.rateMbit));
     console.log(`# measured: 32 flows over ${s.wans.length} x ${RATE_MBIT} Mbit/s: upload ${up.toFixed(1)} Mbit/s, download ${down.toFixed(1)} Mbit/s; link sum ${sum}, encapsulation limit ${limit.toFixed(1)} (${((100 * up) / limit).toFixed(0)} % / ${((100 * down) / limit).toFixed(0)} %)`);
     // Unshaped, a saturating download filled the ISP's drop-tail queue and BFD lost three packets in
     // a row: an adjacency went down in both runs measured. Shaped, BFD and OSPF jump our own queue.

@@ -1,4 +1,16 @@
-/** iperf3's JSON output, read the same way by the lab tests and the benchmark. */
+/** iperf3's JSON output, and what it is judged against, the same for the lab tests and the benchmark. */
+
+/** Tap MTU 1390 at WAN MTU 1500: TCP payload 1390 - 20 (IP) - 20 (TCP) - 12 (timestamps) per packet. */
+export const TCP_PAYLOAD = 1338;
+/** What tbf counts per full packet on a veth: the 1500-byte WAN packet plus its Ethernet header. */
+export const WIRE_BYTES = 1514;
+export const PAYLOAD_SHARE = TCP_PAYLOAD / WIRE_BYTES;
+
+/** The encapsulation limit: the most TCP payload lines of these rates can carry through the tunnels. */
+export function limitMbit(ratesMbit: number[]): number {
+  return ratesMbit.reduce((a, b) => a + b, 0) * PAYLOAD_SHARE;
+}
+
 export interface IperfInterval {
   start: number;
   end: number;

@@ -4,7 +4,7 @@ import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Topology } from './topology.js';
-import { parseIperf } from './iperf.js';
+import { parseIperf, type IperfRun } from './iperf.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -158,14 +158,21 @@ EOF`);
     };
   }
 
-  /** Runs an iperf3 client and returns its received rate in Mbit/s. */
-  async iperf(node: string, server: string, port: number, args: string): Promise<number> {
-    let run = parseIperf(await this.sh(node, `iperf3 -c ${server} -p ${port} -J ${args}`, { timeoutMs: 120_000 }));
-    // The server refuses a test while it is still closing the previous one's many streams.
-    for (let i = 0; i < 10 && run.error?.includes('server is busy'); i++) {
-      await new Promise((r) => setTimeout(r, 500));
-      run = parseIperf(await this.sh(node, `iperf3 -c ${server} -p ${port} -J ${args}`, { timeoutMs: 120_000 }));
+  /** Runs an iperf3 client with JSON output; a failure comes back as the run's `error`. */
+  async iperfRun(node: string, server: string, port: number, args: string, timeoutMs = 120_000): Promise<IperfRun> {
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.try(node, `iperf3 -c ${server} -p ${port} -J ${args}`, timeoutMs);
+      const run = parseIperf(r.out.slice(0, r.out.lastIndexOf('}') + 1));
+      if (r.code !== 0 && !run.error) run.error = `iperf3 exit ${r.code}`;
+      // The server refuses a test while it is still closing the previous one's many streams.
+      if (attempt > 10 || !run.error?.includes('server is busy')) return run;
+      await new Promise((res) => setTimeout(res, 500));
     }
+  }
+
+  /** Runs an iperf3 client and returns its received rate in Mbit/s; throws when the run failed. */
+  async iperf(node: string, server: string, port: number, args: string): Promise<number> {
+    const run = await this.iperfRun(node, server, port, args);
     if (run.error || run.intervals.length === 0) throw new Error(`[${node}] iperf3 to ${server}:${port}: ${run.error ?? 'no result'}`);
     return run.mbit;
   }
