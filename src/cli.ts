@@ -6,6 +6,10 @@ import { OspfbondError, EXIT } from './errors.js';
 import { initHub, initSpoke } from './commands/init.js';
 import { addSpoke, removeSpoke } from './commands/hub.js';
 import { apply, down } from './commands/apply.js';
+import { status } from './commands/status.js';
+import { mode } from './commands/mode.js';
+import { doctor } from './commands/doctor.js';
+import { runDaemon } from './daemon/daemon.js';
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -69,6 +73,31 @@ program
   .option('--dry-run', 'print the plan and change nothing')
   .addHelpText('after', '\nExample:\n  ospfbond apply --dry-run && ospfbond apply')
   .action((o) => apply(configFile(), o, print));
+program
+  .command('status')
+  .description('per tunnel: WAN, WireGuard, OSPF, BFD, costs at both ends, ECMP membership, traffic')
+  .option('--json', 'machine-readable (schema ospfbond.status/1, docs/status.schema.json)')
+  .option('--watch [seconds]', 'redraw every SECONDS (default 2) with current rates')
+  .addHelpText('after', '\nExample:\n  ospfbond status --watch\n  ospfbond status --json | jq \'.tunnels[] | {wan, ospf, inEcmp}\'')
+  .action((o) => status(configFile(), o, print));
+program
+  .command('mode <mode>')
+  .description('active-active (every WAN carries traffic) or active-standby (only --primary WANs do until they all fail); the other end follows')
+  .option('--primary <wans>', 'active-standby: the WANs that carry traffic, comma-separated')
+  .option('--spoke <name>', 'on the hub: the site to change')
+  .addHelpText('after', '\nExamples:\n  site1# ospfbond mode active-standby --primary dsl\n  hub#   ospfbond mode active-active --spoke site1')
+  .action((m: string, o) => mode(configFile(), m, o, print));
+program
+  .command('daemon')
+  .description('keep the router right: repair drift, re-resolve the hub, mirror the policy, log stats, serve metrics ([daemon] in the config)')
+  .option('--log-level <level>', 'pino level: debug, info, warn, error', 'info')
+  .addHelpText('after', '\nRun by systemd: systemd/ospfbond.service in the package. Logs JSON lines on stdout.')
+  .action((o: { logLevel: string }) => runDaemon(configFile(), o));
+program
+  .command('doctor')
+  .description('check what the router needs (FRR daemons, WireGuard, VXLAN, nftables, sysctls, clock) and print the fix for each problem')
+  .option('--json', 'the checks as JSON')
+  .action((o) => doctor(configFile(), o, print));
 program
   .command('down')
   .description('remove everything ospfbond created and restore what it changed')

@@ -5,7 +5,7 @@ import { planApply, planDown } from '../plan/planner.js';
 import { execute, printPlan, type Printer } from '../system/executor.js';
 import { OspfbondError, EXIT } from '../errors.js';
 
-function requireRoot(): void {
+export function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new OspfbondError('this changes the router and needs root', EXIT.precondition, 'run it with sudo, or add --dry-run to see the plan');
 }
 
@@ -13,23 +13,28 @@ function endpointHosts(cfg: Config): string[] {
   return cfg.role === 'spoke' ? [cfg.hub.host] : [];
 }
 
+/**
+ * Makes the router match `cfg` and returns how many steps that took. `warn` (the daemon's) turns
+ * a WAN that is not there yet (device gone, no DHCP lease) into a warning instead of an error, so
+ * one dead modem does not stop the repair of everything else.
+ */
+export async function converge(cfg: Config, print: Printer, opts: { dryRun?: boolean; warn?: (message: string) => void } = {}): Promise<number> {
+  const want = desiredState(cfg);
+  const have = await observe({ sysctls: Object.keys(want.sysctls), hosts: endpointHosts(cfg) });
+  const steps = planApply(want, have, { warn: opts.warn });
+  if (steps.length === 0) return 0;
+  if (opts.dryRun) printPlan(steps, print);
+  else await execute(steps, print);
+  return steps.length;
+}
+
 export async function apply(file: string, opts: { dryRun?: boolean }, print: Printer): Promise<void> {
   const cfg = loadConfig(file);
-  const want = desiredState(cfg);
   if (!opts.dryRun) requireRoot();
-  const have = await observe({ sysctls: Object.keys(want.sysctls), hosts: endpointHosts(cfg) });
-  const steps = planApply(want, have);
-  if (steps.length === 0) {
-    print(`ospfbond: ${cfg.role} is up to date, nothing to do`);
-    return;
-  }
-  if (opts.dryRun) {
-    printPlan(steps, print);
-    print(`ospfbond: dry run, ${steps.length} steps planned, nothing changed`);
-    return;
-  }
-  await execute(steps, print);
-  print(`ospfbond: ${cfg.role} applied (${steps.length} steps)`);
+  const n = await converge(cfg, print, opts);
+  if (n === 0) print(`ospfbond: ${cfg.role} is up to date, nothing to do`);
+  else if (opts.dryRun) print(`ospfbond: dry run, ${n} steps planned, nothing changed`);
+  else print(`ospfbond: ${cfg.role} applied (${n} steps)`);
 }
 
 export async function down(print: Printer): Promise<void> {

@@ -77,7 +77,7 @@ export function addSpoke(file: string, name: string, opts: { wans: string; rate?
   };
   // The bundle first: a config that names a spoke whose keys were never written would be useless.
   writeSecretAtomic(out, `${JSON.stringify(bundle, null, 2)}\n`);
-  cfg.spokes.push({ name, id, wans });
+  cfg.spokes.push({ name, id, policy: { mode: 'active-active' }, wans });
   saveConfig(cfg);
   print(`ospfbond: spoke ${name} added (area ${id}, tunnels ${wans.map((t) => `${t.wan}=${t.tunnel}`).join(' ')})`);
   const unshaped = wans.filter((t) => t.downMbit === undefined).map((t) => t.wan);

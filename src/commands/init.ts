@@ -4,7 +4,7 @@ import { Address4 } from 'ip-address';
 import { probeJson } from '../system/run.js';
 import { OspfbondError, EXIT, usage } from '../errors.js';
 import { writeSecretAtomic } from '../config/fs-safe.js';
-import { keysDir, saveConfig, type HubConfig, type SpokeConfig, type SpokeWan } from '../config/config.js';
+import { keysDir, saveConfig, DEFAULT_DAEMON, type HubConfig, type SpokeConfig, type SpokeWan } from '../config/config.js';
 import { parseEndpoint, checkPool, parseMbit, DEFAULT_POOL, DEFAULT_WAN_MTU, MIN_MBIT, MAX_MBIT } from '../config/schema.js';
 import { readBundle } from '../config/bundle.js';
 import { generateKeyPair } from '../model/keys.js';
@@ -49,6 +49,7 @@ export async function initHub(
     publicKey: keys.publicKey,
     bfdProfile: 'fast',
     spokes: [],
+    daemon: DEFAULT_DAEMON,
   };
   writeSecretAtomic(keyFile, `${keys.privateKey}\n`);
   saveConfig(cfg);
@@ -141,6 +142,8 @@ export async function initSpoke(
     tunnelPool: bundle.hub.tunnel_pool,
     lanDevs: opts.lanDev,
     bfdProfile: bundle.hub.bfd_profile,
+    policy: { mode: 'active-active' },
+    daemon: DEFAULT_DAEMON,
     wans,
   };
   for (const w of wans) {

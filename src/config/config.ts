@@ -8,9 +8,11 @@ import {
   hubIniSchema,
   spokeIniSchema,
   parseEndpoint,
+  DAEMON_DEFAULTS,
   type BfdProfileName,
 } from './schema.js';
 import { maxTunnels } from '../model/addressing.js';
+import type { Policy } from '../model/policy.js';
 
 export const DEFAULT_CONFIG = '/etc/ospfbond/ospfbond.ini';
 export const MAX_WANS = 16;
@@ -33,7 +35,17 @@ export interface HubTunnel {
 export interface HubSpoke {
   name: string;
   id: number;
+  /** How this spoke's WANs are used; the hub keeps it in step with the spoke's own (see policy.ts). */
+  policy: Policy;
   wans: HubTunnel[];
+}
+/** How often `ospfbond daemon` runs each job (30s, 5m, 1h), and where it serves metrics (IPV4:PORT). */
+export interface DaemonSettings {
+  reconcileEvery: string;
+  resolveEvery: string;
+  mirrorEvery: string;
+  statsEvery: string;
+  metricsListen?: string;
 }
 export interface HubConfig {
   role: 'hub';
@@ -47,6 +59,7 @@ export interface HubConfig {
   publicKey: string;
   bfdProfile: BfdProfileName;
   spokes: HubSpoke[];
+  daemon: DaemonSettings;
 }
 
 export interface SpokeWan {
@@ -72,7 +85,9 @@ export interface SpokeConfig {
   tunnelPool: string;
   lanDevs: string[];
   bfdProfile: BfdProfileName;
+  policy: Policy;
   wans: SpokeWan[];
+  daemon: DaemonSettings;
 }
 
 export type Config = HubConfig | SpokeConfig;
@@ -190,6 +205,42 @@ function spokeCrossChecks(file: string, doc: IniDocument): ConfigProblem[] {
   return problems;
 }
 
+function toPolicy(mode: 'active-active' | 'active-standby', primary: string[]): Policy {
+  return mode === 'active-standby' ? { mode, primary } : { mode };
+}
+
+/** The primaries must be WANs of the site; active-standby needs at least one primary and one standby. */
+export function policyCheck(policy: Policy, wans: string[]): string | undefined {
+  if (policy.mode === 'active-active') return undefined;
+  const unknown = policy.primary.filter((p) => !wans.includes(p));
+  if (unknown.length) return `primary ${unknown.join(', ')}: no such WAN (the WANs are ${wans.join(', ')})`;
+  if (policy.primary.length === 0) return 'active-standby needs primary = WAN[,WAN...]';
+  if (policy.primary.length === wans.length) return 'every WAN is primary: that is active-active (leave one WAN out as standby)';
+  return undefined;
+}
+
+function policyProblems(file: string, doc: IniDocument, section: string, mode: string, primary: string[], wans: string[]): ConfigProblem[] {
+  const at = (key: string, message: string) => [{ file, line: doc.lineOf(section, key), key: `${section}.${key}`, message }];
+  if (mode === 'active-active') return primary.length ? at('primary', 'primary only applies to mode = active-standby') : [];
+  const err = policyCheck({ mode: 'active-standby', primary }, wans);
+  return err ? at(primary.length ? 'primary' : 'mode', err) : [];
+}
+
+function toDaemon(d: { reconcile_every: string; resolve_every: string; mirror_every: string; stats_every: string; metrics_listen?: string }): DaemonSettings {
+  return { reconcileEvery: d.reconcile_every, resolveEvery: d.resolve_every, mirrorEvery: d.mirror_every, statsEvery: d.stats_every, metricsListen: d.metrics_listen };
+}
+
+function daemonIni(d: DaemonSettings): Record<string, unknown> {
+  return { reconcile_every: d.reconcileEvery, resolve_every: d.resolveEvery, mirror_every: d.mirrorEvery, stats_every: d.statsEvery, metrics_listen: d.metricsListen };
+}
+
+export const DEFAULT_DAEMON: DaemonSettings = {
+  reconcileEvery: DAEMON_DEFAULTS.reconcile_every,
+  resolveEvery: DAEMON_DEFAULTS.resolve_every,
+  mirrorEvery: DAEMON_DEFAULTS.mirror_every,
+  statsEvery: DAEMON_DEFAULTS.stats_every,
+};
+
 function toHub(file: string, doc: IniDocument, ini: z.output<typeof hubIniSchema>): HubConfig {
   const endpoint = parseEndpoint(ini.hub.endpoint) as Endpoint;
   const cfg: HubConfig = {
@@ -203,21 +254,24 @@ function toHub(file: string, doc: IniDocument, ini: z.output<typeof hubIniSchema
     privateKeyFile: ini.hub.private_key_file,
     publicKey: ini.hub.public_key,
     bfdProfile: ini.hub.bfd_profile,
+    daemon: toDaemon(ini.daemon),
     spokes: Object.entries(ini.spoke).map(([name, s]) => ({
       name,
       id: s.id,
+      policy: toPolicy(s.mode, s.primary),
       wans: Object.entries(s.wan).map(([wan, t]) => ({ wan, tunnel: t.tunnel, publicKey: t.public_key, cost: t.cost, mtu: t.mtu, downMbit: t.down_mbit, upMbit: t.up_mbit })),
     })),
   };
   const limit = maxTunnels(cfg.tunnelPool);
-  const problems: ConfigProblem[] = cfg.spokes.flatMap((s) =>
+  const problems: ConfigProblem[] = Object.entries(ini.spoke).flatMap(([name, s]) => policyProblems(file, doc, `spoke.${name}`, s.mode, s.primary, Object.keys(s.wan)));
+  problems.push(...cfg.spokes.flatMap((s) =>
     s.wans
       .filter((t) => t.tunnel > limit)
       .map((t) => {
         const sec = `spoke.${s.name}.wan.${t.wan}`;
         return { file, line: doc.lineOf(sec, 'tunnel'), key: `${sec}.tunnel`, message: `tunnel ${t.tunnel} does not fit tunnel_pool ${cfg.tunnelPool} (at most ${limit})` };
       }),
-  );
+  ));
   if (problems.length) throw new ConfigError(problems);
   return cfg;
 }
@@ -233,6 +287,8 @@ function toSpoke(file: string, doc: IniDocument, ini: z.output<typeof spokeIniSc
     tunnelPool: ini.spoke.tunnel_pool,
     lanDevs: ini.spoke.lan_devs,
     bfdProfile: ini.spoke.bfd_profile,
+    policy: toPolicy(ini.spoke.mode, ini.spoke.primary),
+    daemon: toDaemon(ini.daemon),
     wans: Object.entries(ini.wan).map(([name, w]) => ({
       name,
       dev: w.dev,
@@ -248,11 +304,18 @@ function toSpoke(file: string, doc: IniDocument, ini: z.output<typeof spokeIniSc
     })),
   };
   const limit = maxTunnels(cfg.tunnelPool);
-  const problems: ConfigProblem[] = cfg.wans
-    .filter((w) => w.tunnel > limit)
-    .map((w) => ({ file, line: doc.lineOf(`wan.${w.name}`, 'tunnel'), key: `wan.${w.name}.tunnel`, message: `tunnel ${w.tunnel} does not fit tunnel_pool ${cfg.tunnelPool} (at most ${limit})` }));
+  const problems: ConfigProblem[] = [
+    ...policyProblems(file, doc, 'spoke', ini.spoke.mode, ini.spoke.primary, Object.keys(ini.wan)),
+    ...cfg.wans
+      .filter((w) => w.tunnel > limit)
+      .map((w) => ({ file, line: doc.lineOf(`wan.${w.name}`, 'tunnel'), key: `wan.${w.name}.tunnel`, message: `tunnel ${w.tunnel} does not fit tunnel_pool ${cfg.tunnelPool} (at most ${limit})` })),
+  ];
   if (problems.length) throw new ConfigError(problems);
   return cfg;
+}
+
+function policyIni(p: Policy): Record<string, string | undefined> {
+  return { mode: p.mode, primary: p.mode === 'active-standby' ? p.primary.join(',') : undefined };
 }
 
 export function renderHubIni(cfg: HubConfig): string {
@@ -260,7 +323,7 @@ export function renderHubIni(cfg: HubConfig): string {
   for (const s of cfg.spokes) {
     const wan: Record<string, unknown> = {};
     for (const t of s.wans) wan[t.wan] = { tunnel: t.tunnel, public_key: t.publicKey, cost: t.cost, mtu: t.mtu, down_mbit: t.downMbit, up_mbit: t.upMbit };
-    spoke[s.name] = { id: s.id, wan };
+    spoke[s.name] = { id: s.id, ...policyIni(s.policy), wan };
   }
   return encodeIni('ospfbond hub configuration. Written by `ospfbond init hub` and `ospfbond hub add-spoke`;\nedit it, then run `ospfbond apply`.', {
     ospfbond: { role: 'hub' },
@@ -275,6 +338,7 @@ export function renderHubIni(cfg: HubConfig): string {
       bfd_profile: cfg.bfdProfile,
     },
     spoke,
+    daemon: daemonIni(cfg.daemon),
   });
 }
 
@@ -304,8 +368,10 @@ export function renderSpokeIni(cfg: SpokeConfig): string {
       tunnel_pool: cfg.tunnelPool,
       lan_devs: cfg.lanDevs.join(','),
       bfd_profile: cfg.bfdProfile,
+      ...policyIni(cfg.policy),
     },
     wan,
+    daemon: daemonIni(cfg.daemon),
   });
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Address4 } from 'ip-address';
 import { isIP } from 'node:net';
+import { MAX_WAN_COST, MODES } from '../model/policy.js';
 
 export const BFD_PROFILES = {
   fast: { intervalMs: 100, multiplier: 3 },
@@ -73,20 +74,62 @@ const endpoint = z.string().superRefine((s, ctx) => {
   if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
 });
 
+/**
+ * Daemon job intervals, written as 30s, 5m or 1h. node-cron runs them on the clock, so an interval
+ * must divide a minute, an hour or a day evenly.
+ */
+export function intervalCron(text: string): string | undefined {
+  const m = /^(\d+)\s*(s|m|h)$/.exec(text.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const divides = (whole: number) => n >= 1 && n <= whole && whole % n === 0;
+  if (m[2] === 's') return divides(60) ? (n === 60 ? '0 * * * * *' : `*/${n} * * * * *`) : undefined;
+  if (m[2] === 'm') return divides(60) ? (n === 60 ? '0 0 * * * *' : `0 */${n} * * * *`) : undefined;
+  return divides(24) ? (n === 24 ? '0 0 0 * * *' : `0 0 */${n} * * *`) : undefined;
+}
+const interval = (dflt: string) =>
+  z
+    .string()
+    .refine((s) => intervalCron(s) !== undefined, 'expected an interval such as 5s, 30s, 5m or 1h that divides a minute, an hour or a day evenly')
+    .default(dflt);
+/** `ADDRESS:PORT` for the metrics listener: a local IPv4 address, so metrics are not served to the internet by accident. */
+const listen = z.string().refine((s) => {
+  const m = /^([\d.]+):(\d{1,5})$/.exec(s.trim());
+  return !!m && isIP(m[1]!) === 4 && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+}, 'expected IPV4:PORT, such as 127.0.0.1:9474');
+export const DAEMON_DEFAULTS = { reconcile_every: '30s', resolve_every: '5m', mirror_every: '2s', stats_every: '1m' } as const;
+const daemonSection = z
+  .strictObject({
+    reconcile_every: interval(DAEMON_DEFAULTS.reconcile_every),
+    resolve_every: interval(DAEMON_DEFAULTS.resolve_every),
+    mirror_every: interval(DAEMON_DEFAULTS.mirror_every),
+    stats_every: interval(DAEMON_DEFAULTS.stats_every),
+    metrics_listen: listen.optional(),
+  })
+  .default(DAEMON_DEFAULTS);
+
 const roleSection = (role: 'hub' | 'spoke') =>
   z.strictObject({ role: z.literal(role, { error: `expected role = ${role}` }) });
 
 const hubTunnel = z.strictObject({
   tunnel: int(1, 1 << 20),
   public_key: wgKey,
-  cost: int(1, 65535).default(DEFAULT_COST),
+  cost: int(1, MAX_WAN_COST).default(DEFAULT_COST),
   mtu: int(1280, 9000).default(DEFAULT_WAN_MTU),
   /** The spoke WAN's download rate: the hub shapes what it sends into this tunnel to it. */
   down_mbit: mbit.optional(),
   up_mbit: mbit.optional(),
 });
+const mode = z.enum(MODES, { error: `expected one of ${MODES.join(', ')}` }).default('active-active');
+const nameList = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+  z.array(z.string()),
+);
+
 const hubSpoke = z.strictObject({
   id: int(1, 65535),
+  mode,
+  primary: nameList.default([]),
   wan: z.record(z.string().regex(WAN_NAME, 'WAN names are 1-10 lower-case letters and digits, starting with a letter'), hubTunnel),
 });
 
@@ -103,6 +146,7 @@ export const hubIniSchema = z.strictObject({
     bfd_profile: bfdProfile.default('fast'),
   }),
   spoke: z.record(z.string().regex(SPOKE_NAME, 'spoke names are lower-case letters, digits and -, starting with a letter'), hubSpoke).default({}),
+  daemon: daemonSection,
 });
 
 const spokeWan = z.strictObject({
@@ -113,7 +157,7 @@ const spokeWan = z.strictObject({
   hub_mtu: int(1280, 9000).default(DEFAULT_WAN_MTU),
   private_key_file: z.string().startsWith('/', 'expected an absolute path'),
   public_key: wgKey,
-  cost: int(1, 65535).default(DEFAULT_COST),
+  cost: int(1, MAX_WAN_COST).default(DEFAULT_COST),
   down_mbit: mbit.optional(),
   /** This WAN's upload rate: the spoke shapes what it sends into the tunnel to it. */
   up_mbit: mbit.optional(),
@@ -134,8 +178,11 @@ export const spokeIniSchema = z.strictObject({
     tunnel_pool: pool.default(DEFAULT_POOL),
     lan_devs: devList.default([]),
     bfd_profile: bfdProfile.default('fast'),
+    mode,
+    primary: nameList.default([]),
   }),
   wan: z.record(z.string().regex(WAN_NAME, 'WAN names are 1-10 lower-case letters and digits, starting with a letter'), spokeWan),
+  daemon: daemonSection,
 });
 
 export type HubIni = z.infer<typeof hubIniSchema>;

@@ -2,7 +2,7 @@ import type { Desired, LinkSpec, WgSpec, Addr } from '../model/desired.js';
 import type { Observed, ObservedLink, ObservedRoute, SavedState } from '../system/observe.js';
 import { FRR_CONF, FRR_DAEMONS, FRR_INIT, STATE_FILE, blockInSync } from '../system/observe.js';
 import { LINK_ALIAS_PREFIX, RULE_PROTO, demotedMetric, isDemoted } from '../model/addressing.js';
-import { spliceFrrConf, extractBlock, conflictsInUserConf } from '../render/frr.js';
+import { spliceFrrConf, extractBlock, conflictsInUserConf, costOnlyChanges } from '../render/frr.js';
 import { nftHash, nftScript, hex, NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
 import { renderShaper, shapeSignature } from '../render/tc.js';
 import { OspfbondError, EXIT } from '../errors.js';
@@ -12,12 +12,12 @@ import type { Step } from './steps.js';
  * The planner is pure: (what the config wants, what the router has) => the steps between them.
  * An up-to-date router plans no step at all.
  */
-export function planApply(want: Desired, have: Observed): Step[] {
-  checkPreconditions(want, have);
+export function planApply(want: Desired, have: Observed, opts: { warn?: (message: string) => void } = {}): Step[] {
+  want = checkPreconditions(want, have, opts.warn);
   const steps: Step[] = [];
   steps.push(...planSaved(want, have));
   steps.push(...planSysctls(want, have));
-  steps.push(...planWanRoutes(want, have));
+  steps.push(...planWanRoutes(want, have, opts.warn));
   steps.push(...planRules(want, have));
   steps.push(...planLinks(want, have));
   steps.push(...planShapes(want, have));
@@ -27,10 +27,15 @@ export function planApply(want: Desired, have: Observed): Step[] {
   return steps;
 }
 
-function checkPreconditions(want: Desired, have: Observed): void {
+/** Returns `want` without the WAN routes of missing devices when `warn` tolerates them. */
+function checkPreconditions(want: Desired, have: Observed, warn?: (message: string) => void): Desired {
   const names = new Set(have.links.map((l) => l.name));
   const missing = want.requiredDevs.filter((d) => !names.has(d.dev));
-  if (missing.length) {
+  if (missing.length && warn) {
+    for (const d of missing) warn(`device ${d.dev} (${d.what}) does not exist (yet): left as it is`);
+    const gone = new Set(missing.map((d) => d.dev));
+    want = { ...want, wanRoutes: want.wanRoutes.filter((w) => !gone.has(w.dev)) };
+  } else if (missing.length) {
     throw new OspfbondError(
       missing.map((d) => `device ${d.dev} (${d.what}) does not exist`).join('; '),
       EXIT.precondition,
@@ -41,6 +46,7 @@ function checkPreconditions(want: Desired, have: Observed): void {
   if (conflicts.length) {
     throw new OspfbondError(`${FRR_CONF} has ${conflicts.join('; and ')}`, EXIT.precondition, 'nothing was changed');
   }
+  return want;
 }
 
 function planSaved(want: Desired, have: Observed): Step[] {
@@ -78,11 +84,15 @@ export function dhcpGateway(have: Observed, dev: string, table: number): string 
   );
 }
 
-function planWanRoutes(want: Desired, have: Observed): Step[] {
+function planWanRoutes(want: Desired, have: Observed, warn?: (message: string) => void): Step[] {
   const steps: Step[] = [];
   const tables = new Set(want.wanRoutes.map((w) => String(w.table)));
   for (const w of want.wanRoutes) {
     const gw = w.gw === 'dhcp' ? dhcpGateway(have, w.dev, w.table) : w.gw;
+    if (!gw && warn) {
+      warn(`wan ${w.wan}: no DHCP gateway on ${w.dev} yet: its table is left as it is`);
+      continue;
+    }
     if (!gw) {
       throw new OspfbondError(`wan ${w.wan}: no DHCP gateway on ${w.dev} yet (no default route via ${w.dev})`, EXIT.precondition, 'wait for the DHCP lease, or set gw= to the gateway address; nothing was changed');
     }
@@ -270,9 +280,16 @@ function planFrr(want: Desired, have: Observed): Step[] {
   if (Object.keys(changes).length) {
     steps.push({ kind: 'write', path: FRR_DAEMONS, content: setDaemons(have.frr.daemons, changes), mode: 0o640, label: `enable ${Object.keys(changes).join(', ')}`, preview: Object.entries(changes).map(([d, v]) => `${d}=${v}`).join('\n') });
   }
-  const confChanged = extractBlock(have.frr.conf) !== want.frrBlock;
+  const current = extractBlock(have.frr.conf);
+  const confChanged = current !== want.frrBlock;
   if (confChanged) {
     steps.push({ kind: 'write', path: FRR_CONF, content: spliceFrrConf(have.frr.conf, want.frrBlock), mode: 0o640, label: 'ospfbond block', preview: want.frrBlock });
+  }
+  // A policy change (costs only) on a FRR that runs exactly the current block: one vtysh transaction.
+  const costs = costOnlyChanges(current, want.frrBlock);
+  if (have.frr.running && costs?.length && !Object.keys(changes).length && blockInSync(have.frr.reloadTest, current!)) {
+    steps.push({ kind: 'run', argv: ['vtysh', '-c', 'configure terminal', ...costs.flatMap((c) => ['-c', `interface ${c.iface}`, '-c', `ip ospf cost ${c.cost}`, '-c', 'exit'])] });
+    return steps;
   }
   if (!have.frr.running) steps.push({ kind: 'run', argv: [FRR_INIT, 'start'] });
   else if (confChanged || Object.keys(changes).length || !blockInSync(have.frr.reloadTest, want.frrBlock)) steps.push({ kind: 'run', argv: [FRR_INIT, 'reload'] });

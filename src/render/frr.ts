@@ -12,6 +12,7 @@ import {
   HUB_WG,
   FALLBACK_DISTANCE,
 } from '../model/addressing.js';
+import { tunnelCost } from '../model/policy.js';
 
 /** The templates travel in the package beside dist/: <pkg>/frr-templates. */
 const TEMPLATE_DIR = fileURLToPath(new URL('../../../frr-templates/', import.meta.url));
@@ -64,7 +65,7 @@ export function renderHubFrr(cfg: HubConfig): string {
       description: `ospfbond ${s.name} ${t.wan}`,
       area: areaId(s.id),
       priority: HUB_PRIORITY,
-      cost: t.cost,
+      cost: tunnelCost(s.policy, t.wan, t.cost),
       mtuIgnore: false,
     })),
   );
@@ -91,7 +92,7 @@ export function renderSpokeFrr(cfg: SpokeConfig): string {
     description: `ospfbond ${w.name} via ${w.dev}`,
     area,
     priority: SPOKE_PRIORITY,
-    cost: w.cost,
+    cost: tunnelCost(cfg.policy, w.name, w.cost),
     // OSPF refuses a neighbour whose MTU differs; the hub's side is sized from hub_mtu.
     mtuIgnore: tapMtu(w.mtu) !== tapMtu(w.hubMtu),
   }));
@@ -143,4 +144,29 @@ export function conflictsInUserConf(conf: string, role: 'hub' | 'spoke'): string
   // A hub's own static default toward its uplink is fine; a spoke's would bypass the tunnels.
   if (role === 'spoke' && /^ip route 0\.0\.0\.0\/0 /m.test(user)) problems.push('a static default route (`ip route 0.0.0.0/0 ...`) that would compete with the OSPF default through the tunnels');
   return problems;
+}
+
+/**
+ * The interface costs that differ between two blocks, when nothing else does (else undefined).
+ * frr-reload.py applies a changed cost as `no ip ospf cost OLD` then `ip ospf cost NEW`, and in
+ * between ospfd originates a router LSA with the auto-cost (1 on a tap); the LSA throttle (5 s) then
+ * holds the real cost back: measured in the lab, the other end saw cost 1 for 7 s. One vtysh
+ * transaction per cost change has no such in-between state.
+ */
+export function costOnlyChanges(before: string | undefined, after: string): { iface: string; cost: number }[] | undefined {
+  if (before === undefined) return undefined;
+  const a = before.split('\n');
+  const b = after.split('\n');
+  if (a.length !== b.length) return undefined;
+  const out: { iface: string; cost: number }[] = [];
+  let iface = '';
+  for (let i = 0; i < b.length; i++) {
+    const m = /^interface (\S+)$/.exec(b[i]!);
+    if (m) iface = m[1]!;
+    if (a[i] === b[i]) continue;
+    const cost = /^ ip ospf cost (\d+)$/.exec(b[i]!);
+    if (!cost || !/^ ip ospf cost \d+$/.test(a[i]!) || !iface) return undefined;
+    out.push({ iface, cost: Number(cost[1]) });
+  }
+  return out;
 }

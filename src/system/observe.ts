@@ -27,6 +27,10 @@ export interface ObservedPeer {
   endpoint?: string;
   allowedIps: string[];
   keepalive?: number;
+  /** Unix time of the latest handshake, 0 when there was none. */
+  latestHandshake: number;
+  rxBytes: number;
+  txBytes: number;
 }
 export interface ObservedWg {
   publicKey: string;
@@ -110,19 +114,22 @@ export function parseWgDump(text: string): Record<string, ObservedWg> {
       const [name, , publicKey, port, fwmark] = f as [string, string, string, string, string];
       out[name] = { publicKey, listenPort: Number(port), fwmark: fwmark === 'off' ? 0 : Number(fwmark), peers: [] };
     } else if (f.length === 9) {
-      const [name, publicKey, , endpoint, allowed, , , , keepalive] = f as string[];
+      const [name, publicKey, , endpoint, allowed, handshake, rx, tx, keepalive] = f as string[];
       out[name!]?.peers.push({
         publicKey: publicKey!,
         endpoint: endpoint === '(none)' ? undefined : endpoint,
         allowedIps: allowed === '(none)' ? [] : allowed!.split(','),
         keepalive: keepalive === 'off' ? undefined : Number(keepalive),
+        latestHandshake: Number(handshake) || 0,
+        rxBytes: Number(rx) || 0,
+        txBytes: Number(tx) || 0,
       });
     }
   }
   return out;
 }
 
-async function observeWg(names: string[]): Promise<Record<string, ObservedWg>> {
+export async function observeWg(names: string[]): Promise<Record<string, ObservedWg>> {
   if (names.length === 0) return {};
   const r = await probe(['wg', 'show', 'all', 'dump']);
   if (r.exitCode !== 0) return {};
@@ -134,7 +141,7 @@ async function observeRules(): Promise<ObservedRule[]> {
   return rules.map((r) => ({ pref: r.priority, fwmark: r.fwmark ? Number(r.fwmark) : undefined, table: r.table, action: r.action, protocol: r.protocol }));
 }
 
-async function observeRoutes(): Promise<ObservedRoute[]> {
+export async function observeRoutes(): Promise<ObservedRoute[]> {
   const routes = await probeJson<{ dst: string; gateway?: string; dev?: string; metric?: number; table?: string; protocol?: string; type?: string }[]>([
     'ip', '-j', 'route', 'show', 'table', 'all',
   ]);

@@ -68,7 +68,7 @@ test('wg dump parsing keeps no private key', () => {
     publicKey: 'NywnmwrwUXBa0tcdfG+x2I4m7Af7RUfmeeF2RKCgXzs=',
     listenPort: 40000,
     fwmark: 0x4f420001,
-    peers: [{ publicKey: 'JhCtvYe1hVI610Ctdbl5F8TBxAR3inEzUpENbtSU/1Q=', endpoint: '198.51.100.2:51820', allowedIps: ['10.255.0.8/32'], keepalive: 25 }],
+    peers: [{ publicKey: 'JhCtvYe1hVI610Ctdbl5F8TBxAR3inEzUpENbtSU/1Q=', endpoint: '198.51.100.2:51820', allowedIps: ['10.255.0.8/32'], keepalive: 25, latestHandshake: 1700000000, rxBytes: 100, txBytes: 200 }],
   });
   assert.ok(!JSON.stringify(wg).includes(priv));
 });

@@ -1,0 +1,104 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import cron from 'node-cron';
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import { loadConfig, type Config } from '../config/config.js';
+import { intervalCron } from '../config/schema.js';
+import { spokeWgName } from '../model/addressing.js';
+import { observeWg } from '../system/observe.js';
+import { execute } from '../system/executor.js';
+import { collectStatus } from '../status/collect.js';
+import type { LinkSample } from '../status/report.js';
+import { converge, requireRoot } from '../commands/apply.js';
+import { usage } from '../errors.js';
+import { mirrorPolicies } from './mirror.js';
+import { serveMetrics } from './metrics.js';
+
+/** JSON lines on stdout for journald; readable lines when a person runs it on a terminal. */
+export function makeLogger(level: string): Logger {
+  const opts = { level, base: { service: 'ospfbond' } };
+  return process.stdout.isTTY ? pino(opts, pretty({ colorize: true, sync: true })) : pino(opts);
+}
+
+/**
+ * `ospfbond daemon`: keeps the router right between applies. Jobs that change the router run one at
+ * a time (they share one queue); stats and metrics only read it. Each job reads the config afresh,
+ * so an edited config is applied by the next reconcile; the intervals are read once, at start.
+ */
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+export async function runDaemon(file: string, opts: { logLevel: string }): Promise<void> {
+  if (!LEVELS.includes(opts.logLevel)) throw usage(`--log-level ${opts.logLevel}: expected one of ${LEVELS.join(', ')}`);
+  const first = loadConfig(file);
+  requireRoot();
+  const log = makeLogger(opts.logLevel);
+  // node-cron's own messages (an execution skipped because the last one still runs) go to the
+  // same JSON log, at debug: a job outlasting its interval is expected while FRR reloads.
+  const cronLog = log.child({ component: 'node-cron' });
+  cron.setLogger({ info: (m) => cronLog.debug(m), warn: (m) => cronLog.debug(m), error: (m) => cronLog.error(String(m)), debug: (m) => cronLog.debug(String(m)) });
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = queue.then(fn, fn);
+    queue = next.catch(() => undefined);
+    return next;
+  };
+  const job = (name: string, fn: (cfg: Config, jobLog: Logger) => Promise<void>) => async () => {
+    const jobLog = log.child({ job: name });
+    try {
+      await fn(loadConfig(file), jobLog);
+    } catch (err) {
+      jobLog.error({ err: err instanceof Error ? err.message : String(err) }, `${name} failed`);
+    }
+  };
+
+  const reconcile = async (cfg: Config, jobLog: Logger) => {
+    const ran: string[] = [];
+    const n = await converge(cfg, (line) => ran.push(line), { warn: (m) => jobLog.warn(m) });
+    if (n) jobLog.info({ steps: n, commands: ran }, `repaired drift (${n} steps)`);
+  };
+  const mirror = async (cfg: Config, jobLog: Logger) => {
+    const { report } = await collectStatus(cfg);
+    if (mirrorPolicies(cfg, report, jobLog)) await reconcile(loadConfig(file), jobLog);
+  };
+  const resolve = async (cfg: Config, jobLog: Logger) => {
+    if (cfg.role !== 'spoke' || isIP(cfg.hub.host)) return;
+    const address = (await lookup(cfg.hub.host, { family: 4 })).address;
+    const endpoint = `${address}:${cfg.hub.port}`;
+    const wg = await observeWg(['any']);
+    for (const w of cfg.wans) {
+      const peer = wg[spokeWgName(w.name)]?.peers.find((p) => p.publicKey === cfg.hub.publicKey);
+      if (!peer || peer.endpoint === endpoint) continue;
+      jobLog.info({ wan: w.name, host: cfg.hub.host, from: peer.endpoint ?? null, to: endpoint }, 'hub endpoint re-resolved');
+      await execute([{ kind: 'run', argv: ['wg', 'set', spokeWgName(w.name), 'peer', cfg.hub.publicKey, 'endpoint', endpoint] }], () => undefined);
+    }
+  };
+  let lastSample: LinkSample | undefined;
+  const stats = async (cfg: Config, jobLog: Logger) => {
+    const { report, sample } = await collectStatus(cfg, { previous: lastSample });
+    lastSample = sample;
+    for (const t of report.tunnels) jobLog.info({ ...t, intervalSeconds: report.intervalSeconds }, 'stats');
+  };
+
+  const s = first.daemon;
+  const tasks = [
+    cron.schedule(intervalCron(s.reconcileEvery)!, job('reconcile', (c, l) => serial(() => reconcile(c, l))), { name: 'reconcile', noOverlap: true }),
+    cron.schedule(intervalCron(s.mirrorEvery)!, job('mirror', (c, l) => serial(() => mirror(c, l))), { name: 'mirror', noOverlap: true }),
+    cron.schedule(intervalCron(s.resolveEvery)!, job('resolve', (c, l) => serial(() => resolve(c, l))), { name: 'resolve', noOverlap: true }),
+    cron.schedule(intervalCron(s.statsEvery)!, job('stats', stats), { name: 'stats', noOverlap: true }),
+  ];
+  const server = s.metricsListen ? serveMetrics(s.metricsListen, async () => (await collectStatus(loadConfig(file))).report, log) : undefined;
+  log.info({ config: file, role: first.role, reconcile: s.reconcileEvery, mirror: s.mirrorEvery, resolve: s.resolveEvery, stats: s.statsEvery, metrics: s.metricsListen ?? null }, 'started');
+  await job('reconcile', (c, l) => serial(() => reconcile(c, l)))();
+
+  await new Promise<void>((done) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping');
+      for (const t of tasks) void t.stop();
+      server?.close();
+      done();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,119 @@
+import { statSync, readFileSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { probe } from './run.js';
+import { FRR_DAEMONS, FRR_INIT, missingPackages } from './observe.js';
+import { parseDaemons } from '../plan/planner.js';
+import { loadConfig, type Config } from '../config/config.js';
+import { desiredState } from '../model/desired.js';
+import { OspfbondError } from '../errors.js';
+
+export interface Check {
+  name: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+  /** The command (or action) that fixes it. */
+  fix?: string;
+}
+
+const ok = (name: string, detail: string): Check => ({ name, status: 'ok', detail });
+const fail = (name: string, detail: string, fix: string): Check => ({ name, status: 'fail', detail, fix });
+const warn = (name: string, detail: string, fix: string): Check => ({ name, status: 'warn', detail, fix });
+
+/** A throw-away link of a kind, made and deleted at once: the only sure test that the kernel has it. */
+async function kernelHas(kind: string, extra: string[]): Promise<boolean> {
+  const name = `obdoc${process.pid % 100000}`;
+  const r = await probe(['ip', 'link', 'add', name, 'type', kind, ...extra]);
+  if (r.exitCode !== 0) return false;
+  await probe(['ip', 'link', 'del', name]);
+  return true;
+}
+
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => existsSync(`${d}/${cmd}`));
+}
+
+/** What this router needs for ospfbond, each with the command that fixes it. Changes nothing lasting. */
+export async function runChecks(configFile: string): Promise<Check[]> {
+  const checks: Check[] = [];
+  const missing = missingPackages();
+  checks.push(missing.length ? fail('packages', `missing ${missing.join(', ')}`, `apt-get install ${missing.join(' ')}`) : ok('packages', 'iproute2, wireguard-tools, nftables, frr, frr-pythontools present'));
+
+  let cfg: Config | undefined;
+  try {
+    cfg = loadConfig(configFile);
+    checks.push(ok('config', `${configFile}: valid ${cfg.role} config`));
+  } catch (err) {
+    const msg = err instanceof OspfbondError ? err.message : String(err);
+    checks.push(fail('config', msg.split('\n').slice(0, 3).join('; '), err instanceof OspfbondError && err.hint ? err.hint : `fix ${configFile}`));
+  }
+
+  const daemons = parseDaemons(existsSync(FRR_DAEMONS) ? readFileSync(FRR_DAEMONS, 'utf8') : '');
+  const off = ['ospfd', 'bfdd'].filter((d) => daemons[d] !== 'yes');
+  checks.push(off.length ? fail('frr daemons', `${off.join(', ')} not enabled in ${FRR_DAEMONS}`, 'ospfbond apply (it enables them), or set ospfd=yes and bfdd=yes there') : ok('frr daemons', `ospfd and bfdd enabled in ${FRR_DAEMONS}`));
+  if (existsSync(FRR_INIT)) {
+    const st = await probe([FRR_INIT, 'status']);
+    if (st.exitCode !== 0) checks.push(fail('frr running', 'FRR is not running', `${FRR_INIT} start (or: systemctl start frr)`));
+    else {
+      const running = (await probe(['vtysh', '-c', 'show daemons'])).stdout.split(/\s+/);
+      const down = ['zebra', 'ospfd', 'bfdd', 'staticd'].filter((d) => !running.includes(d));
+      checks.push(down.length ? fail('frr running', `FRR runs without ${down.join(', ')}`, `${FRR_INIT} restart (watchfrr starts the daemons enabled in ${FRR_DAEMONS})`) : ok('frr running', 'zebra, ospfd, bfdd, staticd answer vtysh'));
+    }
+  }
+
+  if (await kernelHas('wireguard', [])) checks.push(ok('wireguard', 'kernel module'));
+  else if (onPath('wireguard-go')) checks.push(ok('wireguard', 'no kernel module; wireguard-go (userspace) will be used, as wg-quick does'));
+  else checks.push(fail('wireguard', 'no WireGuard kernel module and no wireguard-go', 'modprobe wireguard, or apt-get install wireguard-go'));
+  checks.push((await kernelHas('vxlan', ['id', '1', 'dstport', '4789'])) ? ok('vxlan', 'kernel supports VXLAN') : fail('vxlan', 'cannot create a VXLAN link', 'modprobe vxlan'));
+  const nft = await probe(['nft', 'list', 'tables']).catch(() => ({ exitCode: 1, stderr: 'nft not installed', stdout: '' }));
+  checks.push(nft.exitCode === 0 ? ok('nftables', 'nft works') : fail('nftables', `nft list tables: ${nft.stderr.trim()}`, 'apt-get install nftables; modprobe nf_tables'));
+
+  if (cfg) {
+    const want = desiredState(cfg).sysctls;
+    const wrong = Object.entries(want).filter(([k, v]) => readSysctl(k) !== v);
+    checks.push(
+      wrong.length
+        ? fail('sysctls', wrong.map(([k, v]) => `${k}=${readSysctl(k)} (needs ${v})`).join(', '), `ospfbond apply (it sets them), or: sysctl -w ${wrong.map(([k, v]) => `${k}=${v}`).join(' ')}`)
+        : ok('sysctls', Object.entries(want).map(([k, v]) => `${k}=${v}`).join(', ')),
+    );
+  }
+  checks.push(await clockCheck());
+  return checks;
+}
+
+function readSysctl(name: string): string {
+  try {
+    return readFileSync(`/proc/sys/${name.replaceAll('.', '/')}`, 'utf8').trim();
+  } catch {
+    return '(none)';
+  }
+}
+
+/**
+ * WireGuard refuses a handshake whose timestamp is older than the last one it accepted from that
+ * peer (replay protection), so a router whose clock came up in the past cannot reconnect until the
+ * clock is right. Checks the clock is not before this ospfbond was built, and that NTP syncs it.
+ */
+async function clockCheck(): Promise<Check> {
+  const built = statSync(fileURLToPath(import.meta.url)).mtimeMs;
+  if (Date.now() < built - 86_400_000) {
+    return fail('clock', `the clock says ${new Date().toISOString()}, before this ospfbond was installed`, 'set the time (NTP: apt-get install systemd-timesyncd), or WireGuard handshakes may be refused');
+  }
+  const timedated = await probe(['timedatectl', 'show', '-p', 'NTPSynchronized', '--value']).catch(() => undefined);
+  if (timedated?.exitCode === 0) {
+    return timedated.stdout.trim() === 'yes' ? ok('clock', 'synchronised (timedatectl)') : warn('clock', 'not synchronised by NTP (timedatectl)', 'timedatectl set-ntp true');
+  }
+  if (onPath('chronyc')) {
+    const c = await probe(['chronyc', '-n', 'tracking']);
+    return /Leap status\s*:\s*Normal/.test(c.stdout) ? ok('clock', 'synchronised (chrony)') : warn('clock', 'chrony is not synchronised', 'chronyc sources (check the NTP servers)');
+  }
+  return warn('clock', `${new Date().toISOString()}; cannot tell whether NTP keeps it right (no timedatectl or chronyc answered)`, 'apt-get install systemd-timesyncd (or chrony)');
+}
+
+export function renderChecks(checks: Check[]): string {
+  const width = Math.max(...checks.map((c) => c.name.length));
+  const lines = checks.map((c) => `${c.status === 'ok' ? 'ok  ' : c.status === 'warn' ? 'warn' : 'FAIL'}  ${c.name.padEnd(width)}  ${c.detail}${c.fix ? `\n      ${' '.repeat(width)}  fix: ${c.fix}` : ''}`);
+  const failed = checks.filter((c) => c.status === 'fail').length;
+  const warned = checks.filter((c) => c.status === 'warn').length;
+  lines.push(failed ? `ospfbond doctor: ${failed} problem${failed > 1 ? 's' : ''} to fix${warned ? `, ${warned} warning${warned > 1 ? 's' : ''}` : ''}` : `ospfbond doctor: all needed parts present${warned ? ` (${warned} warning${warned > 1 ? 's' : ''})` : ''}`);
+  return lines.join('\n');
+}

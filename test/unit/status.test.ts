@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { z } from 'zod';
+import { parseConfig } from '../../src/config/config.js';
+import { parseWgDump } from '../../src/system/observe.js';
+import { neighborsByIface, bfdByIface, ospfNexthops, routerLinks, costOnPrefix, ospfInterfaces } from '../../src/status/frr-json.js';
+import { buildReport, parseLinkCounters, statusReport, type StatusInputs, type LinkSample } from '../../src/status/report.js';
+import { renderStatus } from '../../src/status/view.js';
+import { metricsRegistry } from '../../src/daemon/metrics.js';
+import { fixture, golden } from './golden.js';
+
+/**
+ * Status is built from real FRR 8.4.4 JSON, wg and ip output captured in the namespace lab
+ * (test/golden/frr84): "healthy" with every tunnel up, "degraded" with sitea's wan2 cut at its ISP.
+ */
+const spokeCfg = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('frr84/spoke.ini'));
+const hubCfg = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('frr84/hub.ini'));
+
+function inputs(role: 'spoke' | 'hub', state: '' | 'degraded-'): StatusInputs {
+  const f = (name: string) => fixture(`frr84/${state}${role}-${name}`);
+  const links = parseLinkCounters(f('ip-link.json'));
+  // The capture holds one link sample; a second one 2 s later with 1000 bytes more each way gives rates.
+  const sample: LinkSample = { at: Date.parse('2026-11-21T08:05:00Z'), links };
+  const previous: LinkSample = { at: sample.at - 2000, links: links.map((l) => ({ ...l, rxBytes: l.rxBytes - 1000, txBytes: l.txBytes - 1000 })) };
+  return {
+    sample,
+    previous,
+    wg: parseWgDump(f('wg-dump.txt')),
+    kernelRoutes: role === 'spoke' ? (JSON.parse(f('kernel-routes.json')) as { dst: string; gateway?: string; dev?: string; table?: string; protocol?: string }[]).map((r) => ({ table: r.table ?? 'main', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: 0, protocol: r.protocol })) : [],
+    vtysh: { neighbors: f('ip-ospf-neighbor.json'), interfaces: f('ip-ospf-interface.json'), bfd: f('bfd-peers.json'), routes: f('ip-route.json'), routerLsas: f('ip-ospf-database-router.json') },
+  };
+}
+
+test('FRR 8.4 JSON: neighbours, BFD, interfaces and ECMP nexthops by tap', () => {
+  const n = neighborsByIface(fixture('frr84/spoke-ip-ospf-neighbor.json'));
+  assert.deepEqual(Object.keys(n).sort(), ['obt-wan1', 'obt-wan2']);
+  assert.equal(n['obt-wan1']!.state, 'Full/DR');
+  assert.deepEqual(Object.keys(neighborsByIface(fixture('frr84/degraded-spoke-ip-ospf-neighbor.json'))), ['obt-wan1'], 'the cut tunnel has no neighbour');
+  assert.equal(bfdByIface(fixture('frr84/spoke-bfd-peers.json'))['obt-wan2']!.status, 'up');
+  assert.equal(bfdByIface(fixture('frr84/degraded-spoke-bfd-peers.json'))['obt-wan2'], undefined, 'bfdd deleted the session with the neighbour');
+  assert.equal(ospfInterfaces(fixture('frr84/spoke-ip-ospf-interface.json'))['obt-wan1']!.cost, 10);
+  assert.deepEqual(ospfNexthops(fixture('frr84/spoke-ip-route.json'))['0.0.0.0/0']!.sort(), ['obt-wan1', 'obt-wan2']);
+  assert.deepEqual(ospfNexthops(fixture('frr84/degraded-spoke-ip-route.json'))['0.0.0.0/0'], ['obt-wan1']);
+});
+
+test('router LSAs: the other end\'s cost per tap, also for a down tunnel (stub link)', () => {
+  const links = routerLinks(fixture('frr84/degraded-hub-ip-ospf-database-router.json'));
+  const spoke = (r: string) => r !== '100.127.0.1';
+  // tunnel 2 (tap 100.127.0.20/30) is down: the spoke's LSA carries it as a stub link, still with its cost.
+  assert.equal(costOnPrefix(links, '0.0.0.1', spoke, '100.127.0.20/30'), 10);
+  assert.equal(costOnPrefix(links, '0.0.0.1', spoke, '100.127.0.12/30'), 10);
+  assert.equal(costOnPrefix(links, '0.0.0.1', spoke, '100.127.0.99/32'), undefined);
+  assert.equal(costOnPrefix(links, '0.0.0.2', spoke, '100.127.0.20/30'), undefined, 'only the site\'s own area counts');
+});
+
+for (const role of ['spoke', 'hub'] as const) {
+  for (const state of ['', 'degraded-'] as const) {
+    test(`status report and view, ${role}${state ? ', one tunnel down' : ''} (golden)`, () => {
+      const report = buildReport(role === 'spoke' ? spokeCfg : hubCfg, inputs(role, state));
+      statusReport.parse(report);
+      golden(`status-${state}${role}.json`, `${JSON.stringify(report, null, 2)}\n`);
+      golden(`status-${state}${role}.txt`, `${renderStatus(report, false)}\n`);
+      const wan2 = report.tunnels.find((t) => t.spoke === 'sitea' && t.wan === 'wan2')!;
+      if (state) {
+        assert.equal(wan2.ospf, 'Down');
+        assert.equal(wan2.bfd, 'none');
+        assert.equal(wan2.inEcmp, false);
+        assert.equal(wan2.peerCost, 10, 'cost still seen through the other tunnel');
+      } else {
+        assert.ok(report.tunnels.every((t) => t.ospf.startsWith('Full') && t.bfd === 'up' && t.inEcmp));
+      }
+      assert.ok(report.tunnels.every((t) => t.rxBitsPerSecond === 4000), "1000 bytes in 2 s = 4 kbit/s");
+      assert.equal(report.spokes.find((s) => s.name === 'sitea')!.inSync, true);
+    });
+  }
+}
+
+test('status JSON schema: docs/status.schema.json is generated from the zod schema', () => {
+  golden('../../docs/status.schema.json', `${JSON.stringify(z.toJSONSchema(statusReport), null, 2)}\n`);
+});
+
+test('Prometheus metrics from a report (golden)', async () => {
+  const { registry, update } = metricsRegistry();
+  update(buildReport(hubCfg, inputs('hub', 'degraded-')));
+  const text = await registry.metrics();
+  golden('metrics-degraded-hub.prom', text);
+  assert.match(text, /^ospfbond_tunnel_up\{spoke="sitea",wan="wan2"\} 0$/m);
+  assert.match(text, /^ospfbond_ospf_neighbor_state\{spoke="sitea",wan="wan1",state="Full"\} 1$/m);
+  assert.match(text, /^# TYPE ospfbond_tunnel_receive_bytes_total counter$/m);
+  // A second scrape sets the counters to the kernel's values again, not twice them.
+  update(buildReport(hubCfg, inputs('hub', 'degraded-')));
+  assert.equal(await registry.metrics(), text);
+});
