@@ -25,12 +25,12 @@ export async function status(file: string, opts: StatusOptions, print: Printer):
   }
   let previous: LinkSample | undefined;
   for (;;) {
-    const started = Date.now();
     const { report, sample } = await collectStatus(cfg, previous ? { previous } : { sampleMs: ONE_SHOT_SAMPLE_MS });
     previous = sample;
     // --json --watch: one JSON document per line, for a pipe; the table is redrawn in place.
     if (opts.json) print(JSON.stringify(report));
     else print(`${process.stdout.isTTY ? '\x1b[H\x1b[2J' : ''}${renderStatus(report, color)}`);
-    await new Promise((r) => setTimeout(r, Math.max(0, every * 1000 - (Date.now() - started))));
+    // Counted from the sample, so each frame's rates cover at least the interval asked for.
+    await new Promise((r) => setTimeout(r, Math.max(0, every * 1000 - (Date.now() - sample.at))));
   }
 }

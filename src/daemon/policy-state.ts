@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../config/fs-safe.js';
+import { POLICY_STATE_FILE } from '../system/observe.js';
 
-/** The last policy both ends of each site ran (policy.ts decides with it which end changed). */
-export const POLICY_STATE_FILE = '/var/lib/ospfbond/policy.json';
+// The record of the last policy both ends ran: policy.ts decides with it which end changed.
 
 export function readAgreed(): Record<string, string> {
   try {

@@ -1,6 +1,6 @@
 import type { Desired, LinkSpec, WgSpec, Addr } from '../model/desired.js';
 import type { Observed, ObservedLink, ObservedRoute, SavedState } from '../system/observe.js';
-import { FRR_CONF, FRR_DAEMONS, FRR_INIT, STATE_FILE, blockInSync } from '../system/observe.js';
+import { FRR_CONF, FRR_DAEMONS, FRR_INIT, STATE_FILE, POLICY_STATE_FILE, blockInSync } from '../system/observe.js';
 import { LINK_ALIAS_PREFIX, RULE_PROTO, demotedMetric, isDemoted } from '../model/addressing.js';
 import { spliceFrrConf, extractBlock, conflictsInUserConf, costOnlyChanges } from '../render/frr.js';
 import { nftHash, nftScript, hex, NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
@@ -318,5 +318,6 @@ export function planDown(have: Observed): Step[] {
     }
     steps.push({ kind: 'remove', path: STATE_FILE, label: 'restored settings' });
   }
+  if (have.policyRecord) steps.push({ kind: 'remove', path: POLICY_STATE_FILE, label: 'record of the policy both ends ran' });
   return steps;
 }

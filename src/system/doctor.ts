@@ -19,13 +19,16 @@ const ok = (name: string, detail: string): Check => ({ name, status: 'ok', detai
 const fail = (name: string, detail: string, fix: string): Check => ({ name, status: 'fail', detail, fix });
 const warn = (name: string, detail: string, fix: string): Check => ({ name, status: 'warn', detail, fix });
 
-/** A throw-away link of a kind, made and deleted at once: the only sure test that the kernel has it. */
-async function kernelHas(kind: string, extra: string[]): Promise<boolean> {
+/**
+ * A throw-away link of a kind, made and deleted at once: the only sure test that the kernel has it.
+ * Returns undefined when it worked, else the kernel's answer.
+ */
+async function kernelLacks(kind: string, extra: string[]): Promise<string | undefined> {
   const name = `obdoc${process.pid % 100000}`;
   const r = await probe(['ip', 'link', 'add', name, 'type', kind, ...extra]);
-  if (r.exitCode !== 0) return false;
+  if (r.exitCode !== 0) return r.stderr.trim() || `exit ${r.exitCode}`;
   await probe(['ip', 'link', 'del', name]);
-  return true;
+  return undefined;
 }
 
 function onPath(cmd: string): boolean {
@@ -60,10 +63,12 @@ export async function runChecks(configFile: string): Promise<Check[]> {
     }
   }
 
-  if (await kernelHas('wireguard', [])) checks.push(ok('wireguard', 'kernel module'));
+  if (!(await kernelLacks('wireguard', []))) checks.push(ok('wireguard', 'kernel module'));
   else if (onPath('wireguard-go')) checks.push(ok('wireguard', 'no kernel module; wireguard-go (userspace) will be used, as wg-quick does'));
   else checks.push(fail('wireguard', 'no WireGuard kernel module and no wireguard-go', 'modprobe wireguard, or apt-get install wireguard-go'));
-  checks.push((await kernelHas('vxlan', ['id', '1', 'dstport', '4789'])) ? ok('vxlan', 'kernel supports VXLAN') : fail('vxlan', 'cannot create a VXLAN link', 'modprobe vxlan'));
+  // The highest VNI on loopback: it cannot collide with a tunnel's (VNI = tunnel number).
+  const vxlan = await kernelLacks('vxlan', ['id', '16777215', 'local', '127.0.0.1', 'dstport', '4789']);
+  checks.push(vxlan ? fail('vxlan', `cannot create a VXLAN link: ${vxlan}`, 'modprobe vxlan') : ok('vxlan', 'kernel supports VXLAN'));
   const nft = await probe(['nft', 'list', 'tables']).catch(() => ({ exitCode: 1, stderr: 'nft not installed', stdout: '' }));
   checks.push(nft.exitCode === 0 ? ok('nftables', 'nft works') : fail('nftables', `nft list tables: ${nft.stderr.trim()}`, 'apt-get install nftables; modprobe nf_tables'));
 

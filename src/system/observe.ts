@@ -12,6 +12,8 @@ export const FRR_DAEMONS = '/etc/frr/daemons';
 export const FRR_INIT = '/usr/lib/frr/frrinit.sh';
 export const FRR_RELOAD = '/usr/lib/frr/frr-reload.py';
 export const STATE_FILE = '/var/lib/ospfbond/state.json';
+/** The last policy both ends of each site ran (daemon/policy-state.ts). */
+export const POLICY_STATE_FILE = '/var/lib/ospfbond/policy.json';
 
 export interface ObservedLink {
   name: string;
@@ -72,6 +74,8 @@ export interface Observed {
   /** DNS names of WireGuard endpoints, resolved now. */
   resolved: Record<string, string>;
   saved?: SavedState;
+  /** POLICY_STATE_FILE exists (`down` removes it). */
+  policyRecord: boolean;
 }
 
 interface IpLink {
@@ -278,5 +282,6 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
     frr: { conf: readText(FRR_CONF), daemons: readText(FRR_DAEMONS), running, reloadTest: running ? await frrDrift() : '' },
     resolved: await resolveHosts(opts.hosts),
     saved: readSaved(),
+    policyRecord: existsSync(POLICY_STATE_FILE),
   };
 }

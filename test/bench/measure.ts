@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../lab/lab.js';
 import type { SpokeSpec } from '../lab/topology.js';
-export { wanTxBytes } from '../lab/scenario.js';
+export { wanTxBytes, failWan, restoreWan, type FailureKind } from '../lab/scenario.js';
 export { type IperfRun, PAYLOAD_SHARE, limitMbit } from '../lab/iperf.js';
 
 export const FLOWS_JS = fileURLToPath(new URL('./flows.js', import.meta.url));
@@ -28,29 +28,6 @@ export async function downloadWan(lab: Lab, site: SpokeSpec, proto: 'tcp' | 'udp
   const links = JSON.parse(await lab.sh('hub', `ip -j link show ${m[1]}`)) as { ifalias?: string }[];
   // The hub's tap alias is `ospfbond:SITE/WAN`.
   return links[0]!.ifalias!.split('/')[1]!;
-}
-
-export type FailureKind = 'carrier' | 'blackhole';
-
-/**
- * Breaks a site's WAN at its ISP: `carrier` takes the access line down (the spoke's device loses
- * carrier, as when a modem dies); `blackhole` drops everything on the line upstream while the link
- * stays up (the common LTE case).
- */
-export async function failWan(lab: Lab, site: SpokeSpec, wan: string, kind: FailureKind): Promise<void> {
-  const w = site.wans.find((x) => x.name === wan)!;
-  const dev = `${site.name}-${wan}`;
-  if (kind === 'carrier') await lab.sh(w.isp, `ip link set ${dev} down`);
-  else await lab.sh(w.isp, `nft add table inet cut-${dev} && nft add chain inet cut-${dev} c "{ type filter hook forward priority -10; policy accept; }" && nft add rule inet cut-${dev} c iifname ${dev} drop && nft add rule inet cut-${dev} c oifname ${dev} drop`);
-}
-
-export async function restoreWan(lab: Lab, site: SpokeSpec, wan: string, kind: FailureKind): Promise<void> {
-  const w = site.wans.find((x) => x.name === wan)!;
-  const dev = `${site.name}-${wan}`;
-  if (kind === 'carrier') {
-    await lab.sh(w.isp, `ip link set ${dev} up`);
-    // The tbf shaping survives a link flap, but the address's connected route must be back.
-  } else await lab.sh(w.isp, `nft delete table inet cut-${dev}`);
 }
 
 /**

@@ -113,3 +113,26 @@ export async function wanTxBytes(lab: Lab, site: SpokeSpec): Promise<Record<stri
   const links = JSON.parse(await lab.sh(site.name, 'ip -j -s link show')) as { ifname: string; stats64: { tx: { bytes: number }; rx: { bytes: number } } }[];
   return Object.fromEntries(site.wans.map((w) => [w.name, links.find((l) => l.ifname === w.name)!.stats64.tx.bytes]));
 }
+
+export type FailureKind = 'carrier' | 'blackhole';
+
+/**
+ * Breaks a site's WAN at its ISP: `carrier` takes the access line down (the spoke's device loses
+ * carrier, as when a modem dies); `blackhole` drops everything on the line upstream while the link
+ * stays up (the common LTE case).
+ */
+export async function failWan(lab: Lab, site: SpokeSpec, wan: string, kind: FailureKind): Promise<void> {
+  const w = site.wans.find((x) => x.name === wan)!;
+  const dev = `${site.name}-${wan}`;
+  if (kind === 'carrier') await lab.sh(w.isp, `ip link set ${dev} down`);
+  else await lab.sh(w.isp, `nft add table inet cut-${dev} && nft add chain inet cut-${dev} c "{ type filter hook forward priority -10; policy accept; }" && nft add rule inet cut-${dev} c iifname ${dev} drop && nft add rule inet cut-${dev} c oifname ${dev} drop`);
+}
+
+export async function restoreWan(lab: Lab, site: SpokeSpec, wan: string, kind: FailureKind): Promise<void> {
+  const w = site.wans.find((x) => x.name === wan)!;
+  const dev = `${site.name}-${wan}`;
+  if (kind === 'carrier') {
+    await lab.sh(w.isp, `ip link set ${dev} up`);
+    // The tbf shaping survives a link flap, but the address's connected route must be back.
+  } else await lab.sh(w.isp, `nft delete table inet cut-${dev}`);
+}

@@ -29,6 +29,7 @@ function freshRouter(devs: string[]): Observed {
     frr: { conf: 'log syslog informational\n', daemons: DEBIAN_DAEMONS, running: false, reloadTest: '' },
     resolved: { 'hub.example.net': '198.51.100.2' },
     saved: undefined,
+    policyRecord: false,
   };
 }
 

@@ -1,0 +1,296 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Lab } from './lab.js';
+import { waitFor } from './lab.js';
+import { buildBondedLab, adjacencyUptimes, adjacencyResets, ospfNeighbors, ecmpWidth, failWan, restoreWan } from './scenario.js';
+import { labTopology, coreSites, type SpokeSpec } from './topology.js';
+import type { StatusReport } from '../../src/status/report.js';
+import { statusReport } from '../../src/status/report.js';
+
+/**
+ * Issue 4 on real FRR, WireGuard and kernels: status, mode switching at either end, the daemon
+ * (as its systemd unit starts it) repairing drift, re-resolving the hub, logging stats and serving
+ * metrics, and doctor. Every time printed as `# measured:` comes from this run.
+ */
+const t = labTopology(coreSites(20));
+const [sitea, siteb] = t.spokes as [SpokeSpec, SpokeSpec];
+const routers = [t.hub.node, sitea.name, siteb.name];
+const UNIT = fileURLToPath(new URL('../../../systemd/ospfbond.service', import.meta.url));
+const METRICS = '127.0.0.1:9474';
+/** Short intervals so each repair is seen within a test; the defaults are longer (README). */
+const DAEMON_INI = { reconcile_every: '5s', mirror_every: '2s', resolve_every: '5s', stats_every: '5s' };
+/** The failover target of issue 3, met with the tunnels active/active; standby must meet it too. */
+const FAILOVER_TARGET_MS = 300;
+let lab: Lab;
+
+const log = (node: string) => `${lab.dir}/${node}-daemon.log`;
+async function status(node: string): Promise<StatusReport> {
+  return statusReport.parse(JSON.parse(await lab.sh(node, 'ospfbond status --json')));
+}
+/** Kernel nexthop devices of an OSPF route. */
+async function nexthopDevs(node: string, prefix: string): Promise<string[]> {
+  const routes = JSON.parse(await lab.sh(node, `ip -j route show ${prefix}`)) as { protocol?: string; dev?: string; nexthops?: { dev: string }[] }[];
+  const r = routes.find((x) => x.protocol === 'ospf');
+  return r ? (r.nexthops?.map((n) => n.dev) ?? [r.dev!]).sort() : [];
+}
+async function wanBytes(site: SpokeSpec): Promise<Record<string, { rx: number; tx: number }>> {
+  const links = JSON.parse(await lab.sh(site.name, 'ip -j -s link show')) as { ifname: string; stats64: { tx: { bytes: number }; rx: { bytes: number } } }[];
+  return Object.fromEntries(site.wans.map((w) => {
+    const l = links.find((x) => x.ifname === w.name)!;
+    return [w.name, { rx: l.stats64.rx.bytes, tx: l.stats64.tx.bytes }];
+  }));
+}
+/** Daemon log lines (pino JSON) matching `msg`. */
+async function logLines(node: string, msg: RegExp): Promise<Record<string, unknown>[]> {
+  const text = await lab.sh(node, `cat ${log(node)}`);
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => msg.test(String(l.msg)));
+}
+/** A ping at `intervalMs` from a site's LAN host for `seconds`; the seq numbers that came back. */
+async function pingSeqs(site: SpokeSpec, intervalMs: number, seconds: number): Promise<{ sent: number; seqs: number[] }> {
+  const r = await lab.try(site.host, `ping -n -i ${intervalMs / 1000} -w ${seconds} -W 1 ${t.server.addr}`, (seconds + 10) * 1000);
+  const seqs = [...r.out.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1]));
+  const sent = Number(/(\d+) packets transmitted/.exec(r.out)?.[1] ?? 0);
+  return { sent, seqs };
+}
+const hubTap = (site: SpokeSpec, wan: string) => `obt${t.spokes.slice(0, t.spokes.indexOf(site)).reduce((n, s) => n + s.wans.length, 0) + site.wans.findIndex((w) => w.name === wan) + 1}`;
+
+describe('operating a bonded site: status, mode, daemon, metrics, doctor', { timeout: 900_000 }, () => {
+  before(async () => {
+    lab = (await buildBondedLab(t)).lab;
+    for (const n of routers) {
+      const sets = Object.entries(DAEMON_INI).map(([k, v]) => `-e 's/^${k} = .*/${k} = ${v}/'`).join(' ');
+      await lab.sh(n, `sed -i ${sets} -e '/^stats_every = /a metrics_listen = ${METRICS}' /etc/ospfbond/ospfbond.ini`);
+    }
+  });
+  after(() => lab?.teardown());
+
+  it('doctor: every part present on a bonded router; a disabled bfdd and a stopped FRR come with their fix', async () => {
+    for (const n of routers) {
+      const r = await lab.try(n, 'ospfbond doctor');
+      assert.equal(r.code, 0, `${n}: ${r.out}`);
+      assert.match(r.out, /ok +wireguard +.*wireguard-go|ok +wireguard +kernel module/);
+      assert.match(r.out, /ok +vxlan/);
+    }
+    await lab.sh(sitea.name, "sed -i 's/^bfdd=yes/bfdd=no/' /etc/frr/daemons");
+    let r = await lab.try(sitea.name, 'ospfbond doctor');
+    assert.equal(r.code, 3);
+    assert.match(r.out, /FAIL +frr daemons +bfdd not enabled in \/etc\/frr\/daemons\n +fix: ospfbond apply/);
+    await lab.sh(sitea.name, "sed -i 's/^bfdd=no/bfdd=yes/' /etc/frr/daemons");
+    await lab.sh(siteb.name, '/usr/lib/frr/frrinit.sh stop');
+    r = await lab.try(siteb.name, 'ospfbond doctor');
+    assert.equal(r.code, 3);
+    assert.match(r.out, /FAIL +frr running +FRR is not running\n +fix: \/usr\/lib\/frr\/frrinit.sh start/);
+    await lab.sh(siteb.name, '/usr/lib/frr/frrinit.sh start');
+    await waitFor('siteb Full again', 60_000, async () => (await ospfNeighbors(lab, siteb.name)).filter((x) => x.nbrState.startsWith('Full')).length === siteb.wans.length);
+  });
+
+  it('status --json (schema ospfbond.status/1) and the table, on a spoke and on the hub', async () => {
+    await waitFor('every tunnel of every site in ECMP', 60_000, async () => (await ecmpWidth(lab, siteb.name, 'default')) === 3 && (await ecmpWidth(lab, sitea.name, 'default')) === 2);
+    const s = await status(sitea.name);
+    assert.equal(s.role, 'spoke');
+    assert.deepEqual(s.tunnels.map((x) => x.wan), ['wan1', 'wan2']);
+    for (const x of s.tunnels) {
+      assert.equal(x.ospf, 'Full/DR');
+      assert.equal(x.bfd, 'up');
+      assert.ok(x.inEcmp && x.carrier && x.gateway && x.endpoint?.startsWith(`${t.hub.endpoint}:`), JSON.stringify(x));
+      assert.ok(x.handshakeAgeSeconds !== null && x.handshakeAgeSeconds < 180);
+      assert.equal(x.cost, 10);
+      assert.equal(x.peerCost, 10, 'the hub\'s cost, read from its router LSA');
+      assert.ok(x.rxBitsPerSecond !== null && x.rxBytes > 0);
+    }
+    assert.deepEqual(s.spokes, [{ ...s.spokes[0]!, name: sitea.name, mode: 'active-active', peerPolicy: 'active-active', inSync: true }]);
+    const h = await status('hub');
+    assert.equal(h.tunnels.length, 5);
+    assert.ok(h.tunnels.every((x) => x.ospf.startsWith('Full') && x.bfd === 'up' && x.inEcmp && x.peerCost === 10));
+    assert.deepEqual(h.spokes.map((x) => x.name), [sitea.name, siteb.name]);
+    const table = await lab.sh('hub', 'ospfbond status');
+    assert.match(table, /│ siteb +│ wan3 +│ [\d.]+:\d+ +│ \d+s +│ obt5 +│ Full\/DROther │ up +│ 10 +│ 10 +│ yes/);
+    assert.doesNotMatch(table, /\x1b\[/, 'no colour when stdout is not a terminal');
+    // --watch: each frame's rates cover the time since the previous frame's sample.
+    const watch = await lab.try('hub', 'timeout 6 ospfbond status --watch 1 --json', 15_000);
+    const frames = watch.out.split('\n').filter((l) => l.startsWith('{')).map((l) => statusReport.parse(JSON.parse(l)));
+    assert.ok(frames.length >= 2, `frames: ${frames.length}`);
+    assert.equal(frames[1]!.intervalSeconds! * 1000, Date.parse(frames[1]!.time) - Date.parse(frames[0]!.time));
+    assert.ok(frames[1]!.intervalSeconds! >= 1, 'not faster than asked');
+  });
+
+  it('the daemon, started as its systemd unit says: logs JSON lines with a stats line per WAN, serves metrics', async () => {
+    const exec = /^ExecStart=\/usr\/local\/bin\/ospfbond (.*)$/m.exec(readFileSync(UNIT, 'utf8'));
+    assert.ok(exec, 'the unit runs /usr/local/bin/ospfbond');
+    for (const n of routers) await lab.sh(n, `setsid ospfbond ${exec[1]} > ${log(n)} 2>&1 < /dev/null &`);
+    await waitFor('stats lines from every router', 20_000, async () => {
+      for (const n of routers) if ((await logLines(n, /^stats$/)).length < (n === 'hub' ? 5 : n === sitea.name ? 2 : 3)) return false;
+      return true;
+    });
+    const stats = await logLines(sitea.name, /^stats$/);
+    assert.deepEqual(stats.slice(0, 2).map((l) => l.wan).sort(), ['wan1', 'wan2'], 'one line per WAN');
+    assert.equal(stats[0]!.service, 'ospfbond');
+    assert.equal(typeof stats[0]!.rxBytes, 'number');
+    const metrics = await lab.sh(sitea.name, `node -e "fetch('http://${METRICS}/metrics').then(r => r.text()).then(t => process.stdout.write(t))"`);
+    assert.match(metrics, /^ospfbond_tunnel_up\{spoke="sitea",wan="wan1"\} 1$/m);
+    assert.match(metrics, /^ospfbond_ospf_neighbor_state\{spoke="sitea",wan="wan2",state="Full"\} 1$/m);
+    assert.match(metrics, /^ospfbond_tunnel_transmit_bytes_total\{spoke="sitea",wan="wan1"\} [1-9]\d*$/m);
+    assert.match(metrics, /^ospfbond_wireguard_handshake_age_seconds\{spoke="sitea",wan="wan1"\} \d+$/m);
+    const hubMetrics = await lab.sh('hub', `node -e "fetch('http://${METRICS}/metrics').then(r => r.text()).then(t => process.stdout.write(t))"`);
+    assert.match(hubMetrics, /^ospfbond_ospf_cost\{spoke="siteb",wan="wan3",end="peer"\} 10$/m);
+    assert.equal((await lab.try(sitea.name, `ss -Htln 'sport = :9474'`)).out.trim().split('\n')[0]!.includes('127.0.0.1:9474'), true, 'metrics listen on the configured local address only');
+  });
+
+  it('mode active-standby on the spoke: the hub follows; within 10 s only the primary carries traffic both ways; nothing lost, nothing reset, the other site untouched', async () => {
+    const before = await adjacencyUptimes(lab);
+    const sitebBefore = await nexthopDevs(siteb.name, 'default');
+    const t0 = Date.now();
+    const pings = pingSeqs(sitea, 20, 14);
+    await new Promise((r) => setTimeout(r, 1000));
+    const start = Date.now();
+    const out = await lab.sh(sitea.name, 'ospfbond mode active-standby --primary wan1 2>&1');
+    assert.match(out, /vtysh -c 'configure terminal' -c 'interface obt-wan2' -c 'ip ospf cost 1010'/);
+    await waitFor('upload and download on wan1 only', 15_000, async () =>
+      (await nexthopDevs(sitea.name, 'default')).join() === 'obt-wan1' && (await nexthopDevs('hub', sitea.lanPrefix)).join() === hubTap(sitea, 'wan1'), 100);
+    const switchSeconds = (Date.now() - start) / 1000;
+    console.log(`# measured: mode active-standby on the spoke -> spoke and hub routes on the primary only after ${switchSeconds.toFixed(1)} s`);
+    assert.ok(switchSeconds <= 10, `both directions switched within 10 s (${switchSeconds.toFixed(1)} s)`);
+    const { sent, seqs } = await pings;
+    assert.ok(sent > 500, `pings sent: ${sent}`);
+    assert.equal(seqs.length, sent, `no ping lost across the mode switch (${sent - seqs.length} of ${sent} lost)`);
+    assert.deepEqual(await adjacencyResets(lab, before, Date.now() - t0), [], 'no adjacency reset by the cost change');
+    assert.deepEqual(await nexthopDevs(siteb.name, 'default'), sitebBefore, 'siteb keeps every tunnel');
+    assert.equal(await ecmpWidth(lab, 'hub', siteb.lanPrefix), 3, 'the hub still spreads siteb over 3 tunnels');
+    const adopted = await logLines('hub', /taking the other end's policy/);
+    assert.equal(adopted.at(-1)?.to, 'active-standby wan1');
+
+    // Interface counters: an upload, then a download, from sitea's LAN; the standby WAN sees only
+    // its tunnel's hellos, BFD and keepalives.
+    const stop = await lab.iperfServer('server', 5301);
+    for (const dir of ['upload', 'download'] as const) {
+      const b0 = await wanBytes(sitea);
+      await lab.iperf(sitea.host, t.server.addr, 5301, `-P 8 -t 4${dir === 'download' ? ' -R' : ''}`);
+      const b1 = await wanBytes(sitea);
+      const key = dir === 'upload' ? 'tx' : 'rx';
+      const [primary, standby] = ['wan1', 'wan2'].map((w) => b1[w]![key] - b0[w]![key]) as [number, number];
+      console.log(`# measured: active-standby ${dir}: primary wan1 ${(primary / 1e6).toFixed(1)} MB, standby wan2 ${(standby / 1e3).toFixed(1)} kB`);
+      assert.ok(primary > 5e6, `${dir} ran on the primary`);
+      assert.ok(standby < primary / 100, `${dir}: the standby carried only control traffic (${standby} bytes)`);
+    }
+    await stop();
+    const s = await status(sitea.name);
+    assert.deepEqual(s.tunnels.map((x) => [x.wan, x.role, x.cost, x.peerCost, x.inEcmp, x.ospf]), [
+      ['wan1', 'active', 10, 10, true, 'Full/DR'],
+      ['wan2', 'standby', 1010, 1010, false, 'Full/DR'],
+    ]);
+    assert.equal(s.spokes[0]!.inSync, true);
+  });
+
+  it(`failover to the standby meets the failover target (${FAILOVER_TARGET_MS} ms), and traffic returns to the primary`, async () => {
+    const gaps: number[] = [];
+    for (let trial = 1; trial <= 3; trial++) {
+      const pings = pingSeqs(sitea, 10, 4);
+      await new Promise((r) => setTimeout(r, 1000));
+      await failWan(lab, sitea, 'wan1', 'carrier');
+      const { sent, seqs } = await pings;
+      let worst = 0;
+      for (let i = 1; i < seqs.length; i++) worst = Math.max(worst, (seqs[i]! - seqs[i - 1]!) * 10);
+      gaps.push(worst);
+      const via = await nexthopDevs(sitea.name, 'default');
+      if (via.join() !== 'obt-wan2') {
+        const diag = await lab.sh(sitea.name, "vtysh -c 'show ip ospf neighbor' -c 'show bfd peers brief' -c 'show ip route 0.0.0.0/0'; ip -d link show wan1; ip route show table 4201");
+        await restoreWan(lab, sitea, 'wan1', 'carrier');
+        assert.fail(`trial ${trial}: the standby did not take over (default via ${via.join()}; ${sent} pings sent, ${seqs.length} answered, worst gap ${worst} ms)\n${diag}`);
+      }
+      await restoreWan(lab, sitea, 'wan1', 'carrier');
+      await waitFor('back on the primary', 60_000, async () => (await nexthopDevs(sitea.name, 'default')).join() === 'obt-wan1' && (await nexthopDevs('hub', sitea.lanPrefix)).join() === hubTap(sitea, 'wan1'), 250);
+      // BFD comes up a second or two after the adjacency; until then only OSPF's dead interval
+      // (4 s) would notice the next failure. The next trial starts once BFD watches both ends.
+      await waitFor('BFD up on wan1 at both ends', 30_000, async () => (await status(sitea.name)).tunnels[0]!.bfd === 'up' && (await status('hub')).tunnels[0]!.bfd === 'up', 250);
+    }
+    const median = [...gaps].sort((a, b) => a - b)[1]!;
+    console.log(`# measured: active-standby failover (primary loses carrier), longest ping gap per trial: ${gaps.join(', ')} ms (median ${median})`);
+    assert.ok(median <= FAILOVER_TARGET_MS, `median gap ${median} ms`);
+  });
+
+  it('mode from the hub: the spoke follows, and the site is active-active again', async () => {
+    const start = Date.now();
+    await lab.sh('hub', `ospfbond mode active-standby --spoke ${sitea.name} --primary wan2 2>&1`);
+    await waitFor('both directions on wan2 only', 15_000, async () =>
+      (await nexthopDevs(sitea.name, 'default')).join() === 'obt-wan2' && (await nexthopDevs('hub', sitea.lanPrefix)).join() === hubTap(sitea, 'wan2'), 100);
+    console.log(`# measured: mode set on the hub -> both directions on the new primary after ${((Date.now() - start) / 1000).toFixed(1)} s`);
+    assert.match(await lab.sh(sitea.name, 'cat /etc/ospfbond/ospfbond.ini'), /^mode = active-standby\nprimary = wan2$/m, 'the spoke\'s config now says so');
+    const back = Date.now();
+    await lab.sh(sitea.name, 'ospfbond mode active-active 2>&1');
+    await waitFor('active-active both ways', 15_000, async () => (await nexthopDevs(sitea.name, 'default')).length === 2 && (await nexthopDevs('hub', sitea.lanPrefix)).length === 2, 100);
+    console.log(`# measured: back to active-active from the spoke -> both ways over both tunnels after ${((Date.now() - back) / 1000).toFixed(1)} s`);
+    const h = await status('hub');
+    assert.deepEqual(h.spokes.map((x) => [x.name, x.mode, x.inSync]), [[sitea.name, 'active-active', true], [siteb.name, 'active-active', true]]);
+    assert.doesNotMatch(await lab.sh('hub', `ospfbond mode active-standby --spoke nosuch --primary wan1 2>&1 || true`), /\[#\]/, 'an unknown spoke changes nothing');
+    const bad = await lab.try(sitea.name, 'ospfbond mode active-standby --primary wan9');
+    assert.equal(bad.code, 2);
+    assert.match(bad.out, /mode active-standby: primary wan9: no such WAN \(the WANs are wan1, wan2\)/);
+  });
+
+  /** Breaks something on a router, then measures until `repaired` holds; the daemon must log the repair. */
+  async function repair(what: string, node: string, breakIt: () => Promise<void>, repaired: () => Promise<boolean>): Promise<void> {
+    const logged = (await logLines(node, /repaired drift|hub endpoint re-resolved/)).length;
+    await breakIt();
+    const start = Date.now();
+    await waitFor(`${what} repaired`, 60_000, async () => (await repaired()) && (await logLines(node, /repaired drift|hub endpoint re-resolved/)).length > logged, 250);
+    console.log(`# measured: daemon repaired "${what}" in ${((Date.now() - start) / 1000).toFixed(1)} s (reconcile every ${DAEMON_INI.reconcile_every})`);
+  }
+  const fullOn = async (node: string, tap: string) => (await ospfNeighbors(lab, node)).some((x) => x.ifaceName.startsWith(`${tap}:`) && x.nbrState.startsWith('Full'));
+
+  it('daemon: a tap deleted by hand is rebuilt (with its shaper) and its adjacency comes back', async () => {
+    await repair('tap obt-wan1 deleted', sitea.name, () => lab.sh(sitea.name, 'ip link del obt-wan1').then(() => undefined), () => fullOn(sitea.name, 'obt-wan1'));
+    assert.match(await lab.sh(sitea.name, 'tc qdisc show dev obt-wan1'), /qdisc htb 1: root/);
+  });
+
+  it('daemon: a modem reboot (WAN device down and up, its routes flushed) gets its routing table back', async () => {
+    await repair('wan1 down/up', sitea.name, async () => {
+      await lab.sh(sitea.name, 'ip link set wan1 down && ip link set wan1 up');
+      assert.equal((await lab.sh(sitea.name, 'ip route show table 4201')).trim(), '', 'the kernel flushed the WAN table');
+    }, async () => (await lab.sh(sitea.name, 'ip route show table 4201')).includes('default via') && (await fullOn(sitea.name, 'obt-wan1')));
+  });
+
+  it('daemon: FRR stopped is started again with the ospfbond config', async () => {
+    await repair('FRR stopped', siteb.name, () => lab.sh(siteb.name, '/usr/lib/frr/frrinit.sh stop').then(() => undefined), async () => (await ospfNeighbors(lab, siteb.name).catch(() => [])).filter((x) => x.nbrState.startsWith('Full')).length === siteb.wans.length);
+  });
+
+  it('daemon: a new DHCP lease with another gateway (siteb wan3) moves the WAN table to it', async () => {
+    const w = siteb.wans[2]!;
+    assert.ok(w.dhcp);
+    const ispDev = `${siteb.name}-${w.name}`;
+    const isp = Number(w.isp.replace('isp', ''));
+    const [newGw, newAddr] = [`100.64.${isp}.253`, `100.64.${isp}.254`];
+    const oldAddr = (await lab.sh(siteb.name, `ip -4 -o addr show dev ${w.name}`)).match(/inet ([\d.]+\/\d+)/)![1]!;
+    await repair('DHCP gateway changed', siteb.name, async () => {
+      await lab.sh(w.isp, `ip addr add ${newGw}/30 dev ${ispDev}`);
+      // What a DHCP client does with a new lease: new address and default route, the old ones gone.
+      await lab.sh(siteb.name, `ip addr add ${newAddr}/30 dev ${w.name} && ip route del default dev ${w.name} table main && ip route add default via ${newGw} dev ${w.name} && ip addr del ${oldAddr} dev ${w.name}`);
+      await lab.sh(w.isp, `ip addr del ${w.gw}/30 dev ${ispDev}`);
+    }, async () => (await lab.sh(siteb.name, 'ip route show table 4203')).includes(`default via ${newGw}`) && (await fullOn(siteb.name, 'obt-wan3')));
+    assert.match(await lab.sh(siteb.name, `ip route show default dev ${w.name}`), new RegExp(`default via ${newGw} metric ${251 * 2 ** 24}`), 'the new lease\'s default is demoted below OSPF');
+  });
+
+  it('daemon: the hub\'s name resolving to a new address moves the WireGuard endpoints to it', async () => {
+    const newAddr = '203.0.113.66';
+    await lab.sh('hub', `ip addr add ${newAddr}/32 dev ${t.hub.uplink} && nft add table inet obtest && nft add chain inet obtest in '{ type filter hook input priority 0; }' && nft add rule inet obtest in ip daddr ${newAddr} udp dport 51820 counter`);
+    await lab.sh('core', `ip route add ${newAddr}/32 via ${t.hub.endpoint}`);
+    await repair('hub name re-resolved', sitea.name, () => lab.sh(sitea.name, `sed -i 's/^${t.hub.endpoint} ${t.hub.name}$/${newAddr} ${t.hub.name}/' /etc/hosts`).then(() => undefined), async () => {
+      const eps = await lab.sh(sitea.name, 'wg show all endpoints');
+      return eps.split('\n').filter(Boolean).every((l) => l.includes(`${newAddr}:51820`));
+    });
+    await waitFor('WireGuard traffic reaches the new address', 30_000, async () => /packets [1-9]/.test(await lab.sh('hub', 'nft list chain inet obtest in')));
+    await waitFor('sitea Full on both tunnels', 30_000, async () => (await fullOn(sitea.name, 'obt-wan1')) && (await fullOn(sitea.name, 'obt-wan2')));
+    await lab.sh(sitea.host, `ping -c 2 -i 0.2 -W 2 ${t.server.addr}`);
+  });
+
+  it('the daemon logged no error and is still running everywhere', async () => {
+    for (const n of routers) {
+      assert.ok(lab.processes(n).some((p) => p.startsWith('node') || p === 'ospfbond'), `${n}: daemon running`);
+      const errors = (await lab.sh(n, `cat ${log(n)}`)).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; job?: string });
+      // FRR stopped on purpose (siteb): jobs that read it fail until the reconcile starts it again.
+      const unexpected = errors.filter((l) => l.level >= 50 && !(n === siteb.name && /ospfd is not running|failed/.test(JSON.stringify(l))));
+      assert.deepEqual(unexpected, [], `${n}: unexpected errors`);
+    }
+  });
+});
