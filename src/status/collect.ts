@@ -4,8 +4,11 @@ import { OspfbondError, EXIT } from '../errors.js';
 import type { Config } from '../config/config.js';
 import { buildReport, parseLinkCounters, type LinkSample, type StatusReport } from './report.js';
 
+const VTYSH_TIMEOUT_MS = 10_000;
+
 async function vtysh(command: string): Promise<string> {
-  const r = await probe(['vtysh', '-c', command]);
+  // vtysh answers in milliseconds; a daemon that is stopping or starting can hold it much longer.
+  const r = await probe(['vtysh', '-c', command], undefined, VTYSH_TIMEOUT_MS);
   if (r.exitCode !== 0 || !r.stdout.trim().startsWith('{') && !r.stdout.trim().startsWith('[')) {
     throw new OspfbondError(`vtysh -c '${command}': ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`}`, EXIT.precondition, 'is FRR running? `ospfbond doctor` checks it');
   }

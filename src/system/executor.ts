@@ -78,9 +78,13 @@ async function userspaceReady(name: string): Promise<void> {
   throw new OspfbondError(`wireguard-go ${name} started but does not answer on /var/run/wireguard/${name}.sock`, EXIT.failure);
 }
 
+/** FRR's init script can take tens of seconds to start its daemons; nothing takes minutes. */
+const STEP_TIMEOUT_MS = 300_000;
+
 async function run(argv: string[], input?: string, env?: Record<string, string>): Promise<void> {
   const [cmd, ...args] = argv as [string, ...string[]];
-  const r = await execa(cmd, args, { reject: false, input, env, stdin: input === undefined ? 'ignore' : undefined });
+  const r = await execa(cmd, args, { reject: false, input, env, stdin: input === undefined ? 'ignore' : undefined, timeout: STEP_TIMEOUT_MS });
+  if (r.timedOut) throw new OspfbondError(`\`${argv.join(' ')}\` did not finish in ${STEP_TIMEOUT_MS / 1000} s`, EXIT.failure);
   if (r.exitCode !== 0) {
     const why = String(r.stderr || r.stdout || r.shortMessage).trim();
     throw new OspfbondError(`\`${argv.join(' ')}\` failed: ${why}`, EXIT.failure);

@@ -47,12 +47,17 @@ async function logLines(node: string, msg: RegExp): Promise<Record<string, unkno
   const text = await lab.sh(node, `cat ${log(node)}`);
   return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => msg.test(String(l.msg)));
 }
-/** A ping at `intervalMs` from a site's LAN host for `seconds`; the seq numbers that came back. */
-async function pingSeqs(site: SpokeSpec, intervalMs: number, seconds: number): Promise<{ sent: number; seqs: number[] }> {
-  const r = await lab.try(site.host, `ping -n -i ${intervalMs / 1000} -w ${seconds} -W 1 ${t.server.addr}`, (seconds + 10) * 1000);
-  const seqs = [...r.out.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1]));
+/**
+ * A ping every `intervalMs` from a site's LAN host for `seconds`: how many were sent, which came
+ * back, and the longest time between two replies (from ping's own receive timestamps, -D).
+ */
+async function pingRun(site: SpokeSpec, intervalMs: number, seconds: number): Promise<{ sent: number; seqs: number[]; worstGapMs: number }> {
+  const r = await lab.try(site.host, `ping -n -D -i ${intervalMs / 1000} -w ${seconds} -W 1 ${t.server.addr}`, (seconds + 10) * 1000);
+  const replies = [...r.out.matchAll(/^\[(\d+\.\d+)\].*icmp_seq=(\d+)/gm)].map((m) => ({ at: Number(m[1]) * 1000, seq: Number(m[2]) }));
   const sent = Number(/(\d+) packets transmitted/.exec(r.out)?.[1] ?? 0);
-  return { sent, seqs };
+  let worstGapMs = 0;
+  for (let i = 1; i < replies.length; i++) worstGapMs = Math.max(worstGapMs, replies[i]!.at - replies[i - 1]!.at);
+  return { sent, seqs: replies.map((x) => x.seq), worstGapMs: Math.round(worstGapMs) };
 }
 const hubTap = (site: SpokeSpec, wan: string) => `obt${t.spokes.slice(0, t.spokes.indexOf(site)).reduce((n, s) => n + s.wans.length, 0) + site.wans.findIndex((w) => w.name === wan) + 1}`;
 
@@ -142,7 +147,7 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
     const before = await adjacencyUptimes(lab);
     const sitebBefore = await nexthopDevs(siteb.name, 'default');
     const t0 = Date.now();
-    const pings = pingSeqs(sitea, 20, 14);
+    const pings = pingRun(sitea, 20, 14);
     await new Promise((r) => setTimeout(r, 1000));
     const start = Date.now();
     const out = await lab.sh(sitea.name, 'ospfbond mode active-standby --primary wan1 2>&1');
@@ -186,12 +191,10 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
   it(`failover to the standby meets the failover target (${FAILOVER_TARGET_MS} ms), and traffic returns to the primary`, async () => {
     const gaps: number[] = [];
     for (let trial = 1; trial <= 3; trial++) {
-      const pings = pingSeqs(sitea, 10, 4);
+      const pings = pingRun(sitea, 10, 4);
       await new Promise((r) => setTimeout(r, 1000));
       await failWan(lab, sitea, 'wan1', 'carrier');
-      const { sent, seqs } = await pings;
-      let worst = 0;
-      for (let i = 1; i < seqs.length; i++) worst = Math.max(worst, (seqs[i]! - seqs[i - 1]!) * 10);
+      const { sent, seqs, worstGapMs: worst } = await pings;
       gaps.push(worst);
       const via = await nexthopDevs(sitea.name, 'default');
       if (via.join() !== 'obt-wan2') {
@@ -206,7 +209,7 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
       await waitFor('BFD up on wan1 at both ends', 30_000, async () => (await status(sitea.name)).tunnels[0]!.bfd === 'up' && (await status('hub')).tunnels[0]!.bfd === 'up', 250);
     }
     const median = [...gaps].sort((a, b) => a - b)[1]!;
-    console.log(`# measured: active-standby failover (primary loses carrier), longest ping gap per trial: ${gaps.join(', ')} ms (median ${median})`);
+    console.log(`# measured: active-standby failover (primary loses carrier), longest time between ping replies (every 10 ms) per trial: ${gaps.join(', ')} ms (median ${median})`);
     assert.ok(median <= FAILOVER_TARGET_MS, `median gap ${median} ms`);
   });
 
@@ -234,7 +237,12 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
     const logged = (await logLines(node, /repaired drift|hub endpoint re-resolved/)).length;
     await breakIt();
     const start = Date.now();
-    await waitFor(`${what} repaired`, 60_000, async () => (await repaired()) && (await logLines(node, /repaired drift|hub endpoint re-resolved/)).length > logged, 250);
+    try {
+      await waitFor(`${what} repaired`, 60_000, async () => (await repaired()) && (await logLines(node, /repaired drift|hub endpoint re-resolved/)).length > logged, 250);
+    } catch (err) {
+      const daemonLog = (await lab.sh(node, `grep -v '"msg":"stats"' ${log(node)} | tail -15`)).trim();
+      throw new Error(`${String(err)}\n${node}'s daemon log (last lines but stats):\n${daemonLog}`);
+    }
     console.log(`# measured: daemon repaired "${what}" in ${((Date.now() - start) / 1000).toFixed(1)} s (reconcile every ${DAEMON_INI.reconcile_every})`);
   }
   const fullOn = async (node: string, tap: string) => (await ospfNeighbors(lab, node)).some((x) => x.ifaceName.startsWith(`${tap}:`) && x.nbrState.startsWith('Full'));
@@ -289,7 +297,7 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
       assert.ok(lab.processes(n).some((p) => p.startsWith('node') || p === 'ospfbond'), `${n}: daemon running`);
       const errors = (await lab.sh(n, `cat ${log(n)}`)).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; job?: string });
       // FRR stopped on purpose (siteb): jobs that read it fail until the reconcile starts it again.
-      const unexpected = errors.filter((l) => l.level >= 50 && !(n === siteb.name && /ospfd is not running|failed/.test(JSON.stringify(l))));
+      const unexpected = errors.filter((l) => l.level >= 50 && !(n === siteb.name && /is not running|failed to connect/.test(JSON.stringify(l))));
       assert.deepEqual(unexpected, [], `${n}: unexpected errors`);
     }
   });

@@ -93,3 +93,16 @@ test('shapers: kept when tc shows what the config wants, rebuilt when the rate c
   assert.deepEqual(tc.map(describeStep), ['tc qdisc del dev obt2 root', 'tc -batch -', 'tc qdisc del dev obt3 root']);
   assert.match(tc[1]!.kind === 'run' ? tc[1]!.input! : '', /^class add dev obt2 parent 1: classid 1:1 htb rate 6885kbit /m, 'obt2 rebuilt at 7.5 Mbit/s');
 });
+
+test('a policy change on a running FRR in sync: the block is written and the costs set in one vtysh transaction', () => {
+  const r = freshRouter(['lo', 'eth0', 'wwan0', 'eth2', 'eth3']);
+  const before = desiredState(spoke);
+  // The router as apply left it for the active-active config, FRR running exactly that block.
+  r.frr = { conf: `log syslog informational\n${before.frrBlock}`, daemons: 'ospfd=yes\nbfdd=yes\n', running: true, reloadTest: 'Lines To Delete\n===============\n\nLines To Add\n============\n' };
+  const standby = desiredState({ ...spoke, policy: { mode: 'active-standby', primary: ['dsl'] } });
+  const frr = planApply(standby, r).filter((s) => (s.kind === 'write' && s.path.startsWith('/etc/frr')) || (s.kind === 'run' && /vtysh|frrinit/.test(s.argv[0]!)));
+  assert.deepEqual(frr.map(describeStep), ['write /etc/frr/frr.conf (ospfbond block)', "vtysh -c 'configure terminal' -c 'interface obt-lte' -c 'ip ospf cost 1020' -c exit"]);
+  // With FRR out of step (a reload would change more than the costs), it is a full reload.
+  r.frr.reloadTest = 'Lines To Delete\n===============\n\nLines To Add\n============\ninterface obt-dsl\n ip ospf cost 10\n';
+  assert.ok(planApply(standby, r).some((s) => s.kind === 'run' && s.argv.join(' ') === '/usr/lib/frr/frrinit.sh reload'));
+});
