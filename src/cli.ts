@@ -92,7 +92,11 @@ program
   .description('keep the router right: repair drift, re-resolve the hub, mirror the policy, log stats, serve metrics ([daemon] in the config)')
   .option('--log-level <level>', 'pino level: debug, info, warn, error', 'info')
   .addHelpText('after', '\nRun by systemd: systemd/ospfbond.service in the package. Logs JSON lines on stdout.')
-  .action((o: { logLevel: string }) => runDaemon(configFile(), o));
+  .action(async (o: { logLevel: string }) => {
+    await runDaemon(configFile(), o);
+    // Stopped by a signal: exit now rather than wait for a library's last timer.
+    process.exit(0);
+  });
 program
   .command('doctor')
   .description('check what the router needs (FRR daemons, WireGuard, VXLAN, nftables, sysctls, clock) and print the fix for each problem')

@@ -101,4 +101,7 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  // A job that is changing the router finishes first (systemd waits 90 s before it kills).
+  await Promise.race([queue, new Promise((r) => setTimeout(r, 60_000).unref())]);
+  log.info('stopped');
 }

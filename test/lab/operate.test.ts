@@ -19,11 +19,18 @@ const [sitea, siteb] = t.spokes as [SpokeSpec, SpokeSpec];
 const routers = [t.hub.node, sitea.name, siteb.name];
 const UNIT = fileURLToPath(new URL('../../../systemd/ospfbond.service', import.meta.url));
 const METRICS = '127.0.0.1:9474';
-/** Short intervals so each repair is seen within a test; the defaults are longer (README). */
-const DAEMON_INI = { reconcile_every: '5s', mirror_every: '2s', resolve_every: '5s', stats_every: '5s' };
+/**
+ * The mode and failover tests run with the default reconcile interval (30 s): a reconcile runs
+ * frr-reload.py --test, and every 5 s on three routers sharing two cores that load alone moved
+ * BFD's failover from about 260 to about 300 ms. The repair tests then restart the daemons with 5 s.
+ */
+const DAEMON_INI = { reconcile_every: '30s', mirror_every: '2s', resolve_every: '5s', stats_every: '5s' };
+const REPAIR_RECONCILE = '5s';
 /** The failover target of issue 3, met with the tunnels active/active; standby must meet it too. */
 const FAILOVER_TARGET_MS = 300;
 let lab: Lab;
+/** The daemon's arguments, from the systemd unit's ExecStart. */
+let daemonArgs = '';
 
 const log = (node: string) => `${lab.dir}/${node}-daemon.log`;
 async function status(node: string): Promise<StatusReport> {
@@ -124,7 +131,8 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
   it('the daemon, started as its systemd unit says: logs JSON lines with a stats line per WAN, serves metrics', async () => {
     const exec = /^ExecStart=\/usr\/local\/bin\/ospfbond (.*)$/m.exec(readFileSync(UNIT, 'utf8'));
     assert.ok(exec, 'the unit runs /usr/local/bin/ospfbond');
-    for (const n of routers) await lab.sh(n, `setsid ospfbond ${exec[1]} > ${log(n)} 2>&1 < /dev/null &`);
+    daemonArgs = exec[1]!;
+    for (const n of routers) await lab.sh(n, `setsid ospfbond ${daemonArgs} > ${log(n)} 2>&1 < /dev/null &`);
     await waitFor('stats lines from every router', 20_000, async () => {
       for (const n of routers) if ((await logLines(n, /^stats$/)).length < (n === 'hub' ? 5 : n === sitea.name ? 2 : 3)) return false;
       return true;
@@ -190,8 +198,8 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
 
   it(`failover to the standby meets the failover target (${FAILOVER_TARGET_MS} ms), and traffic returns to the primary`, async () => {
     const gaps: number[] = [];
-    for (let trial = 1; trial <= 3; trial++) {
-      const pings = pingRun(sitea, 10, 4);
+    for (let trial = 1; trial <= 5; trial++) {
+      const pings = pingRun(sitea, 5, 4);
       await new Promise((r) => setTimeout(r, 1000));
       await failWan(lab, sitea, 'wan1', 'carrier');
       const { sent, seqs, worstGapMs: worst } = await pings;
@@ -208,8 +216,8 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
       // (4 s) would notice the next failure. The next trial starts once BFD watches both ends.
       await waitFor('BFD up on wan1 at both ends', 30_000, async () => (await status(sitea.name)).tunnels[0]!.bfd === 'up' && (await status('hub')).tunnels[0]!.bfd === 'up', 250);
     }
-    const median = [...gaps].sort((a, b) => a - b)[1]!;
-    console.log(`# measured: active-standby failover (primary loses carrier), longest time between ping replies (every 10 ms) per trial: ${gaps.join(', ')} ms (median ${median})`);
+    const median = [...gaps].sort((a, b) => a - b)[2]!;
+    console.log(`# measured: active-standby failover (primary loses carrier), longest time between ping replies (every 5 ms) per trial: ${gaps.join(', ')} ms (median ${median})`);
     assert.ok(median <= FAILOVER_TARGET_MS, `median gap ${median} ms`);
   });
 
@@ -232,6 +240,22 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
     assert.match(bad.out, /mode active-standby: primary wan9: no such WAN \(the WANs are wan1, wan2\)/);
   });
 
+  it('the daemon stops on SIGTERM (as systemd stops it) and starts again with new intervals', async () => {
+    for (const n of routers) {
+      await lab.sh(n, `sed -i 's/^reconcile_every = .*/reconcile_every = ${REPAIR_RECONCILE}/' /etc/ospfbond/ospfbond.ini`);
+      await lab.sh(n, `pkill -TERM -f 'ospfbond ${daemonArgs}'`);
+    }
+    for (const n of routers) {
+      await waitFor(`${n}: daemon exited`, 10_000, async () => (await lab.try(n, `pgrep -f 'ospfbond ${daemonArgs}'`)).code === 1);
+      assert.equal((await logLines(n, /^stopping$/)).length, 1, `${n}: logged its stop`);
+      await lab.sh(n, `setsid ospfbond ${daemonArgs} >> ${log(n)} 2>&1 < /dev/null &`);
+    }
+    await waitFor('restarted with the new interval', 10_000, async () => {
+      for (const n of routers) if (!(await logLines(n, /^started$/)).some((l) => l.reconcile === REPAIR_RECONCILE)) return false;
+      return true;
+    });
+  });
+
   /** Breaks something on a router, then measures until `repaired` holds; the daemon must log the repair. */
   async function repair(what: string, node: string, breakIt: () => Promise<void>, repaired: () => Promise<boolean>): Promise<void> {
     const logged = (await logLines(node, /repaired drift|hub endpoint re-resolved/)).length;
@@ -243,7 +267,7 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
       const daemonLog = (await lab.sh(node, `grep -v '"msg":"stats"' ${log(node)} | tail -15`)).trim();
       throw new Error(`${String(err)}\n${node}'s daemon log (last lines but stats):\n${daemonLog}`);
     }
-    console.log(`# measured: daemon repaired "${what}" in ${((Date.now() - start) / 1000).toFixed(1)} s (reconcile every ${DAEMON_INI.reconcile_every})`);
+    console.log(`# measured: daemon repaired "${what}" in ${((Date.now() - start) / 1000).toFixed(1)} s (reconcile every ${REPAIR_RECONCILE})`);
   }
   const fullOn = async (node: string, tap: string) => (await ospfNeighbors(lab, node)).some((x) => x.ifaceName.startsWith(`${tap}:`) && x.nbrState.startsWith('Full'));
 
