@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../config/fs-safe.js';
-import { loadConfig, saveConfig, policyCheck, type Config } from '../config/config.js';
-import { describePolicy, MODES, type Policy } from '../model/policy.js';
+import { loadConfig, saveConfig, type Config } from '../config/config.js';
+import { describePolicy, policyCheck, MODES, type Policy } from '../model/policy.js';
 import { usage } from '../errors.js';
 import { converge, requireRoot } from './apply.js';
 import type { Printer } from '../system/executor.js';

@@ -12,7 +12,7 @@ import {
   type BfdProfileName,
 } from './schema.js';
 import { maxTunnels } from '../model/addressing.js';
-import type { Policy } from '../model/policy.js';
+import { policyCheck, type Policy } from '../model/policy.js';
 
 export const DEFAULT_CONFIG = '/etc/ospfbond/ospfbond.ini';
 export const MAX_WANS = 16;
@@ -207,16 +207,6 @@ function spokeCrossChecks(file: string, doc: IniDocument): ConfigProblem[] {
 
 function toPolicy(mode: 'active-active' | 'active-standby', primary: string[]): Policy {
   return mode === 'active-standby' ? { mode, primary } : { mode };
-}
-
-/** The primaries must be WANs of the site; active-standby needs at least one primary and one standby. */
-export function policyCheck(policy: Policy, wans: string[]): string | undefined {
-  if (policy.mode === 'active-active') return undefined;
-  const unknown = policy.primary.filter((p) => !wans.includes(p));
-  if (unknown.length) return `primary ${unknown.join(', ')}: no such WAN (the WANs are ${wans.join(', ')})`;
-  if (policy.primary.length === 0) return 'active-standby needs primary = WAN[,WAN...]';
-  if (policy.primary.length === wans.length) return 'every WAN is primary: that is active-active (leave one WAN out as standby)';
-  return undefined;
 }
 
 function policyProblems(file: string, doc: IniDocument, section: string, mode: string, primary: string[], wans: string[]): ConfigProblem[] {

@@ -14,6 +14,16 @@ export const MODES = ['active-active', 'active-standby'] as const;
 export const STANDBY_COST = 1000;
 export const MAX_WAN_COST = STANDBY_COST - 1;
 
+/** The primaries must be WANs of the site; active-standby needs at least one primary and one standby. */
+export function policyCheck(policy: Policy, wans: string[]): string | undefined {
+  if (policy.mode === 'active-active') return undefined;
+  const unknown = policy.primary.filter((p) => !wans.includes(p));
+  if (unknown.length) return `primary ${unknown.join(', ')}: no such WAN (the WANs are ${wans.join(', ')})`;
+  if (policy.primary.length === 0) return 'active-standby needs primary = WAN[,WAN...]';
+  if (policy.primary.length === wans.length) return 'every WAN is primary: that is active-active (leave one WAN out as standby)';
+  return undefined;
+}
+
 export function isStandby(policy: Policy, wan: string): boolean {
   return policy.mode === 'active-standby' && !policy.primary.includes(wan);
 }

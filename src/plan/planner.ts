@@ -288,7 +288,10 @@ function planFrr(want: Desired, have: Observed): Step[] {
   // A policy change (costs only) on a FRR that runs exactly the current block: one vtysh transaction.
   const costs = costOnlyChanges(current, want.frrBlock);
   if (have.frr.running && costs?.length && !Object.keys(changes).length && blockInSync(have.frr.reloadTest, current!)) {
-    steps.push({ kind: 'run', argv: ['vtysh', '-c', 'configure terminal', ...costs.flatMap((c) => ['-c', `interface ${c.iface}`, '-c', `ip ospf cost ${c.cost}`, '-c', 'exit'])] });
+    // Raises first: each change is flooded at once, and a half-done switch then reads as "every
+    // tunnel standby" (no policy, ignored by the other end) rather than as active-active (a policy).
+    const ordered = [...costs].sort((a, b) => b.cost - a.cost);
+    steps.push({ kind: 'run', argv: ['vtysh', '-c', 'configure terminal', ...ordered.flatMap((c) => ['-c', `interface ${c.iface}`, '-c', `ip ospf cost ${c.cost}`, '-c', 'exit'])] });
     return steps;
   }
   if (!have.frr.running) steps.push({ kind: 'run', argv: [FRR_INIT, 'start'] });

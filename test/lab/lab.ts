@@ -139,6 +139,15 @@ EOF`);
     this.made.push(`mnt:${node}`);
   }
 
+  /** PIDs of the processes in a node's network namespace whose command line matches (pkill would see every namespace). */
+  pidsMatching(node: string, pattern: RegExp): number[] {
+    const pids = spawnSync('ip', ['netns', 'pids', this.ns(node)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    return pids.filter((p) => {
+      const r = spawnSync('cat', [`/proc/${p}/cmdline`], { encoding: 'utf8' });
+      return r.status === 0 && pattern.test(r.stdout.replaceAll('\0', ' '));
+    }).map(Number);
+  }
+
   /** Command names of the processes running in a node's network namespace. */
   processes(node: string): string[] {
     const pids = spawnSync('ip', ['netns', 'pids', this.ns(node)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
