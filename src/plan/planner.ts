@@ -23,7 +23,7 @@ export function planApply(want: Desired, have: Observed, opts: { warn?: (message
   steps.push(...planShapes(want, have));
   steps.push(...planNft(want, have));
   steps.push(...planDemote(want, have));
-  steps.push(...planFrr(want, have));
+  steps.push(...planFrr(want, have, opts.warn));
   return steps;
 }
 
@@ -274,7 +274,7 @@ function daemonsChanges(want: Desired, text: string): Record<string, string> {
   return Object.fromEntries(Object.entries(want.daemons).filter(([d, v]) => d !== 'staticd' && cur[d] !== v));
 }
 
-function planFrr(want: Desired, have: Observed): Step[] {
+function planFrr(want: Desired, have: Observed, warn?: (message: string) => void): Step[] {
   const steps: Step[] = [];
   const changes = daemonsChanges(want, have.frr.daemons);
   if (Object.keys(changes).length) {
@@ -294,7 +294,12 @@ function planFrr(want: Desired, have: Observed): Step[] {
     steps.push({ kind: 'run', argv: ['vtysh', '-c', 'configure terminal', ...ordered.flatMap((c) => ['-c', `interface ${c.iface}`, '-c', `ip ospf cost ${c.cost}`, '-c', 'exit'])] });
     return steps;
   }
-  if (!have.frr.running) steps.push({ kind: 'run', argv: [FRR_INIT, 'start'] });
+  if (have.frr.partial) {
+    const what = `FRR is partly running (${have.frr.partial.join(', ')} without watchfrr): stopping, or a daemon died`;
+    if (!warn) throw new OspfbondError(what, EXIT.precondition, `wait for \`${FRR_INIT} stop\` to finish, or run \`${FRR_INIT} restart\`; nothing was changed`);
+    // A second start now would run new daemons beside the old ones; the next round sees it settled.
+    warn(`${what}: not starting it this round`);
+  } else if (!have.frr.running) steps.push({ kind: 'run', argv: [FRR_INIT, 'start'] });
   else if (confChanged || Object.keys(changes).length || !blockInSync(have.frr.reloadTest, want.frrBlock)) steps.push({ kind: 'run', argv: [FRR_INIT, 'reload'] });
   return steps;
 }

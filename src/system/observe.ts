@@ -68,7 +68,7 @@ export interface Observed {
   routes: ObservedRoute[];
   sysctls: Record<string, string>;
   nftRuleset?: string;
-  frr: { conf: string; daemons: string; running: boolean; reloadTest: string };
+  frr: { conf: string; daemons: string; running: boolean; reloadTest: string; partial?: string[] };
   /** The shaper signature of each of ospfbond's VXLAN taps that has a root qdisc. */
   shapes: Record<string, string>;
   /** DNS names of WireGuard endpoints, resolved now. */
@@ -189,10 +189,32 @@ function readText(path: string): string {
   }
 }
 
-export async function frrRunning(): Promise<boolean> {
-  if (!existsSync(FRR_INIT)) return false;
+const FRR_RUN_DIR = '/run/frr';
+const FRR_PROCESSES = ['watchfrr', 'zebra', 'ospfd', 'bfdd', 'staticd', 'bgpd', 'mgmtd'];
+
+/** FRR daemons alive by their pid files (a daemon whose pid file is gone is not seen). */
+export function frrDaemonsAlive(): string[] {
+  return FRR_PROCESSES.filter((d) => {
+    try {
+      const pid = readFileSync(`${FRR_RUN_DIR}/${d}.pid`, 'utf8').trim();
+      return /^\d+$/.test(pid) && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === d;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * running: FRR's init script says so (watchfrr up). stopped: no FRR daemon left. partial: daemons
+ * alive without watchfrr, as while `frrinit.sh stop` is still at work. Starting FRR then leaves the
+ * old daemons running beside the new ones (their pid files overwritten): two ospfd on one router
+ * kept a spoke's adjacencies in ExStart for minutes in the lab.
+ */
+export async function frrState(): Promise<'running' | 'stopped' | 'partial'> {
+  if (!existsSync(FRR_INIT)) return 'stopped';
   const r = await probe([FRR_INIT, 'status']);
-  return r.exitCode === 0;
+  if (r.exitCode === 0) return 'running';
+  return frrDaemonsAlive().length ? 'partial' : 'stopped';
 }
 
 /**
@@ -270,7 +292,8 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
   }
   const links = await observeLinks();
   const ours = links.filter((l) => l.alias?.startsWith(LINK_ALIAS_PREFIX));
-  const running = await frrRunning();
+  const state = await frrState();
+  const running = state === 'running';
   return {
     links,
     wg: await observeWg(ours.map((l) => l.name)),
@@ -279,7 +302,7 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
     routes: await observeRoutes(),
     sysctls: Object.fromEntries(opts.sysctls.map((s) => [s, readSysctl(s)])),
     nftRuleset: await observeNft(),
-    frr: { conf: readText(FRR_CONF), daemons: readText(FRR_DAEMONS), running, reloadTest: running ? await frrDrift() : '' },
+    frr: { conf: readText(FRR_CONF), daemons: readText(FRR_DAEMONS), running, reloadTest: running ? await frrDrift() : '', partial: state === 'partial' ? frrDaemonsAlive() : undefined },
     resolved: await resolveHosts(opts.hosts),
     saved: readSaved(),
     policyRecord: existsSync(POLICY_STATE_FILE),

@@ -290,8 +290,11 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
     }, async () => (await lab.sh(sitea.name, 'ip route show table 4201')).includes('default via') && (await fullOn(sitea.name, 'obt-wan1')));
   });
 
-  it('daemon: FRR stopped is started again with the ospfbond config', async () => {
+  it('daemon: FRR stopped is started again with the ospfbond config, once (no daemon left over from the stop)', async () => {
     await repair('FRR stopped', siteb.name, () => lab.sh(siteb.name, '/usr/lib/frr/frrinit.sh stop').then(() => undefined), async () => (await ospfNeighbors(lab, siteb.name).catch(() => [])).filter((x) => x.nbrState.startsWith('Full')).length === siteb.wans.length);
+    // Started while the stop was still at work, FRR ran a second ospfd beside the old one (lab, before the fix).
+    assert.equal(lab.pidsMatching(siteb.name, /^\/usr\/lib\/frr\/ospfd /).length, 1, 'one ospfd');
+    assert.equal(lab.pidsMatching(siteb.name, /^\/usr\/lib\/frr\/zebra /).length, 1, 'one zebra');
   });
 
   it('daemon: a new DHCP lease with another gateway (siteb wan3) moves the WAN table to it', async () => {

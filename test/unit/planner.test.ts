@@ -106,3 +106,15 @@ test('a policy change on a running FRR in sync: the block is written and the cos
   r.frr.reloadTest = 'Lines To Delete\n===============\n\nLines To Add\n============\ninterface obt-dsl\n ip ospf cost 10\n';
   assert.ok(planApply(standby, r).some((s) => s.kind === 'run' && s.argv.join(' ') === '/usr/lib/frr/frrinit.sh reload'));
 });
+
+test('FRR partly running (stopping): apply refuses with the fix, the daemon waits a round instead of starting a second FRR', () => {
+  const r = freshRouter(['lo', 'eth0']);
+  r.frr.partial = ['zebra', 'ospfd'];
+  assert.throws(() => planApply(desiredState(hub), r), /FRR is partly running \(zebra, ospfd without watchfrr\)/);
+  const warnings: string[] = [];
+  const steps = planApply(desiredState(hub), r, { warn: (m) => warnings.push(m) });
+  assert.ok(!steps.some((s) => s.kind === 'run' && s.argv[0]!.endsWith('frrinit.sh')), 'no start');
+  assert.match(warnings.join('\n'), /not starting it this round/);
+  r.frr.partial = undefined;
+  assert.ok(planApply(desiredState(hub), r).some((s) => s.kind === 'run' && s.argv.join(' ') === '/usr/lib/frr/frrinit.sh start'), 'stopped: started');
+});
