@@ -118,3 +118,13 @@ test('FRR partly running (stopping): apply refuses with the fix, the daemon wait
   r.frr.partial = undefined;
   assert.ok(planApply(desiredState(hub), r).some((s) => s.kind === 'run' && s.argv.join(' ') === '/usr/lib/frr/frrinit.sh start'), 'stopped: started');
 });
+
+test('the daemon\'s plan: a WAN whose device or lease is missing is a warning, and everything else is still planned', () => {
+  const r = freshRouter(['lo', 'eth0', 'eth2', 'eth3']);
+  r.routes = [];
+  const warnings: string[] = [];
+  const steps = planApply(desiredState(spoke), r, { warn: (m) => warnings.push(m) });
+  assert.match(warnings.join('\n'), /device wwan0 \(wan\.lte\.dev\) does not exist \(yet\): left as it is/);
+  assert.ok(!steps.some((s) => s.kind === 'run' && s.argv.includes('wwan0')), 'nothing through the missing device');
+  assert.ok(steps.some((s) => s.kind === 'run' && s.argv.join(' ').includes('link add obt-dsl')), 'the other WAN\'s tunnel is still built');
+});
