@@ -57,7 +57,7 @@ export class Lab {
       timeout: opts.timeoutMs ?? 120_000,
       env: { PATH: `${this.prefix}/bin:${process.env.PATH}`, LC_ALL: 'C' },
     });
-    if (r.exitCode !== 0) throw new Error(`[${node}] ${cmd}\nexit ${r.exitCode}\n${r.stdout}\n${r.stderr}`);
+    if (r.exitCode !== 0) throw new Error(`[${node}] ${cmd}\n${r.exitCode === undefined ? r.shortMessage : `exit ${r.exitCode}`}\n${r.stdout}\n${r.stderr}`);
     return String(r.stdout);
   }
 
