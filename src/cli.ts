@@ -91,7 +91,7 @@ program
   .command('daemon')
   .description('keep the router right: repair drift, re-resolve the hub, mirror the policy, log stats, serve metrics ([daemon] in the config)')
   .option('--log-level <level>', 'pino level: debug, info, warn, error', 'info')
-  .addHelpText('after', '\nRun by systemd: systemd/ospfbond.service in the package. Logs JSON lines on stdout.')
+  .addHelpText('after', '\nExample (by hand; systemd runs it from systemd/ospfbond.service):\n  ospfbond daemon --log-level debug\nLogs JSON lines on stdout; intervals and metrics_listen are in the [daemon] section of the config.')
   .action(async (o: { logLevel: string }) => {
     await runDaemon(configFile(), o);
     // Stopped by a signal: exit now rather than wait for a library's last timer.
@@ -101,6 +101,7 @@ program
   .command('doctor')
   .description('check what the router needs (FRR daemons, WireGuard, VXLAN, nftables, sysctls, clock) and print the fix for each problem')
   .option('--json', 'the checks as JSON')
+  .addHelpText('after', '\nExample:\n  ospfbond doctor || echo "fix what it lists, then run it again"')
   .action((o) => doctor(configFile(), o, print));
 program
   .command('down')

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
-import { buildBondedLab, adjacencyUptimes, adjacencyResets, ospfNeighbors, ecmpWidth, failWan, restoreWan } from './scenario.js';
+import { buildBondedLab, adjacencyUptimes, adjacencyResets, ospfNeighbors, ecmpWidth, failWan, restoreWan, pingRun } from './scenario.js';
 import { labTopology, coreSites, type SpokeSpec } from './topology.js';
 import type { StatusReport } from '../../src/status/report.js';
 import { statusReport } from '../../src/status/report.js';
@@ -53,18 +53,6 @@ async function wanBytes(site: SpokeSpec): Promise<Record<string, { rx: number; t
 async function logLines(node: string, msg: RegExp): Promise<Record<string, unknown>[]> {
   const text = await lab.sh(node, `cat ${log(node)}`);
   return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => msg.test(String(l.msg)));
-}
-/**
- * A ping every `intervalMs` from a site's LAN host for `seconds`: how many were sent, which came
- * back, and the longest time between two replies (from ping's own receive timestamps, -D).
- */
-async function pingRun(site: SpokeSpec, intervalMs: number, seconds: number): Promise<{ sent: number; seqs: number[]; worstGapMs: number }> {
-  const r = await lab.try(site.host, `ping -n -D -i ${intervalMs / 1000} -w ${seconds} -W 1 ${t.server.addr}`, (seconds + 10) * 1000);
-  const replies = [...r.out.matchAll(/^\[(\d+\.\d+)\].*icmp_seq=(\d+)/gm)].map((m) => ({ at: Number(m[1]) * 1000, seq: Number(m[2]) }));
-  const sent = Number(/(\d+) packets transmitted/.exec(r.out)?.[1] ?? 0);
-  let worstGapMs = 0;
-  for (let i = 1; i < replies.length; i++) worstGapMs = Math.max(worstGapMs, replies[i]!.at - replies[i - 1]!.at);
-  return { sent, seqs: replies.map((x) => x.seq), worstGapMs: Math.round(worstGapMs) };
 }
 const hubTap = (site: SpokeSpec, wan: string) => `obt${t.spokes.slice(0, t.spokes.indexOf(site)).reduce((n, s) => n + s.wans.length, 0) + site.wans.findIndex((w) => w.name === wan) + 1}`;
 
@@ -155,7 +143,7 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
     const before = await adjacencyUptimes(lab);
     const sitebBefore = await nexthopDevs(siteb.name, 'default');
     const t0 = Date.now();
-    const pings = pingRun(sitea, 20, 14);
+    const pings = pingRun(lab, sitea, 20, 14);
     await new Promise((r) => setTimeout(r, 1000));
     const start = Date.now();
     const out = await lab.sh(sitea.name, 'ospfbond mode active-standby --primary wan1 2>&1');
@@ -199,7 +187,7 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
   it(`failover to the standby meets the failover target (${FAILOVER_TARGET_MS} ms), and traffic returns to the primary`, async () => {
     const gaps: number[] = [];
     for (let trial = 1; trial <= 5; trial++) {
-      const pings = pingRun(sitea, 5, 4);
+      const pings = pingRun(lab, sitea, 5, 4);
       await new Promise((r) => setTimeout(r, 1000));
       await failWan(lab, sitea, 'wan1', 'carrier');
       const { sent, seqs, worstGapMs: worst } = await pings;

@@ -136,3 +136,16 @@ export async function restoreWan(lab: Lab, site: SpokeSpec, wan: string, kind: F
     // The tbf shaping survives a link flap, but the address's connected route must be back.
   } else await lab.sh(w.isp, `nft delete table inet cut-${dev}`);
 }
+
+/**
+ * A ping every `intervalMs` from a site's LAN host to the lab's server for `seconds`: how many were
+ * sent, which came back, and the longest time between two replies (ping's own receive timestamps, -D).
+ */
+export async function pingRun(lab: Lab, site: SpokeSpec, intervalMs: number, seconds: number): Promise<{ sent: number; seqs: number[]; worstGapMs: number }> {
+  const r = await lab.try(site.host, `ping -n -D -i ${intervalMs / 1000} -w ${seconds} -W 1 ${lab.topo.server.addr}`, (seconds + 10) * 1000);
+  const replies = [...r.out.matchAll(/^\[(\d+\.\d+)\].*icmp_seq=(\d+)/gm)].map((m) => ({ at: Number(m[1]) * 1000, seq: Number(m[2]) }));
+  const sent = Number(/(\d+) packets transmitted/.exec(r.out)?.[1] ?? 0);
+  let worstGapMs = 0;
+  for (let i = 1; i < replies.length; i++) worstGapMs = Math.max(worstGapMs, replies[i]!.at - replies[i - 1]!.at);
+  return { sent, seqs: replies.map((x) => x.seq), worstGapMs: Math.round(worstGapMs) };
+}

@@ -102,7 +102,8 @@ test('remove-spoke forgets the spoke', async () => {
 });
 
 test('--help carries an example', async () => {
-  for (const args of [['--help'], ['init', 'hub', '--help'], ['init', 'spoke', '--help'], ['hub', 'add-spoke', '--help'], ['apply', '--help'], ['down', '--help']]) {
+  const commands = [['init', 'hub'], ['init', 'spoke'], ['hub', 'add-spoke'], ['hub', 'remove-spoke'], ['apply'], ['status'], ['mode'], ['daemon'], ['doctor'], ['down']];
+  for (const args of [['--help'], ...commands.map((c) => [...c, '--help'])]) {
     const r = await run(...args);
     assert.match(r.stdout, /Example/, args.join(' '));
   }
