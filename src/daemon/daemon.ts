@@ -43,10 +43,13 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
     queue = next.catch(() => undefined);
     return next;
   };
-  const job = (name: string, fn: (cfg: Config, jobLog: Logger) => Promise<void>) => async () => {
+  // The config is read when the job's turn comes, not when it was queued: a mirror job ahead of it
+  // may just have changed the policy, and a reconcile with the older config would undo that.
+  const job = (name: string, fn: (cfg: Config, jobLog: Logger) => Promise<void>, changesRouter = true) => async () => {
     const jobLog = log.child({ job: name });
     try {
-      await fn(loadConfig(file), jobLog);
+      const run = () => fn(loadConfig(file), jobLog);
+      await (changesRouter ? serial(run) : run());
     } catch (err) {
       jobLog.error({ err: err instanceof Error ? err.message : String(err) }, `${name} failed`);
     }
@@ -82,14 +85,14 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
 
   const s = first.daemon;
   const tasks = [
-    cron.schedule(intervalCron(s.reconcileEvery)!, job('reconcile', (c, l) => serial(() => reconcile(c, l))), { name: 'reconcile', noOverlap: true }),
-    cron.schedule(intervalCron(s.mirrorEvery)!, job('mirror', (c, l) => serial(() => mirror(c, l))), { name: 'mirror', noOverlap: true }),
-    cron.schedule(intervalCron(s.resolveEvery)!, job('resolve', (c, l) => serial(() => resolve(c, l))), { name: 'resolve', noOverlap: true }),
-    cron.schedule(intervalCron(s.statsEvery)!, job('stats', stats), { name: 'stats', noOverlap: true }),
+    cron.schedule(intervalCron(s.reconcileEvery)!, job('reconcile', reconcile), { name: 'reconcile', noOverlap: true }),
+    cron.schedule(intervalCron(s.mirrorEvery)!, job('mirror', mirror), { name: 'mirror', noOverlap: true }),
+    cron.schedule(intervalCron(s.resolveEvery)!, job('resolve', resolve), { name: 'resolve', noOverlap: true }),
+    cron.schedule(intervalCron(s.statsEvery)!, job('stats', stats, false), { name: 'stats', noOverlap: true }),
   ];
   const server = s.metricsListen ? serveMetrics(s.metricsListen, async () => (await collectStatus(loadConfig(file))).report, log) : undefined;
   log.info({ config: file, role: first.role, reconcile: s.reconcileEvery, mirror: s.mirrorEvery, resolve: s.resolveEvery, stats: s.statsEvery, metrics: s.metricsListen ?? null }, 'started');
-  await job('reconcile', (c, l) => serial(() => reconcile(c, l)))();
+  await job('reconcile', reconcile)();
 
   await new Promise<void>((done) => {
     const stop = (signal: string) => {
