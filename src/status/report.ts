@@ -196,11 +196,16 @@ function hubRows(cfg: HubConfig, s: HubConfig['spokes'][number], inp: StatusInpu
   });
 }
 
-function summary(name: string, policy: Policy, rows: TunnelStatus[]): StatusReport['spokes'][number] {
-  const peer = policyFromCosts(
+/** The other end's policy for one site, from the costs it gives that site's tunnels. */
+function peerPolicyOf(rows: TunnelStatus[]): Policy | undefined {
+  return policyFromCosts(
     rows.map((r) => r.wan),
     Object.fromEntries(rows.map((r) => [r.wan, r.peerCost ?? undefined])),
   );
+}
+
+function summary(name: string, policy: Policy, rows: TunnelStatus[]): StatusReport['spokes'][number] {
+  const peer = peerPolicyOf(rows);
   return {
     name,
     mode: policy.mode,
@@ -215,10 +220,7 @@ function summary(name: string, policy: Policy, rows: TunnelStatus[]): StatusRepo
 /** The other end's policy for each site, read from a report (what mode mirroring acts on). */
 export function peerPolicies(report: StatusReport): Record<string, Policy | undefined> {
   return Object.fromEntries(
-    report.spokes.map((s) => {
-      const rows = report.tunnels.filter((t) => t.spoke === s.name);
-      return [s.name, policyFromCosts(rows.map((r) => r.wan), Object.fromEntries(rows.map((r) => [r.wan, r.peerCost ?? undefined])))];
-    }),
+    report.spokes.map((s) => [s.name, peerPolicyOf(report.tunnels.filter((t) => t.spoke === s.name))]),
   );
 }
 

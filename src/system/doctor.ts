@@ -1,7 +1,7 @@
 import { statSync, readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { probe } from './run.js';
-import { FRR_DAEMONS, FRR_INIT, missingPackages, frrState, frrDaemonsAlive } from './observe.js';
+import { FRR_DAEMONS, FRR_INIT, missingPackages, frrState, frrDaemonsAlive, readSysctl, onPath } from './observe.js';
 import { parseDaemons } from '../plan/planner.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { desiredState } from '../model/desired.js';
@@ -29,10 +29,6 @@ async function kernelLacks(kind: string, extra: string[]): Promise<string | unde
   if (r.exitCode !== 0) return r.stderr.trim() || `exit ${r.exitCode}`;
   await probe(['ip', 'link', 'del', name]);
   return undefined;
-}
-
-function onPath(cmd: string): boolean {
-  return (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => existsSync(`${d}/${cmd}`));
 }
 
 /** What this router needs for ospfbond, each with the command that fixes it. Changes nothing lasting. */
@@ -78,20 +74,12 @@ export async function runChecks(configFile: string): Promise<Check[]> {
     const wrong = Object.entries(want).filter(([k, v]) => readSysctl(k) !== v);
     checks.push(
       wrong.length
-        ? fail('sysctls', wrong.map(([k, v]) => `${k}=${readSysctl(k)} (needs ${v})`).join(', '), `ospfbond apply (it sets them), or: sysctl -w ${wrong.map(([k, v]) => `${k}=${v}`).join(' ')}`)
+        ? fail('sysctls', wrong.map(([k, v]) => `${k}=${readSysctl(k) || '(none)'} (needs ${v})`).join(', '), `ospfbond apply (it sets them), or: sysctl -w ${wrong.map(([k, v]) => `${k}=${v}`).join(' ')}`)
         : ok('sysctls', Object.entries(want).map(([k, v]) => `${k}=${v}`).join(', ')),
     );
   }
   checks.push(await clockCheck());
   return checks;
-}
-
-function readSysctl(name: string): string {
-  try {
-    return readFileSync(`/proc/sys/${name.replaceAll('.', '/')}`, 'utf8').trim();
-  } catch {
-    return '(none)';
-  }
 }
 
 /**

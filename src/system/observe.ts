@@ -168,7 +168,8 @@ async function observeShapes(taps: string[]): Promise<Record<string, string>> {
   return out;
 }
 
-function readSysctl(name: string): string {
+/** A sysctl's value, '' when the kernel has no such setting. */
+export function readSysctl(name: string): string {
   try {
     return readFileSync(`/proc/sys/${name.replaceAll('.', '/')}`, 'utf8').trim();
   } catch {
@@ -275,7 +276,7 @@ const TOOLS: [string, string][] = [
   [FRR_RELOAD, 'frr-pythontools'],
 ];
 
-function onPath(cmd: string): boolean {
+export function onPath(cmd: string): boolean {
   if (cmd.startsWith('/')) return existsSync(cmd);
   return (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => existsSync(`${d}/${cmd}`));
 }
