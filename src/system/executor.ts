@@ -1,5 +1,8 @@
+import { spawn } from 'node:child_process';
 import { execa } from 'execa';
-import { statSync, chownSync, rmSync } from 'node:fs';
+import { statSync, chownSync, rmSync, mkdtempSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { writeFileAtomic } from '../config/fs-safe.js';
 import { OspfbondError, EXIT } from '../errors.js';
 import { describe, type Step } from '../plan/steps.js';
@@ -81,12 +84,49 @@ async function userspaceReady(name: string): Promise<void> {
 /** FRR's init script can take tens of seconds to start its daemons; nothing takes minutes. */
 const STEP_TIMEOUT_MS = 300_000;
 
+/**
+ * A step's output goes to a private temporary file, not a pipe: a daemon it starts inherits the
+ * step's stdout and stderr, and a pipe would then never reach end-of-file. Seen with FRR 10.3
+ * (Debian 13): its daemons, started by `frrinit.sh start`, kept the pipes open and apply waited
+ * forever; FRR 8.4's did not.
+ */
 async function run(argv: string[], input?: string, env?: Record<string, string>): Promise<void> {
-  const [cmd, ...args] = argv as [string, ...string[]];
-  const r = await execa(cmd, args, { reject: false, input, env, stdin: input === undefined ? 'ignore' : undefined, timeout: STEP_TIMEOUT_MS });
-  if (r.timedOut) throw new OspfbondError(`\`${argv.join(' ')}\` did not finish in ${STEP_TIMEOUT_MS / 1000} s`, EXIT.failure);
-  if (r.exitCode !== 0) {
-    const why = String(r.stderr || r.stdout || r.shortMessage).trim();
-    throw new OspfbondError(`\`${argv.join(' ')}\` failed: ${why}`, EXIT.failure);
+  const dir = mkdtempSync(join(tmpdir(), 'ospfbond-step-'));
+  const fd = openSync(join(dir, 'output'), 'w+', 0o600);
+  try {
+    // node's spawn, not execa: execa 9 takes no file descriptor for stdout/stderr.
+    const r = await spawnWithOutput(argv, fd, input, env);
+    if (r.timedOut) throw new OspfbondError(`\`${argv.join(' ')}\` did not finish in ${STEP_TIMEOUT_MS / 1000} s`, EXIT.failure);
+    if (r.code !== 0) {
+      const why = readFileSync(join(dir, 'output'), 'utf8').trim() || r.error || `exit ${r.code ?? r.signal}`;
+      throw new OspfbondError(`\`${argv.join(' ')}\` failed: ${why}`, EXIT.failure);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function spawnWithOutput(argv: string[], fd: number, input: string | undefined, env: Record<string, string> | undefined): Promise<{ code: number | null; signal: string | null; timedOut: boolean; error?: string }> {
+  return new Promise((resolvePromise) => {
+    const [cmd, ...args] = argv as [string, ...string[]];
+    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', fd, fd], env: { ...process.env, ...env } });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGTERM');
+    }, STEP_TIMEOUT_MS);
+    const done = (r: { code: number | null; signal: string | null; error?: string }) => {
+      clearTimeout(timer);
+      resolvePromise({ ...r, timedOut });
+    };
+    // A command that cannot start (ENOENT) reports 'error' and no 'exit'.
+    child.on('error', (err) => done({ code: null, signal: null, error: err.message }));
+    // 'exit', not 'close': the point is not to wait for anything else holding the output open.
+    child.on('exit', (code, signal) => done({ code, signal }));
+    if (input !== undefined) {
+      child.stdin?.on('error', () => undefined); // a command that exits without reading: its exit code tells
+      child.stdin?.end(input);
+    }
+  });
 }

@@ -82,7 +82,8 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
     r = await lab.try(siteb.name, 'ospfbond doctor');
     assert.equal(r.code, 3);
     assert.match(r.out, /FAIL +frr running +FRR is not running\n +fix: \/usr\/lib\/frr\/frrinit.sh start/);
-    await lab.sh(siteb.name, '/usr/lib/frr/frrinit.sh start');
+    // Not into lab.sh's pipes: FRR 10's daemons keep the starting script's stdout and stderr open.
+    await lab.sh(siteb.name, `/usr/lib/frr/frrinit.sh start > ${lab.dir}/frr-start.log 2>&1 || { cat ${lab.dir}/frr-start.log; exit 1; }`);
     await waitFor('siteb Full again', 60_000, async () => (await ospfNeighbors(lab, siteb.name)).filter((x) => x.nbrState.startsWith('Full')).length === siteb.wans.length);
   });
 
