@@ -18,7 +18,8 @@ import { serveMetrics } from './metrics.js';
 /** JSON lines on stdout for journald; readable lines when a person runs it on a terminal. */
 export function makeLogger(level: string): Logger {
   const opts = { level, base: { service: 'ospfbond' } };
-  return process.stdout.isTTY ? pino(opts, pretty({ colorize: true, sync: true })) : pino(opts);
+  // Synchronous writes: the last lines before a stop or a crash are the ones an operator needs.
+  return process.stdout.isTTY ? pino(opts, pretty({ colorize: true, sync: true })) : pino(opts, pino.destination({ dest: 1, sync: true }));
 }
 
 /**
@@ -92,9 +93,8 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
   ];
   const server = s.metricsListen ? serveMetrics(s.metricsListen, async () => (await collectStatus(loadConfig(file))).report, log) : undefined;
   log.info({ config: file, role: first.role, reconcile: s.reconcileEvery, mirror: s.mirrorEvery, resolve: s.resolveEvery, stats: s.statsEvery, metrics: s.metricsListen ?? null }, 'started');
-  await job('reconcile', reconcile)();
-
-  await new Promise<void>((done) => {
+  // Signals are taken from here on, so a stop during a long first reconcile is orderly too.
+  const stopped = new Promise<void>((done) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'stopping');
       for (const t of tasks) void t.stop();
@@ -104,7 +104,13 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  // A job that is changing the router finishes first (systemd waits 90 s before it kills).
-  await Promise.race([queue, new Promise((r) => setTimeout(r, 60_000).unref())]);
+  await job('reconcile', reconcile)();
+  await stopped;
+  // A job that is changing the router finishes first (systemd waits 90 s before it kills). The
+  // timer is not unref'd: a job waiting on nothing but a promise must not let the process slip out.
+  let grace: NodeJS.Timeout | undefined;
+  const finished = await Promise.race([queue.then(() => true), new Promise<boolean>((r) => (grace = setTimeout(() => r(false), 60_000)))]);
+  clearTimeout(grace);
+  if (!finished) log.warn('a job changing the router did not finish within 60 s of the stop; leaving it');
   log.info('stopped');
 }
