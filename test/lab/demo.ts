@@ -3,7 +3,7 @@
 // riding through the loss of the WAN it is on, the failover time, the WAN rejoining, then tears it
 // all down. Run: npm run demo (as root). Every figure it prints is measured in this run.
 import { buildBondedLab, allBonded, failWan, restoreWan } from './scenario.js';
-import { labTopology } from './topology.js';
+import { labTopology, demoSites } from './topology.js';
 import { waitFor, type Lab } from './lab.js';
 import { limitMbit } from './iperf.js';
 
@@ -14,7 +14,7 @@ const say = (s: string) => console.log(`\n[${++step}/${STEPS}] ${s}`);
 const t0 = Date.now();
 
 say(`building the lab (hub, site "sitea" with 2 x ${RATE} Mbit/s WANs behind two carrier-NAT ISPs, a server) and bonding it with ospfbond init / hub add-spoke / init spoke / apply`);
-const { lab, fullSeconds, bondedSeconds } = await buildBondedLab(labTopology([{ name: 'sitea', wanRates: [RATE, RATE] }]));
+const { lab, fullSeconds, bondedSeconds } = await buildBondedLab(labTopology(demoSites(RATE)));
 try {
   const site = lab.topo.spokes[0]!;
   const server = lab.topo.server.addr;

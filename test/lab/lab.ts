@@ -1,10 +1,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { execa } from 'execa';
-import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Topology } from './topology.js';
 import { parseIperf, type IperfRun } from './iperf.js';
+import { netSteps, stepCommand } from './provision.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -72,6 +73,14 @@ export class Lab {
   }
 
   async build(): Promise<void> {
+    // nsenter --mount sets a process's root to the mount namespace's root: inside a chroot, the
+    // routers' commands would run on the host's own / (seen: a chrooted run edited the host's
+    // /etc/frr). So look at / as nsenter would; a pivot_root'ed container passes.
+    const here = statSync('/');
+    const there = spawnSync('nsenter', ['--mount=/proc/self/ns/mnt', 'stat', '-c', '%d:%i', '/'], { encoding: 'utf8' });
+    if (there.stdout.trim() !== `${here.dev}:${here.ino}`) {
+      throw new Error(`the lab cannot run inside a chroot (its routers would act on the host's files; nsenter sees / as ${there.stdout.trim() || there.stderr.trim()}, this process as ${here.dev}:${here.ino}): run it on the machine itself, in a container or in a VM`);
+    }
     mkdirSync(this.dir, { recursive: true });
     this.made.push('dir');
     // A private bind of the run dir, so mount-namespace files can be bound in it (as /run/netns is).
@@ -84,40 +93,13 @@ export class Lab {
       await this.sh(n.name, 'ip link set lo up');
     }
     for (const l of this.topo.links) {
+      // A veth pair can only be made with names free in both namespaces: temporary ones, renamed inside.
       execFileSync('ip', ['link', 'add', 'obtmp0', 'netns', this.ns(l.a.node), 'type', 'veth', 'peer', 'name', 'obtmp1', 'netns', this.ns(l.b.node)]);
-      for (const [end, tmp] of [
-        [l.a, 'obtmp0'],
-        [l.b, 'obtmp1'],
-      ] as const) {
-        await this.sh(end.node, `ip link set ${tmp} name ${end.dev} && ip link set ${end.dev} up${end.addr ? ` && ip addr add ${end.addr} dev ${end.dev}` : ''}`);
-        if (l.rateMbit) await this.shape(end.node, end.dev, l.rateMbit);
-      }
+      await this.sh(l.a.node, `ip link set obtmp0 name ${l.a.dev}`);
+      await this.sh(l.b.node, `ip link set obtmp1 name ${l.b.dev}`);
     }
-    for (const n of this.topo.nodes) {
-      for (const r of n.routes ?? []) await this.sh(n.name, `ip route add ${r}`);
-      // Plain routers forward; the routers under test get their sysctls from ospfbond itself,
-      // except the reverse-path filter, set loose as systemd does on a real Debian router.
-      // txrehash=0 on the hosts: veth hands a socket's random hash to the next namespace, where it
-      // becomes the ECMP hash, and TCP draws a new one on every retransmission timeout, moving the
-      // flow to another tunnel. A real LAN host's hash never reaches the router (its NIC's RSS or the
-      // flow dissector hashes the 5-tuple there), so a flow keeps its tunnel, as it does here now.
-      if (!n.router) await this.sh(n.name, 'sysctl -qw net.ipv4.ip_forward=1 net.core.txrehash=0');
-      else await this.sh(n.name, 'sysctl -qw net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.default.rp_filter=2');
-    }
-    for (const isp of this.topo.isps) {
-      // The ISP is a carrier NAT: its subscribers leave with its own public address.
-      await this.sh(isp.name, `nft -f - <<'EOF'
-table ip isp {
-  chain post { type nat hook postrouting priority srcnat; policy accept; oifname "${isp.uplink}" masquerade; }
-}
-EOF`);
-    }
-  }
-
-  async shape(node: string, dev: string, rateMbit: number): Promise<void> {
-    // A burst of 10 ms at line rate and 50 ms of queue: a modest modem buffer.
-    const burst = Math.max(Math.ceil((rateMbit * 1e6) / 8 / 100), 4000);
-    await this.sh(node, `tc qdisc replace dev ${dev} root tbf rate ${rateMbit}mbit burst ${burst} latency 50ms`);
+    // The rest is what the Vagrant lab runs on its VMs too: the same scripts, the same arguments.
+    for (const step of netSteps(this.topo)) await this.sh(step.node, stepCommand(step));
   }
 
   private makeRouterMounts(node: string): void {

@@ -1,5 +1,6 @@
 import { Lab, waitFor } from './lab.js';
 import { labTopology, type Topology, type SpokeSpec } from './topology.js';
+import { ospfbondSteps, stepCommand } from './provision.js';
 
 /** A user's own FRR config, which ospfbond must leave alone through apply and down. */
 export const USER_BGP = 'router bgp 64512\n bgp router-id 192.0.2.250\n no bgp ebgp-requires-policy\nexit\n!\n';
@@ -76,18 +77,9 @@ export async function buildBondedLab(topo: Topology = labTopology()): Promise<Se
   const t = lab.topo;
   // A user's FRR config that predates ospfbond, with its daemon enabled.
   await lab.sh(t.hub.node, `sed -i 's/^bgpd=no/bgpd=yes/' /etc/frr/daemons && printf '%s' '${USER_BGP}' >> /etc/frr/frr.conf`);
-  await lab.sh(t.hub.node, `ospfbond init hub --endpoint ${t.hub.name} --uplink ${t.hub.uplink} --tunnel-pool ${t.tunnelPool}`);
-  for (const s of t.spokes) {
-    // The line rates as the lab's ISPs sell them: each end shapes its tunnels a little under them.
-    const rates = s.wans.map((w) => `--rate ${w.name}=${w.rateMbit}/${w.rateMbit}`).join(' ');
-    await lab.sh(t.hub.node, `ospfbond hub add-spoke ${s.name} --wans ${s.wans.map((w) => w.name).join(',')} ${rates} --out ${lab.dir}/${s.name}.ospfbond`);
-    // The spokes find the hub by name, through their resolver (their own /etc/hosts here).
-    await lab.sh(s.name, `echo '${t.hub.endpoint} ${t.hub.name}' >> /etc/hosts`);
-    // "Copy the bundle" to the spoke: into its own private /etc.
-    await lab.sh(s.name, `install -D -m 0600 ${lab.dir}/${s.name}.ospfbond /etc/ospfbond/${s.name}.ospfbond`);
-    const wans = s.wans.map((w) => `--wan ${w.name}:dev=${w.name},gw=${w.dhcp ? 'dhcp' : w.gw}`).join(' ');
-    await lab.sh(s.name, `ospfbond init spoke --bundle /etc/ospfbond/${s.name}.ospfbond ${wans} --lan-dev ${s.lanDev}`);
-  }
+  // init hub, add-spoke, init spoke: the Vagrant lab's steps too. The bundle goes from the hub to the
+  // spoke through the lab's run dir, which both see.
+  for (const step of ospfbondSteps(t, lab.dir)) await lab.sh(step.node, stepCommand(step));
   const routers = [t.hub.node, ...t.spokes.map((s) => s.name)];
   const dryRunOutput: Record<string, string> = {};
   const linksAfterDryRun: string[] = [];

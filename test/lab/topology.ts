@@ -1,7 +1,7 @@
 /**
- * The lab's topology as data: the namespace lab builds it, and the Vagrant lab (a later issue) is
- * meant to read the same description. Every address is a documentation or carrier-NAT address that
- * exists only on the lab's own veth links.
+ * The lab's topology as data: the namespace lab builds it, and the Vagrant lab reads the same
+ * description (vagrant/lab.json, exported from demoSites() by provision.ts). Every address is a
+ * documentation or carrier-NAT address that exists only on the lab's own links.
  */
 export interface LinkEnd {
   node: string;
@@ -49,13 +49,18 @@ export function coreSites(rateMbit = 20): SiteSpec[] {
   ];
 }
 
+/** The demo's and the Vagrant lab's site: two WANs behind two ISPs (issue 5's shape). */
+export function demoSites(rateMbit = 20): SiteSpec[] {
+  return [{ name: 'sitea', wanRates: [rateMbit, rateMbit] }];
+}
+
 export function labTopology(sites: SiteSpec[] = coreSites()): Topology {
   const isps = Array.from({ length: Math.max(...sites.map((s) => s.wanRates.length)) }, (_, i) => `isp${i + 1}`);
   const spokes: SpokeSpec[] = sites.map((site, si) => {
     const lanBase = 128 + 32 * si;
     return {
       name: site.name,
-      wans: site.wanRates.map((rateMbit, wi) => ({ name: `wan${wi + 1}`, isp: isps[wi]!, gw: '', dhcp: site.dhcpLast && wi === site.wanRates.length - 1 && wi > 0, rateMbit })),
+      wans: site.wanRates.map((rateMbit, wi) => ({ name: `wan${wi + 1}`, isp: isps[wi]!, gw: '', dhcp: Boolean(site.dhcpLast) && wi === site.wanRates.length - 1 && wi > 0, rateMbit })),
       lanDev: 'lan0',
       lanPrefix: `198.51.100.${lanBase}/27`,
       host: `host${String.fromCharCode(97 + si)}`,
@@ -98,7 +103,8 @@ export function labTopology(sites: SiteSpec[] = coreSites()): Topology {
     const [net, len] = s.lanPrefix.split('/') as [string, string];
     const o = net.split('.').map(Number);
     const gwAddr = `${o[0]}.${o[1]}.${o[2]}.${o[3]! + 1}`;
-    links.push({ a: { node: s.name, dev: s.lanDev, addr: `${gwAddr}/${len}` }, b: { node: s.host, dev: 'eth0', addr: `${s.hostAddr}/${len}` } });
+    // lan0, not eth0: on a VM of the Vagrant lab, eth0 is often Vagrant's own management NIC.
+    links.push({ a: { node: s.name, dev: s.lanDev, addr: `${gwAddr}/${len}` }, b: { node: s.host, dev: 'lan0', addr: `${s.hostAddr}/${len}` } });
     nodes.push({ name: s.name, router: 'spoke', routes });
     nodes.push({ name: s.host, routes: [`default via ${gwAddr}`] });
   });
