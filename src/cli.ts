@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { DEFAULT_CONFIG } from './config/config.js';
@@ -14,7 +15,10 @@ import { runDaemon } from './daemon/daemon.js';
 const print = (line: string) => process.stdout.write(`${line}\n`);
 const collect = (v: string, prev: string[]) => [...prev, v];
 
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
 const program = new Command('ospfbond')
+  .version(version)
   .description('Bond several WAN links into one: a WireGuard+VXLAN tunnel per WAN to a hub, OSPF ECMP and BFD over them')
   .option('-c, --config <file>', 'config file', DEFAULT_CONFIG)
   .showHelpAfterError()

@@ -108,3 +108,10 @@ test('--help carries an example', async () => {
     assert.match(r.stdout, /Example/, args.join(' '));
   }
 });
+
+test('--version prints the package version', async () => {
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string };
+  const r = await run('--version');
+  assert.equal(r.exitCode, 0);
+  assert.equal(r.stdout.trim(), pkg.version);
+});
