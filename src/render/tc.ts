@@ -125,7 +125,7 @@ export function observedShape(qdiscJson: string, classText: string, filterJson: 
   const root = qdiscs.find((q) => q.root);
   if (!root || root.kind === 'noqueue') return undefined;
   const classes: string[] = [];
-  for (const m of classText.matchAll(/^class htb (\S+) .*?(?:prio (\d+) )?(?:quantum \d+ )?rate (\S+) ceil (\S+)(?:.*? mpu (\d+)b)?/gm)) {
+  for (const m of classText.matchAll(/^class htb (\S+) .*?(?:prio (\d+) )?(?:quantum \d+ )?rate (\S+) ceil (\S+)(?:.*?mpu (\d+)b)?/gm)) {
     classes.push(`${m[1]}${m[2] !== undefined && m[1] !== '1:1' ? ` prio ${m[2]}` : ''} rate ${rate(m[3]!)} ceil ${rate(m[4]!)} mpu ${m[5] ?? 0}`);
   }
   const lines = [

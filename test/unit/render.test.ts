@@ -57,3 +57,9 @@ test('shaper: what tc shows of the script reads back as the same signature (no c
   assert.notEqual(seen, shapeSignature(shaperFor('obt1', 40, 1390)), 'another rate is a change');
   assert.equal(observedShape('[{"kind":"noqueue","handle":"0:","root":true,"refcnt":2,"options":{}}]', '', '[]'), undefined);
 });
+test('shaper: iproute2 6.15 (Debian 13) prints "burst 2296b/1mpu 173b"; it reads back as the same signature too', () => {
+  // Captured on Debian 13 after running the lab hub's obt1 script (20 Mbit/s line) on a veth. Read
+  // as mpu 0 before, every apply and every reconcile rebuilt every shaper there.
+  const seen = observedShape(fixture('iproute2-6.15/tc-qdisc.json'), fixture('iproute2-6.15/tc-class.txt'), fixture('iproute2-6.15/tc-filter.json'));
+  assert.equal(seen, shapeSignature(shaperFor('obt1', 20, 1390)));
+});
