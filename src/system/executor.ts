@@ -112,12 +112,16 @@ function spawnWithOutput(argv: string[], fd: number, input: string | undefined, 
     const [cmd, ...args] = argv as [string, ...string[]];
     const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', fd, fd], env: { ...process.env, ...env } });
     let timedOut = false;
+    let kill: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGTERM');
+      // As execa does: a command that ignores SIGTERM gets SIGKILL 5 s later.
+      kill = setTimeout(() => child.kill('SIGKILL'), 5000);
     }, STEP_TIMEOUT_MS);
     const done = (r: { code: number | null; signal: string | null; error?: string }) => {
       clearTimeout(timer);
+      clearTimeout(kill);
       resolvePromise({ ...r, timedOut });
     };
     // A command that cannot start (ENOENT) reports 'error' and no 'exit'.
