@@ -1,7 +1,7 @@
 import { statSync, readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { probe } from './run.js';
-import { FRR_DAEMONS, FRR_INIT, missingPackages, frrState, frrDaemonsAlive, readSysctl, onPath } from './observe.js';
+import { FRR_DAEMONS, FRR_INIT, missingPackages, frrState, readSysctl, onPath } from './observe.js';
 import { parseDaemons } from '../plan/planner.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { desiredState } from '../model/desired.js';
@@ -50,9 +50,9 @@ export async function runChecks(configFile: string): Promise<Check[]> {
   const off = ['ospfd', 'bfdd'].filter((d) => daemons[d] !== 'yes');
   checks.push(off.length ? fail('frr daemons', `${off.join(', ')} not enabled in ${FRR_DAEMONS}`, 'ospfbond apply (it enables them), or set ospfd=yes and bfdd=yes there') : ok('frr daemons', `ospfd and bfdd enabled in ${FRR_DAEMONS}`));
   if (existsSync(FRR_INIT)) {
-    const state = await frrState();
-    if (state === 'partial') checks.push(fail('frr running', `FRR is partly running (${frrDaemonsAlive().join(', ')} without watchfrr)`, `${FRR_INIT} restart (or: systemctl restart frr)`));
-    else if (state === 'stopped') checks.push(fail('frr running', 'FRR is not running', `${FRR_INIT} start (or: systemctl start frr)`));
+    const frr = await frrState();
+    if (frr.state === 'partial') checks.push(fail('frr running', `FRR is partly running (${frr.alive.join(', ')} without watchfrr)`, `${FRR_INIT} restart (or: systemctl restart frr)`));
+    else if (frr.state === 'stopped') checks.push(fail('frr running', 'FRR is not running', `${FRR_INIT} start (or: systemctl start frr)`));
     else {
       const running = (await probe(['vtysh', '-c', 'show daemons'])).stdout.split(/\s+/);
       const down = ['zebra', 'ospfd', 'bfdd', 'staticd'].filter((d) => !running.includes(d));

@@ -194,7 +194,7 @@ const FRR_RUN_DIR = '/run/frr';
 const FRR_PROCESSES = ['watchfrr', 'zebra', 'ospfd', 'bfdd', 'staticd', 'bgpd', 'mgmtd'];
 
 /** FRR daemons alive by their pid files (a daemon whose pid file is gone is not seen). */
-export function frrDaemonsAlive(): string[] {
+function frrDaemonsAlive(): string[] {
   return FRR_PROCESSES.filter((d) => {
     try {
       const pid = readFileSync(`${FRR_RUN_DIR}/${d}.pid`, 'utf8').trim();
@@ -211,11 +211,14 @@ export function frrDaemonsAlive(): string[] {
  * old daemons running beside the new ones (their pid files overwritten): two ospfd on one router
  * kept a spoke's adjacencies in ExStart for minutes in the lab.
  */
-export async function frrState(): Promise<'running' | 'stopped' | 'partial'> {
-  if (!existsSync(FRR_INIT)) return 'stopped';
+export type FrrState = { state: 'running' | 'stopped' } | { state: 'partial'; alive: string[] };
+
+export async function frrState(): Promise<FrrState> {
+  if (!existsSync(FRR_INIT)) return { state: 'stopped' };
   const r = await probe([FRR_INIT, 'status']);
-  if (r.exitCode === 0) return 'running';
-  return frrDaemonsAlive().length ? 'partial' : 'stopped';
+  if (r.exitCode === 0) return { state: 'running' };
+  const alive = frrDaemonsAlive();
+  return alive.length ? { state: 'partial', alive } : { state: 'stopped' };
 }
 
 /**
@@ -293,8 +296,8 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
   }
   const links = await observeLinks();
   const ours = links.filter((l) => l.alias?.startsWith(LINK_ALIAS_PREFIX));
-  const state = await frrState();
-  const running = state === 'running';
+  const frr = await frrState();
+  const running = frr.state === 'running';
   return {
     links,
     wg: await observeWg(ours.map((l) => l.name)),
@@ -303,7 +306,7 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
     routes: await observeRoutes(),
     sysctls: Object.fromEntries(opts.sysctls.map((s) => [s, readSysctl(s)])),
     nftRuleset: await observeNft(),
-    frr: { conf: readText(FRR_CONF), daemons: readText(FRR_DAEMONS), running, reloadTest: running ? await frrDrift() : '', partial: state === 'partial' ? frrDaemonsAlive() : undefined },
+    frr: { conf: readText(FRR_CONF), daemons: readText(FRR_DAEMONS), running, reloadTest: running ? await frrDrift() : '', partial: frr.state === 'partial' ? frr.alive : undefined },
     resolved: await resolveHosts(opts.hosts),
     saved: readSaved(),
     policyRecord: existsSync(POLICY_STATE_FILE),
