@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { execa } from 'execa';
-import { mkdirSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync, existsSync, statSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Topology } from './topology.js';
@@ -123,20 +123,14 @@ export class Lab {
 
   /** PIDs of the processes in a node's network namespace whose command line matches (pkill would see every namespace). */
   pidsMatching(node: string, pattern: RegExp): number[] {
-    const pids = spawnSync('ip', ['netns', 'pids', this.ns(node)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-    return pids.filter((p) => {
-      const r = spawnSync('cat', [`/proc/${p}/cmdline`], { encoding: 'utf8' });
-      return r.status === 0 && pattern.test(r.stdout.replaceAll('\0', ' '));
-    }).map(Number);
+    return pidsIn(this.ns(node))
+      .filter((p) => pattern.test(procFile(p, 'cmdline')?.replaceAll('\0', ' ') ?? ''))
+      .map(Number);
   }
 
   /** Command names of the processes running in a node's network namespace. */
   processes(node: string): string[] {
-    const pids = spawnSync('ip', ['netns', 'pids', this.ns(node)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-    return pids.flatMap((p) => {
-      const r = spawnSync('cat', [`/proc/${p}/comm`], { encoding: 'utf8' });
-      return r.status === 0 ? [r.stdout.trim()] : [];
-    });
+    return pidsIn(this.ns(node)).flatMap((p) => procFile(p, 'comm')?.trim() ?? []);
   }
 
   /** An iperf3 server of this lab on its own port, listening when this returns; stop with the returned function. */
@@ -185,7 +179,7 @@ export class Lab {
     for (const n of this.topo.nodes) {
       const ns = this.ns(n.name);
       if (!existsSync(`/run/netns/${ns}`)) continue;
-      const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+      const pids = pidsIn(ns);
       if (pids.length) spawnSync('kill', ['-9', ...pids]);
       spawnSync('ip', ['netns', 'del', ns]);
     }
@@ -195,6 +189,19 @@ export class Lab {
       rmSync(this.dir, { recursive: true, force: true });
     }
     rmSync(this.prefix, { recursive: true, force: true });
+  }
+}
+
+function pidsIn(ns: string): string[] {
+  return spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+}
+
+/** A /proc/PID file's text, undefined when the process is gone. */
+function procFile(pid: string, name: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${name}`, 'utf8');
+  } catch {
+    return undefined;
   }
 }
 

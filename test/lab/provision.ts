@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { shellQuote } from '../../src/plan/steps.js';
 import { labTopology, demoSites, type Topology } from './topology.js';
 
 /** The shell scripts both labs run on their nodes (test/lab/provision/). */
@@ -52,13 +53,9 @@ export function bundlePath(dir: string, spoke: string): string {
   return `${dir}/${spoke}.ospfbond`;
 }
 
-/** A shell word for `bash -c`. */
-export function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
-}
-
-export function stepCommand(step: Step, dir = PROVISION_DIR): string {
-  return ['bash', shellQuote(`${dir.replace(/\/$/, '')}/${step.script}`), ...step.args.map(shellQuote)].join(' ');
+/** The step as the namespace lab runs it on a node: `bash test/lab/provision/SCRIPT ARGS...`. */
+export function stepCommand(step: Step): string {
+  return ['bash', shellQuote(`${PROVISION_DIR}${step.script}`), ...step.args.map(shellQuote)].join(' ');
 }
 
 export type VagrantRole = 'hub' | 'spoke' | 'isp' | 'server' | 'host' | 'core';
