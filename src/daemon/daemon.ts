@@ -27,6 +27,36 @@ export function makeLogger(level: string): Logger {
  * a time (they share one queue); stats and metrics only read it. Each job reads the config afresh,
  * so an edited config is applied by the next reconcile; the intervals are read once, at start.
  */
+/** Seconds between a failed job and its one retry: long enough for a link or FRR in mid-change to settle. */
+export const RETRY_DELAY_MS = 2_000;
+
+/**
+ * Runs a job; if it fails, once more after RETRY_DELAY_MS with everything read afresh. A job reads the
+ * router, then changes it: a tap deleted or FRR stopped in between makes it fail on a state that
+ * the next reading already shows. Only a failure that survives a fresh reading is an error.
+ */
+export async function retryOnce(name: string, attempt: () => Promise<unknown>, log: Pick<Logger, 'warn' | 'error'>, stopping: () => boolean = () => false, delayMs = RETRY_DELAY_MS): Promise<boolean> {
+  const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+  try {
+    await attempt();
+    return true;
+  } catch (err) {
+    if (stopping()) {
+      log.error({ err: message(err) }, `${name} failed`);
+      return false;
+    }
+    log.warn({ err: message(err) }, `${name} failed; reading the router again and retrying in ${delayMs / 1000} s`);
+  }
+  await new Promise((r) => setTimeout(r, delayMs));
+  try {
+    await attempt();
+    return true;
+  } catch (err) {
+    log.error({ err: message(err) }, `${name} failed twice`);
+    return false;
+  }
+}
+
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
 export async function runDaemon(file: string, opts: { logLevel: string }): Promise<void> {
@@ -46,14 +76,14 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
   };
   // The config is read when the job's turn comes, not when it was queued: a mirror job ahead of it
   // may just have changed the policy, and a reconcile with the older config would undo that.
+  let stopping = false;
   const job = (name: string, fn: (cfg: Config, jobLog: Logger) => Promise<void>, changesRouter = true) => async () => {
     const jobLog = log.child({ job: name });
-    try {
+    const attempt = () => {
       const run = () => fn(loadConfig(file), jobLog);
-      await (changesRouter ? serial(run) : run());
-    } catch (err) {
-      jobLog.error({ err: err instanceof Error ? err.message : String(err) }, `${name} failed`);
-    }
+      return changesRouter ? serial(run) : run();
+    };
+    await retryOnce(name, attempt, jobLog, () => stopping);
   };
 
   const reconcile = async (cfg: Config, jobLog: Logger) => {
@@ -96,6 +126,7 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
   // Signals are taken from here on, so a stop during a long first reconcile is orderly too.
   const stopped = new Promise<void>((done) => {
     const stop = (signal: string) => {
+      stopping = true;
       log.info({ signal }, 'stopping');
       for (const t of tasks) void t.stop();
       server?.close();

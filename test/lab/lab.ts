@@ -116,7 +116,18 @@ export class Lab {
       'mount -t tmpfs -o mode=0700 tmpfs /run/wireguard',
       'mount -t tmpfs -o mode=0700 tmpfs /var/lib/ospfbond',
     ].join(' && ');
-    execFileSync('unshare', [`--mount=${mnt}`, '--propagation', 'private', 'sh', '-c', script]);
+    // Inside a nested mount namespace (a container), kernel 6.18 refuses now and then to bind the new
+    // namespace onto its file ("mount /proc/N/ns/mnt on FILE failed: Invalid argument"), more often
+    // when processes move between CPUs; a fresh namespace binds. Seen in 9 of 24 builds there, never on a host.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        execFileSync('unshare', [`--mount=${mnt}`, '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+        break;
+      } catch (err) {
+        const stderr = String((err as { stderr?: Buffer }).stderr ?? '');
+        if (attempt >= 5 || !/ns\/mnt on .* failed: Invalid argument/.test(stderr)) throw new Error(`unshare --mount=${mnt}: ${stderr.trim() || String(err)}`);
+      }
+    }
     this.routers.add(node);
     this.made.push(`mnt:${node}`);
   }
