@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { execa } from 'execa';
 import { mkdirSync, rmSync, writeFileSync, existsSync, statSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Topology } from './topology.js';
 import { parseIperf, type IperfRun } from './iperf.js';
@@ -116,16 +117,20 @@ export class Lab {
       'mount -t tmpfs -o mode=0700 tmpfs /run/wireguard',
       'mount -t tmpfs -o mode=0700 tmpfs /var/lib/ospfbond',
     ].join(' && ');
-    // Inside a nested mount namespace (a container), kernel 6.18 refuses now and then to bind the new
-    // namespace onto its file ("mount /proc/N/ns/mnt on FILE failed: Invalid argument"), more often
-    // when processes move between CPUs; a fresh namespace binds. Seen in 9 of 24 builds there, never on a host.
-    for (let attempt = 1; ; attempt++) {
+    // Inside a nested mount namespace (a container), kernel 6.18 refuses to bind a new mount
+    // namespace onto its file ("mount /proc/N/ns/mnt on FILE failed: Invalid argument") when the
+    // namespace was made on a CPU whose namespace ids are behind the container's: the loop check
+    // compares ids, and the kernel hands them out per CPU. Checked in a nested namespace: always
+    // fails on CPU 0, always binds on CPU 1. So on that error: again, pinned to each CPU in turn.
+    const unshare = ['unshare', `--mount=${mnt}`, '--propagation', 'private', 'sh', '-c', script];
+    const tries = [unshare, ...cpus().map((_, n) => ['taskset', '-c', String(n), ...unshare])];
+    for (const [i, argv] of tries.entries()) {
       try {
-        execFileSync('unshare', [`--mount=${mnt}`, '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+        execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
         break;
       } catch (err) {
         const stderr = String((err as { stderr?: Buffer }).stderr ?? '');
-        if (attempt >= 5 || !/ns\/mnt on .* failed: Invalid argument/.test(stderr)) throw new Error(`unshare --mount=${mnt}: ${stderr.trim() || String(err)}`);
+        if (i === tries.length - 1 || !/ns\/mnt on .* failed: Invalid argument/.test(stderr)) throw new Error(`unshare --mount=${mnt}: ${stderr.trim() || String(err)}`);
       }
     }
     this.routers.add(node);
