@@ -307,14 +307,16 @@ function planFrr(want: Desired, have: Observed, warn?: (message: string) => void
 /** `down`: remove by tag everything ospfbond made, put back what it changed; needs no config. */
 export function planDown(have: Observed): Step[] {
   const steps: Step[] = [];
+  for (const r of have.routes) {
+    if (r.table === 'main' && r.dst === 'default' && isDemoted(r.metric)) steps.push(...moveRoute(r, r.metric & 0xffffff));
+  }
+  // The links go before FRR's reload, as in apply: FRR 10 refuses `no interface X` while X exists
+  // ("only inactive interfaces can be deleted"), so the taps' OSPF settings stayed in its running config.
+  for (const l of have.links) if (l.alias?.startsWith(LINK_ALIAS_PREFIX)) steps.push({ kind: 'run', argv: ['ip', 'link', 'del', l.name] });
   if (extractBlock(have.frr.conf) !== undefined) {
     steps.push({ kind: 'write', path: FRR_CONF, content: spliceFrrConf(have.frr.conf, ''), mode: 0o640, label: 'without the ospfbond block' });
     if (have.frr.running) steps.push({ kind: 'run', argv: [FRR_INIT, 'reload'] });
   }
-  for (const r of have.routes) {
-    if (r.table === 'main' && r.dst === 'default' && isDemoted(r.metric)) steps.push(...moveRoute(r, r.metric & 0xffffff));
-  }
-  for (const l of have.links) if (l.alias?.startsWith(LINK_ALIAS_PREFIX)) steps.push({ kind: 'run', argv: ['ip', 'link', 'del', l.name] });
   for (const r of have.rules) if (r.protocol === String(RULE_PROTO)) steps.push({ kind: 'run', argv: ['ip', 'rule', 'del', 'pref', String(r.pref)] });
   for (const r of have.routes) if (r.protocol === String(RULE_PROTO) && r.table !== 'main') steps.push(delRoute(r));
   if (have.nftRuleset !== undefined) steps.push({ kind: 'run', argv: ['nft', 'delete', 'table', NFT_FAMILY, NFT_TABLE] });

@@ -7,6 +7,8 @@ import { describe as describeStep, type Step } from '../../src/plan/steps.js';
 import { parseWgDump, blockInSync, type Observed } from '../../src/system/observe.js';
 import { shaperFor, shapeSignature } from '../../src/render/tc.js';
 import { fixture, golden } from './golden.js';
+import { LINK_ALIAS_PREFIX } from '../../src/model/addressing.js';
+import { renderHubFrr, spliceFrrConf } from '../../src/render/frr.js';
 
 const hub = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig;
 const spoke = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('spoke.ini')) as SpokeConfig;
@@ -56,6 +58,17 @@ test('a user\'s router ospf in frr.conf is refused', () => {
 
 test('down on a router without ospfbond plans nothing', () => {
   assert.deepEqual(planDown(freshRouter(['lo', 'eth0'])), []);
+});
+
+test('down deletes ospfbond\'s links before FRR reloads without its block (FRR 10 keeps an existing interface\'s config)', () => {
+  const r = freshRouter(['lo', 'eth0']);
+  r.links.push({ name: 'obt1', mtu: 1450, up: true, addrs: [], alias: `${LINK_ALIAS_PREFIX}tap sitea wan1` });
+  r.frr = { ...r.frr, conf: spliceFrrConf(r.frr.conf, renderHubFrr(hub)), running: true };
+  const steps = planDown(r).map(describeStep);
+  const del = steps.indexOf('ip link del obt1');
+  const reload = steps.indexOf('/usr/lib/frr/frrinit.sh reload');
+  assert.ok(del >= 0 && reload >= 0, steps.join('\n'));
+  assert.ok(del < reload, `the link goes first:\n${steps.join('\n')}`);
 });
 
 test('wg dump parsing keeps no private key', () => {
