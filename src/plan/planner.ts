@@ -2,7 +2,7 @@ import type { Desired, LinkSpec, WgSpec, Addr } from '../model/desired.js';
 import type { Observed, ObservedLink, ObservedRoute, SavedState } from '../system/observe.js';
 import { FRR_CONF, FRR_DAEMONS, FRR_INIT, STATE_FILE, POLICY_STATE_FILE, blockInSync } from '../system/observe.js';
 import { LINK_ALIAS_PREFIX, RULE_PROTO, demotedMetric, isDemoted } from '../model/addressing.js';
-import { spliceFrrConf, extractBlock, conflictsInUserConf, costOnlyChanges } from '../render/frr.js';
+import { spliceFrrConf, extractBlock, conflictsInUserConf, costOnlyChanges, unsetLeavingInterfaces } from '../render/frr.js';
 import { nftHash, nftScript, hex, NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
 import { renderShaper, shapeSignature } from '../render/tc.js';
 import { OspfbondError, EXIT } from '../errors.js';
@@ -300,8 +300,17 @@ function planFrr(want: Desired, have: Observed, warn?: (message: string) => void
     // A second start now would run new daemons beside the old ones; the next round sees it settled.
     warn(`${what}: not starting it this round`);
   } else if (!have.frr.running) steps.push({ kind: 'run', argv: [FRR_INIT, 'start'] });
-  else if (confChanged || Object.keys(changes).length || !blockInSync(have.frr.reloadTest, want.frrBlock)) steps.push({ kind: 'run', argv: [FRR_INIT, 'reload'] });
+  else if (confChanged || Object.keys(changes).length || !blockInSync(have.frr.reloadTest, want.frrBlock)) {
+    const unset = unsetLeavingInterfaces(current, want.frrBlock, (iface) => isForeignLink(have, iface));
+    if (unset) steps.push({ kind: 'run', argv: unset });
+    steps.push({ kind: 'run', argv: [FRR_INIT, 'reload'] });
+  }
   return steps;
+}
+
+/** A device on the router that ospfbond did not make (its own links are deleted before FRR reloads). */
+function isForeignLink(have: Observed, iface: string): boolean {
+  return have.links.some((l) => l.name === iface && !l.alias?.startsWith(LINK_ALIAS_PREFIX));
 }
 
 /** `down`: remove by tag everything ospfbond made, put back what it changed; needs no config. */
@@ -313,9 +322,14 @@ export function planDown(have: Observed): Step[] {
   // The links go before FRR's reload, as in apply: FRR 10 refuses `no interface X` while X exists
   // ("only inactive interfaces can be deleted"), so the taps' OSPF settings stayed in its running config.
   for (const l of have.links) if (l.alias?.startsWith(LINK_ALIAS_PREFIX)) steps.push({ kind: 'run', argv: ['ip', 'link', 'del', l.name] });
-  if (extractBlock(have.frr.conf) !== undefined) {
+  const block = extractBlock(have.frr.conf);
+  if (block !== undefined) {
     steps.push({ kind: 'write', path: FRR_CONF, content: spliceFrrConf(have.frr.conf, ''), mode: 0o640, label: 'without the ospfbond block' });
-    if (have.frr.running) steps.push({ kind: 'run', argv: [FRR_INIT, 'reload'] });
+    if (have.frr.running) {
+      const unset = unsetLeavingInterfaces(block, '', (iface) => isForeignLink(have, iface));
+      if (unset) steps.push({ kind: 'run', argv: unset });
+      steps.push({ kind: 'run', argv: [FRR_INIT, 'reload'] });
+    }
   }
   for (const r of have.rules) if (r.protocol === String(RULE_PROTO)) steps.push({ kind: 'run', argv: ['ip', 'rule', 'del', 'pref', String(r.pref)] });
   for (const r of have.routes) if (r.protocol === String(RULE_PROTO) && r.table !== 'main') steps.push(delRoute(r));

@@ -175,3 +175,35 @@ export function costOnlyChanges(before: string | undefined, after: string): { if
   }
   return out;
 }
+
+/** A block's `interface NAME` contexts and their settings, in order. */
+function interfaceContexts(block: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of block.split('\n')) {
+    const m = /^interface (\S+)$/.exec(line);
+    if (m) out.set(m[1]!, (current = []));
+    else if (line === 'exit') current = undefined;
+    else if (current && line.startsWith(' ')) current.push(line.trim());
+  }
+  return out;
+}
+
+/**
+ * vtysh arguments that take the settings of interfaces that leave the block off them, for those
+ * interfaces that stay on the router (a spoke's LAN device). frr-reload.py removes a whole
+ * `interface X` context with `no interface X`, which FRR 10 refuses while X exists ("only inactive
+ * interfaces can be deleted"): X kept its `ip ospf` settings, in FRR 8.4 it did not. Undefined
+ * when there is nothing to take off.
+ */
+export function unsetLeavingInterfaces(before: string | undefined, after: string, staying: (iface: string) => boolean): string[] | undefined {
+  if (before === undefined) return undefined;
+  const kept = interfaceContexts(after);
+  const args: string[] = [];
+  for (const [iface, settings] of interfaceContexts(before)) {
+    if (kept.has(iface) || !staying(iface) || !settings.length) continue;
+    // FRR's `no description` takes no text.
+    args.push('-c', `interface ${iface}`, ...settings.flatMap((s) => ['-c', s.startsWith('description ') ? 'no description' : `no ${s}`]), '-c', 'exit');
+  }
+  return args.length ? ['vtysh', '-c', 'configure terminal', ...args] : undefined;
+}

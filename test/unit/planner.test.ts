@@ -8,7 +8,7 @@ import { parseWgDump, blockInSync, type Observed } from '../../src/system/observ
 import { shaperFor, shapeSignature } from '../../src/render/tc.js';
 import { fixture, golden } from './golden.js';
 import { LINK_ALIAS_PREFIX } from '../../src/model/addressing.js';
-import { renderHubFrr, spliceFrrConf } from '../../src/render/frr.js';
+import { renderHubFrr, renderSpokeFrr, spliceFrrConf } from '../../src/render/frr.js';
 
 const hub = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig;
 const spoke = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('spoke.ini')) as SpokeConfig;
@@ -69,6 +69,16 @@ test('down deletes ospfbond\'s links before FRR reloads without its block (FRR 1
   const reload = steps.indexOf('/usr/lib/frr/frrinit.sh reload');
   assert.ok(del >= 0 && reload >= 0, steps.join('\n'));
   assert.ok(del < reload, `the link goes first:\n${steps.join('\n')}`);
+});
+
+test('down takes the OSPF settings off the LAN devices that stay, by vtysh, before the reload (FRR 10 refuses `no interface` on them)', () => {
+  const r = freshRouter(['lo', 'eth0', 'wwan0', 'eth2', 'eth3']);
+  r.links.push({ name: 'obt-dsl', mtu: 1450, up: true, addrs: [], alias: `${LINK_ALIAS_PREFIX}tap dsl` });
+  r.frr = { ...r.frr, conf: spliceFrrConf(r.frr.conf, renderSpokeFrr(spoke)), running: true };
+  const steps = planDown(r).map(describeStep);
+  const unset = steps.findIndex((l) => l.startsWith('vtysh '));
+  assert.equal(steps[unset], "vtysh -c 'configure terminal' -c 'interface eth2' -c 'no ip ospf area 0.0.0.1' -c 'no ip ospf passive' -c exit -c 'interface eth3' -c 'no ip ospf area 0.0.0.1' -c 'no ip ospf passive' -c exit");
+  assert.ok(unset < steps.indexOf('/usr/lib/frr/frrinit.sh reload') && unset > steps.indexOf('ip link del obt-dsl'), steps.join('\n'));
 });
 
 test('wg dump parsing keeps no private key', () => {
