@@ -22,12 +22,7 @@ export function makeLogger(level: string): Logger {
   return process.stdout.isTTY ? pino(opts, pretty({ colorize: true, sync: true })) : pino(opts, pino.destination({ dest: 1, sync: true }));
 }
 
-/**
- * `ospfbond daemon`: keeps the router right between applies. Jobs that change the router run one at
- * a time (they share one queue); stats and metrics only read it. Each job reads the config afresh,
- * so an edited config is applied by the next reconcile; the intervals are read once, at start.
- */
-/** Seconds between a failed job and its one retry: long enough for a link or FRR in mid-change to settle. */
+/** Time between a failed job and its one retry: long enough for a link or FRR in mid-change to settle. */
 export const RETRY_DELAY_MS = 2_000;
 
 /**
@@ -59,6 +54,11 @@ export async function retryOnce(name: string, attempt: () => Promise<unknown>, l
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
+/**
+ * `ospfbond daemon`: keeps the router right between applies. Jobs that change the router run one at
+ * a time (they share one queue); stats and metrics only read it. Each job reads the config afresh,
+ * so an edited config is applied by the next reconcile; the intervals are read once, at start.
+ */
 export async function runDaemon(file: string, opts: { logLevel: string }): Promise<void> {
   if (!LEVELS.includes(opts.logLevel)) throw usage(`--log-level ${opts.logLevel}: expected one of ${LEVELS.join(', ')}`);
   const first = loadConfig(file);
