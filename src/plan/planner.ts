@@ -300,17 +300,18 @@ function planFrr(want: Desired, have: Observed, warn?: (message: string) => void
     // A second start now would run new daemons beside the old ones; the next round sees it settled.
     warn(`${what}: not starting it this round`);
   } else if (!have.frr.running) steps.push({ kind: 'run', argv: [FRR_INIT, 'start'] });
-  else if (confChanged || Object.keys(changes).length || !blockInSync(have.frr.reloadTest, want.frrBlock)) {
-    const unset = unsetLeavingInterfaces(current, want.frrBlock, (iface) => isForeignLink(have, iface));
-    if (unset) steps.push({ kind: 'run', argv: unset });
-    steps.push({ kind: 'run', argv: [FRR_INIT, 'reload'] });
-  }
+  else if (confChanged || Object.keys(changes).length || !blockInSync(have.frr.reloadTest, want.frrBlock)) steps.push(...reloadFrr(current, want.frrBlock, have));
   return steps;
 }
 
-/** A device on the router that ospfbond did not make (its own links are deleted before FRR reloads). */
-function isForeignLink(have: Observed, iface: string): boolean {
-  return have.links.some((l) => l.name === iface && !l.alias?.startsWith(LINK_ALIAS_PREFIX));
+/**
+ * FRR's reload from ospfbond's block `before` to `after`. Devices ospfbond did not make keep existing,
+ * so their leaving settings are taken off by vtysh first (its own links are deleted before this).
+ */
+function reloadFrr(before: string | undefined, after: string, have: Observed): Step[] {
+  const foreign = (iface: string) => have.links.some((l) => l.name === iface && !l.alias?.startsWith(LINK_ALIAS_PREFIX));
+  const unset = unsetLeavingInterfaces(before, after, foreign);
+  return [...(unset ? [{ kind: 'run' as const, argv: unset }] : []), { kind: 'run', argv: [FRR_INIT, 'reload'] }];
 }
 
 /** `down`: remove by tag everything ospfbond made, put back what it changed; needs no config. */
@@ -325,11 +326,7 @@ export function planDown(have: Observed): Step[] {
   const block = extractBlock(have.frr.conf);
   if (block !== undefined) {
     steps.push({ kind: 'write', path: FRR_CONF, content: spliceFrrConf(have.frr.conf, ''), mode: 0o640, label: 'without the ospfbond block' });
-    if (have.frr.running) {
-      const unset = unsetLeavingInterfaces(block, '', (iface) => isForeignLink(have, iface));
-      if (unset) steps.push({ kind: 'run', argv: unset });
-      steps.push({ kind: 'run', argv: [FRR_INIT, 'reload'] });
-    }
+    if (have.frr.running) steps.push(...reloadFrr(block, '', have));
   }
   for (const r of have.rules) if (r.protocol === String(RULE_PROTO)) steps.push({ kind: 'run', argv: ['ip', 'rule', 'del', 'pref', String(r.pref)] });
   for (const r of have.routes) if (r.protocol === String(RULE_PROTO) && r.table !== 'main') steps.push(delRoute(r));
