@@ -1,6 +1,6 @@
 import type { Desired, LinkSpec, WgSpec, Addr } from '../model/desired.js';
 import type { Observed, ObservedLink, ObservedRoute, SavedState } from '../system/observe.js';
-import { FRR_CONF, FRR_DAEMONS, FRR_INIT, STATE_FILE, POLICY_STATE_FILE, blockInSync } from '../system/observe.js';
+import { FRR_CONF, FRR_DAEMONS, FRR_RELOAD, STATE_FILE, POLICY_STATE_FILE, blockInSync, frrControl } from '../system/observe.js';
 import { LINK_ALIAS_PREFIX, RULE_PROTO, demotedMetric, isDemoted } from '../model/addressing.js';
 import { spliceFrrConf, extractBlock, conflictsInUserConf, costOnlyChanges, unsetLeavingInterfaces } from '../render/frr.js';
 import { nftHash, nftScript, hex, NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
@@ -294,24 +294,27 @@ function planFrr(want: Desired, have: Observed, warn?: (message: string) => void
     steps.push({ kind: 'run', argv: ['vtysh', '-c', 'configure terminal', ...ordered.flatMap((c) => ['-c', `interface ${c.iface}`, '-c', `ip ospf cost ${c.cost}`, '-c', 'exit'])] });
     return steps;
   }
-  if (have.frr.partial) {
-    const what = `FRR is partly running (${have.frr.partial.join(', ')} without watchfrr): stopping, or a daemon died`;
-    if (!warn) throw new OspfbondError(what, EXIT.precondition, `wait for \`${FRR_INIT} stop\` to finish, or run \`${FRR_INIT} restart\`; nothing was changed`);
-    // A second start now would run new daemons beside the old ones; the next round sees it settled.
-    warn(`${what}: not starting it this round`);
-  } else if (!have.frr.running) steps.push({ kind: 'run', argv: [FRR_INIT, 'start'] });
-  else if (confChanged || Object.keys(changes).length || !blockInSync(have.frr.reloadTest, want.frrBlock)) steps.push(...reloadFrr(current, want.frrBlock, have));
+  if (have.frr.unsettled) {
+    const { what, fix } = have.frr.unsettled;
+    if (!warn) throw new OspfbondError(what, EXIT.precondition, `${fix}; nothing was changed`);
+    // A start or reload now could run a second FRR; the next round sees it settled.
+    warn(`${what}: not starting or reloading it this round`);
+  } else if (!have.frr.running) steps.push({ kind: 'run', argv: frrControl('start', have.frr.systemd) });
+  else if (confChanged || Object.keys(changes).length || !blockInSync(have.frr.reloadTest, want.frrBlock)) steps.push(...reloadFrr(current, want.frrBlock, have, Object.keys(changes).length > 0));
   return steps;
 }
 
 /**
  * FRR's reload from ospfbond's block `before` to `after`. Devices ospfbond did not make keep existing,
  * so their leaving settings are taken off by vtysh first (its own links are deleted before this).
+ * Only a changed daemons file needs the service's reload, which restarts watchfrr to start the new
+ * daemons; a new frr.conf alone is frr-reload.py's work, which exits non-zero when FRR refused a line.
  */
-function reloadFrr(before: string | undefined, after: string, have: Observed): Step[] {
+function reloadFrr(before: string | undefined, after: string, have: Observed, daemonsChanged: boolean): Step[] {
   const foreign = (iface: string) => have.links.some((l) => l.name === iface && !l.alias?.startsWith(LINK_ALIAS_PREFIX));
   const unset = unsetLeavingInterfaces(before, after, foreign);
-  return [...(unset ? [{ kind: 'run' as const, argv: unset }] : []), { kind: 'run', argv: [FRR_INIT, 'reload'] }];
+  const reload = daemonsChanged ? frrControl('reload', have.frr.systemd) : ['python3', FRR_RELOAD, '--reload', FRR_CONF];
+  return [...(unset ? [{ kind: 'run' as const, argv: unset }] : []), { kind: 'run', argv: reload }];
 }
 
 /** `down`: remove by tag everything ospfbond made, put back what it changed; needs no config. */
@@ -326,7 +329,7 @@ export function planDown(have: Observed): Step[] {
   const block = extractBlock(have.frr.conf);
   if (block !== undefined) {
     steps.push({ kind: 'write', path: FRR_CONF, content: spliceFrrConf(have.frr.conf, ''), mode: 0o640, label: 'without the ospfbond block' });
-    if (have.frr.running) steps.push(...reloadFrr(block, '', have));
+    if (have.frr.running) steps.push(...reloadFrr(block, '', have, false));
   }
   for (const r of have.rules) if (r.protocol === String(RULE_PROTO)) steps.push({ kind: 'run', argv: ['ip', 'rule', 'del', 'pref', String(r.pref)] });
   for (const r of have.routes) if (r.protocol === String(RULE_PROTO) && r.table !== 'main') steps.push(delRoute(r));

@@ -1,7 +1,7 @@
 import { statSync, readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { probe } from './run.js';
-import { FRR_DAEMONS, FRR_INIT, missingPackages, frrState, readSysctl, onPath } from './observe.js';
+import { FRR_DAEMONS, FRR_INIT, missingPackages, frrState, frrControl, underSystemd, readSysctl, onPath } from './observe.js';
 import { parseDaemons } from '../plan/planner.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { desiredState } from '../model/desired.js';
@@ -50,13 +50,20 @@ export async function runChecks(configFile: string): Promise<Check[]> {
   const off = ['ospfd', 'bfdd'].filter((d) => daemons[d] !== 'yes');
   checks.push(off.length ? fail('frr daemons', `${off.join(', ')} not enabled in ${FRR_DAEMONS}`, 'ospfbond apply (it enables them), or set ospfd=yes and bfdd=yes there') : ok('frr daemons', `ospfd and bfdd enabled in ${FRR_DAEMONS}`));
   if (existsSync(FRR_INIT)) {
-    const frr = await frrState();
-    if (frr.state === 'partial') checks.push(fail('frr running', `FRR is partly running (${frr.alive.join(', ')} without watchfrr)`, `${FRR_INIT} restart (or: systemctl restart frr)`));
-    else if (frr.state === 'stopped') checks.push(fail('frr running', 'FRR is not running', `${FRR_INIT} start (or: systemctl start frr)`));
+    const systemd = underSystemd();
+    const frr = await frrState(systemd);
+    const restart = frrControl('restart', systemd).join(' ');
+    if (frr.state === 'unsettled') checks.push(fail('frr running', frr.what, frr.fix));
+    else if (frr.state === 'stopped') checks.push(fail('frr running', 'FRR is not running', frrControl('start', systemd).join(' ')));
     else {
       const running = (await probe(['vtysh', '-c', 'show daemons'])).stdout.split(/\s+/);
       const down = ['zebra', 'ospfd', 'bfdd', 'staticd'].filter((d) => !running.includes(d));
-      checks.push(down.length ? fail('frr running', `FRR runs without ${down.join(', ')}`, `${FRR_INIT} restart (watchfrr starts the daemons enabled in ${FRR_DAEMONS})`) : ok('frr running', 'zebra, ospfd, bfdd, staticd answer vtysh'));
+      checks.push(down.length ? fail('frr running', `FRR runs without ${down.join(', ')}`, `${restart} (watchfrr starts the daemons enabled in ${FRR_DAEMONS})`) : ok('frr running', `zebra, ospfd, bfdd, staticd answer vtysh${systemd ? '; frr.service active' : ''}`));
+    }
+    // apply at boot pulls frr.service in; without it enabled a reboot with the apply unit off leaves no routing.
+    if (systemd) {
+      const enabled = (await probe(['systemctl', 'is-enabled', 'frr.service'])).stdout.trim();
+      checks.push(enabled === 'enabled' ? ok('frr at boot', 'frr.service enabled') : warn('frr at boot', `frr.service is ${enabled || 'unknown'}: FRR does not start at boot`, 'systemctl enable frr.service'));
     }
   }
 

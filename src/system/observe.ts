@@ -68,7 +68,16 @@ export interface Observed {
   routes: ObservedRoute[];
   sysctls: Record<string, string>;
   nftRuleset?: string;
-  frr: { conf: string; daemons: string; running: boolean; reloadTest: string; partial?: string[] };
+  frr: {
+    conf: string;
+    daemons: string;
+    running: boolean;
+    reloadTest: string;
+    /** systemd runs the router: FRR is controlled through frr.service. */
+    systemd: boolean;
+    /** FRR must not be started or reloaded now; why, and what the operator can do. */
+    unsettled?: { what: string; fix: string };
+  };
   /** The shaper signature of each of ospfbond's VXLAN taps that has a root qdisc. */
   shapes: Record<string, string>;
   /** DNS names of WireGuard endpoints, resolved now. */
@@ -206,19 +215,53 @@ function frrDaemonsAlive(): string[] {
 }
 
 /**
- * running: FRR's init script says so (watchfrr up). stopped: no FRR daemon left. partial: daemons
- * alive without watchfrr, as while `frrinit.sh stop` is still at work. Starting FRR then leaves the
- * old daemons running beside the new ones (their pid files overwritten): two ospfd on one router
- * kept a spoke's adjacencies in ExStart for minutes in the lab.
+ * systemd's own test (sd_booted). On such a router FRR belongs to frr.service: `frrinit.sh reload`
+ * run from a shell restarts watchfrr outside the unit, systemd then marks frr.service inactive and
+ * the daemons live on in the caller's session (on the first Vagrant VM a later `systemctl start frr`
+ * timed out and started a second watchfrr). Without systemd (containers, the namespace lab) FRR's
+ * init script is the service manager.
  */
-export type FrrState = { state: 'running' | 'stopped' } | { state: 'partial'; alive: string[] };
+export function underSystemd(): boolean {
+  return existsSync('/run/systemd/system');
+}
 
-export async function frrState(): Promise<FrrState> {
+/** The command that starts, reloads (new daemons file) or stops FRR through its service manager. */
+export function frrControl(action: 'start' | 'reload' | 'restart' | 'stop', systemd: boolean): string[] {
+  return systemd ? ['systemctl', action, 'frr.service'] : [FRR_INIT, action];
+}
+
+/**
+ * running: FRR's init script says so (watchfrr up) and, under systemd, frr.service is active.
+ * stopped: no FRR daemon left. unsettled: starting or reloading FRR now would do harm. Daemons alive
+ * without watchfrr (as while `frrinit.sh stop` is still at work): a start then runs new daemons beside
+ * the old ones (two ospfd kept a spoke's adjacencies in ExStart for minutes in the lab). Running
+ * outside frr.service: `systemctl start` would do the same, and `systemctl reload` refuses.
+ */
+export type FrrState = { state: 'running' | 'stopped' } | { state: 'unsettled'; what: string; fix: string };
+
+export async function frrState(systemd = underSystemd()): Promise<FrrState> {
   if (!existsSync(FRR_INIT)) return { state: 'stopped' };
-  const r = await probe([FRR_INIT, 'status']);
-  if (r.exitCode === 0) return { state: 'running' };
+  const up = (await probe([FRR_INIT, 'status'])).exitCode === 0;
+  const unit = systemd ? (await probe(['systemctl', 'is-active', 'frr.service'])).stdout.trim() : 'active';
+  if (up && (unit === 'active' || unit === 'reloading')) return { state: 'running' };
+  if (['activating', 'deactivating', 'reloading'].includes(unit)) {
+    return { state: 'unsettled', what: `frr.service is ${unit}`, fix: 'wait for it to finish (systemctl status frr)' };
+  }
+  if (up) {
+    return {
+      state: 'unsettled',
+      what: 'FRR runs, but not as frr.service (started by frrinit.sh from a shell?): it lives in that session, and systemd would start a second FRR beside it',
+      // Routing stops for a few seconds; systemd-run keeps a dropped ssh session from stopping it halfway.
+      fix: `systemd-run --wait --collect sh -c '${FRR_INIT} stop; systemctl start frr.service'`,
+    };
+  }
   const alive = frrDaemonsAlive();
-  return alive.length ? { state: 'partial', alive } : { state: 'stopped' };
+  if (!alive.length) return { state: 'stopped' };
+  return {
+    state: 'unsettled',
+    what: `FRR is partly running (${alive.join(', ')} without watchfrr): stopping, or a daemon died`,
+    fix: `wait for FRR's stop to finish, or run \`${frrControl('restart', systemd).join(' ')}\``,
+  };
 }
 
 /**
@@ -296,7 +339,8 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
   }
   const links = await observeLinks();
   const ours = links.filter((l) => l.alias?.startsWith(LINK_ALIAS_PREFIX));
-  const frr = await frrState();
+  const systemd = underSystemd();
+  const frr = await frrState(systemd);
   const running = frr.state === 'running';
   return {
     links,
@@ -306,7 +350,7 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
     routes: await observeRoutes(),
     sysctls: Object.fromEntries(opts.sysctls.map((s) => [s, readSysctl(s)])),
     nftRuleset: await observeNft(),
-    frr: { conf: readText(FRR_CONF), daemons: readText(FRR_DAEMONS), running, reloadTest: running ? await frrDrift() : '', partial: frr.state === 'partial' ? frr.alive : undefined },
+    frr: { conf: readText(FRR_CONF), daemons: readText(FRR_DAEMONS), running, reloadTest: running ? await frrDrift() : '', systemd, unsettled: frr.state === 'unsettled' ? { what: frr.what, fix: frr.fix } : undefined },
     resolved: await resolveHosts(opts.hosts),
     saved: readSaved(),
     policyRecord: existsSync(POLICY_STATE_FILE),

@@ -2,13 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig, type HubConfig, type SpokeConfig } from '../../src/config/config.js';
 import { desiredState } from '../../src/model/desired.js';
-import { planApply, planDown } from '../../src/plan/planner.js';
+import { planApply, planDown, setDaemons } from '../../src/plan/planner.js';
 import { describe as describeStep, type Step } from '../../src/plan/steps.js';
 import { parseWgDump, blockInSync, type Observed } from '../../src/system/observe.js';
 import { shaperFor, shapeSignature } from '../../src/render/tc.js';
 import { fixture, golden } from './golden.js';
 import { LINK_ALIAS_PREFIX } from '../../src/model/addressing.js';
 import { renderHubFrr, renderSpokeFrr, spliceFrrConf } from '../../src/render/frr.js';
+
+const FRR_RELOAD_CONF = 'python3 /usr/lib/frr/frr-reload.py --reload /etc/frr/frr.conf';
+/** frr-reload.py --test on a FRR that runs exactly frr.conf. */
+const IN_SYNC = 'Lines To Delete\n===============\n\nLines To Add\n============\n';
 
 const hub = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig;
 const spoke = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('spoke.ini')) as SpokeConfig;
@@ -28,7 +32,7 @@ function freshRouter(devs: string[]): Observed {
     routes: [{ table: 'main', dst: 'default', gateway: '100.64.7.1', dev: 'wwan0', metric: 0, protocol: 'dhcp' }],
     sysctls: {},
     nftRuleset: undefined,
-    frr: { conf: 'log syslog informational\n', daemons: DEBIAN_DAEMONS, running: false, reloadTest: '' },
+    frr: { conf: 'log syslog informational\n', daemons: DEBIAN_DAEMONS, running: false, reloadTest: '', systemd: false },
     resolved: { 'hub.example.net': '198.51.100.2' },
     saved: undefined,
     policyRecord: false,
@@ -66,7 +70,7 @@ test('down deletes ospfbond\'s links before FRR reloads without its block (FRR 1
   r.frr = { ...r.frr, conf: spliceFrrConf(r.frr.conf, renderHubFrr(hub)), running: true };
   const steps = planDown(r).map(describeStep);
   const del = steps.indexOf('ip link del obt1');
-  const reload = steps.indexOf('/usr/lib/frr/frrinit.sh reload');
+  const reload = steps.indexOf(FRR_RELOAD_CONF);
   assert.ok(del >= 0 && reload >= 0, steps.join('\n'));
   assert.ok(del < reload, `the link goes first:\n${steps.join('\n')}`);
 });
@@ -78,7 +82,7 @@ test('down takes the OSPF settings off the LAN devices that stay, by vtysh, befo
   const steps = planDown(r).map(describeStep);
   const unset = steps.findIndex((l) => l.startsWith('vtysh '));
   assert.equal(steps[unset], "vtysh -c 'configure terminal' -c 'interface eth2' -c 'no ip ospf area 0.0.0.1' -c 'no ip ospf passive' -c exit -c 'interface eth3' -c 'no ip ospf area 0.0.0.1' -c 'no ip ospf passive' -c exit");
-  assert.ok(unset < steps.indexOf('/usr/lib/frr/frrinit.sh reload') && unset > steps.indexOf('ip link del obt-dsl'), steps.join('\n'));
+  assert.ok(unset < steps.indexOf(FRR_RELOAD_CONF) && unset > steps.indexOf('ip link del obt-dsl'), steps.join('\n'));
 });
 
 test('wg dump parsing keeps no private key', () => {
@@ -121,25 +125,47 @@ test('a policy change on a running FRR in sync: the block is written and the cos
   const r = freshRouter(['lo', 'eth0', 'wwan0', 'eth2', 'eth3']);
   const before = desiredState(spoke);
   // The router as apply left it for the active-active config, FRR running exactly that block.
-  r.frr = { conf: `log syslog informational\n${before.frrBlock}`, daemons: 'ospfd=yes\nbfdd=yes\n', running: true, reloadTest: 'Lines To Delete\n===============\n\nLines To Add\n============\n' };
+  r.frr = { conf: `log syslog informational\n${before.frrBlock}`, daemons: 'ospfd=yes\nbfdd=yes\n', running: true, reloadTest: IN_SYNC, systemd: false };
   const standby = desiredState({ ...spoke, policy: { mode: 'active-standby', primary: ['dsl'] } });
-  const frr = planApply(standby, r).filter((s) => (s.kind === 'write' && s.path.startsWith('/etc/frr')) || (s.kind === 'run' && /vtysh|frrinit/.test(s.argv[0]!)));
+  const frr = planApply(standby, r).filter((s) => (s.kind === 'write' && s.path.startsWith('/etc/frr')) || (s.kind === 'run' && /vtysh|frrinit|systemctl|python3/.test(s.argv[0]!)));
   assert.deepEqual(frr.map(describeStep), ['write /etc/frr/frr.conf (ospfbond block)', "vtysh -c 'configure terminal' -c 'interface obt-lte' -c 'ip ospf cost 1020' -c exit"]);
   // With FRR out of step (a reload would change more than the costs), it is a full reload.
   r.frr.reloadTest = 'Lines To Delete\n===============\n\nLines To Add\n============\ninterface obt-dsl\n ip ospf cost 10\n';
-  assert.ok(planApply(standby, r).some((s) => s.kind === 'run' && s.argv.join(' ') === '/usr/lib/frr/frrinit.sh reload'));
+  assert.ok(planApply(standby, r).some((s) => s.kind === 'run' && s.argv.join(' ') === FRR_RELOAD_CONF));
 });
 
-test('FRR partly running (stopping): apply refuses with the fix, the daemon waits a round instead of starting a second FRR', () => {
+test('FRR unsettled (partly running, or outside frr.service): apply refuses with the fix, the daemon waits a round', () => {
   const r = freshRouter(['lo', 'eth0']);
-  r.frr.partial = ['zebra', 'ospfd'];
+  r.frr.unsettled = { what: 'FRR is partly running (zebra, ospfd without watchfrr): stopping, or a daemon died', fix: 'wait' };
   assert.throws(() => planApply(desiredState(hub), r), /FRR is partly running \(zebra, ospfd without watchfrr\)/);
   const warnings: string[] = [];
   const steps = planApply(desiredState(hub), r, { warn: (m) => warnings.push(m) });
-  assert.ok(!steps.some((s) => s.kind === 'run' && s.argv[0]!.endsWith('frrinit.sh')), 'no start');
-  assert.match(warnings.join('\n'), /not starting it this round/);
-  r.frr.partial = undefined;
-  assert.ok(planApply(desiredState(hub), r).some((s) => s.kind === 'run' && s.argv.join(' ') === '/usr/lib/frr/frrinit.sh start'), 'stopped: started');
+  assert.deepEqual(frrSteps(steps), [], 'neither start nor reload');
+  assert.match(warnings.join('\n'), /not starting or reloading it this round/);
+});
+
+/** The steps that start or reload FRR, as command lines. */
+const frrSteps = (steps: Step[]) => steps.filter((s) => s.kind === 'run' && /frrinit|systemctl|frr-reload/.test(s.argv.join(' '))).map(describeStep);
+
+test('FRR is started and reloaded through its service manager; a new frr.conf alone is frr-reload.py\'s', async (t) => {
+  const enabled = setDaemons(DEBIAN_DAEMONS, { ospfd: 'yes', bfdd: 'yes' });
+  const block = desiredState(hub).frrBlock;
+  const cases: { name: string; systemd: boolean; running: boolean; daemons: string; conf: string; want: string[] }[] = [
+    { name: 'stopped, systemd', systemd: true, running: false, daemons: DEBIAN_DAEMONS, conf: '', want: ['systemctl start frr.service'] },
+    { name: 'stopped, no systemd', systemd: false, running: false, daemons: DEBIAN_DAEMONS, conf: '', want: ['/usr/lib/frr/frrinit.sh start'] },
+    { name: 'new daemons, systemd', systemd: true, running: true, daemons: DEBIAN_DAEMONS, conf: '', want: ['systemctl reload frr.service'] },
+    { name: 'new daemons, no systemd', systemd: false, running: true, daemons: DEBIAN_DAEMONS, conf: '', want: ['/usr/lib/frr/frrinit.sh reload'] },
+    { name: 'new frr.conf only, systemd', systemd: true, running: true, daemons: enabled, conf: '', want: [FRR_RELOAD_CONF] },
+    { name: 'new frr.conf only, no systemd', systemd: false, running: true, daemons: enabled, conf: '', want: [FRR_RELOAD_CONF] },
+    { name: 'nothing new', systemd: true, running: true, daemons: enabled, conf: block, want: [] },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, () => {
+      const r = freshRouter(['lo', 'eth0']);
+      r.frr = { ...r.frr, systemd: c.systemd, running: c.running, daemons: c.daemons, conf: spliceFrrConf('log syslog informational\n', c.conf), reloadTest: IN_SYNC };
+      assert.deepEqual(frrSteps(planApply(desiredState(hub), r)), c.want);
+    });
+  }
 });
 
 test('the daemon\'s plan: a WAN whose device or lease is missing is a warning, and everything else is still planned', () => {
