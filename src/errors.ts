@@ -3,6 +3,7 @@ export const EXIT = {
   failure: 1, // a command on the router failed; what ran is printed above the error
   usage: 2, // bad flags or bad config: nothing was changed
   precondition: 3, // the router lacks something (a device, a tool): nothing was changed
+  partial: 4, // a command failed and the router could not be put back: it is between two configs
 } as const;
 
 export class OspfbondError extends Error {

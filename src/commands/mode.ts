@@ -3,7 +3,8 @@ import { writeFileAtomic } from '../config/fs-safe.js';
 import { loadConfig, saveConfig, type Config } from '../config/config.js';
 import { describePolicy, policyCheck, MODES, type Policy } from '../model/policy.js';
 import { usage } from '../errors.js';
-import { converge, requireRoot } from './apply.js';
+import { converge, requireRoot, lockRouter } from './apply.js';
+import { commit } from '../system/transaction.js';
 import type { Printer } from '../system/executor.js';
 
 export interface ModeOptions {
@@ -23,18 +24,21 @@ export async function mode(file: string, modeName: string, opts: ModeOptions, pr
   const err = policyCheck(policy, site.wans);
   if (err) throw usage(`mode ${modeName}: ${err}`, `for example --primary ${site.wans[0]}`);
   requireRoot();
-  const before = readFileSync(cfg.file, 'utf8');
-  if (cfg.role === 'spoke') cfg.policy = policy;
-  else cfg.spokes.find((s) => s.name === site.name)!.policy = policy;
-  saveConfig(cfg);
-  let n: number;
-  try {
-    n = await converge(cfg, print);
-  } catch (err) {
-    // The config says what the router runs: a policy that did not get applied is not kept.
-    writeFileAtomic(cfg.file, before);
-    throw err;
-  }
+  const n = await lockRouter('mode', print, async () => {
+    const before = readFileSync(cfg.file, 'utf8');
+    if (cfg.role === 'spoke') cfg.policy = policy;
+    else cfg.spokes.find((s) => s.name === site.name)!.policy = policy;
+    saveConfig(cfg);
+    try {
+      const steps = await converge(cfg, print, { atomic: true });
+      commit(cfg);
+      return steps;
+    } catch (err) {
+      // The config says what the router runs: a policy that did not get applied is not kept.
+      writeFileAtomic(cfg.file, before);
+      throw err;
+    }
+  });
   const other = cfg.role === 'spoke' ? 'the hub' : `spoke ${site.name}`;
   print(`ospfbond: ${site.name} is ${describePolicy(policy)} here${n ? '' : ' (it already was)'}; ${other} follows when its daemon sees the new costs (\`ospfbond status\` shows both)`);
 }

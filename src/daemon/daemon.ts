@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { existsSync } from 'node:fs';
 import cron from 'node-cron';
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
@@ -10,7 +11,9 @@ import { observeWg } from '../system/observe.js';
 import { execute } from '../system/executor.js';
 import { collectStatus } from '../status/collect.js';
 import type { LinkSample } from '../status/report.js';
-import { converge, requireRoot } from '../commands/apply.js';
+import { converge, requireRoot, LOCK_WAIT_MS } from '../commands/apply.js';
+import { withRouterLock } from '../system/lock.js';
+import { rejection, COMMITTED_FILE } from '../system/transaction.js';
 import { usage } from '../errors.js';
 import { mirrorPolicies } from './mirror.js';
 import { serveMetrics } from './metrics.js';
@@ -80,10 +83,23 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
   const job = (name: string, fn: (cfg: Config, jobLog: Logger) => Promise<void>, changesRouter = true) => async () => {
     const jobLog = log.child({ job: name });
     const attempt = () => {
-      const run = () => fn(loadConfig(file), jobLog);
-      return changesRouter ? serial(run) : run();
+      const run = () => fn(effectiveConfig(), jobLog);
+      // The lock keeps a user's apply (and its rollback) from interleaving with this job's changes.
+      return changesRouter ? serial(() => withRouterLock(`daemon ${name}`, run, { waitMs: LOCK_WAIT_MS })) : run();
     };
     await retryOnce(name, attempt, jobLog, () => stopping);
+  };
+  // A config that `apply` failed on and rolled back is not tried again by the daemon: it keeps the
+  // router at the last applied config until an apply of the edited config succeeds.
+  let rejectedSaid: string | undefined;
+  const effectiveConfig = (): Config => {
+    const why = rejection(file);
+    if (why !== rejectedSaid) {
+      if (why) log.warn({ config: file, keeping: COMMITTED_FILE }, `not applying ${file}: ${why}; keeping the last applied config`);
+      else if (rejectedSaid) log.info({ config: file }, `${file} changed or was applied; following it again`);
+      rejectedSaid = why;
+    }
+    return why && existsSync(COMMITTED_FILE) ? loadConfig(COMMITTED_FILE) : loadConfig(file);
   };
 
   const reconcile = async (cfg: Config, jobLog: Logger) => {
@@ -92,8 +108,9 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
     if (n) jobLog.info({ steps: n, commands: ran }, `repaired drift (${n} steps)`);
   };
   const mirror = async (cfg: Config, jobLog: Logger) => {
+    if (rejectedSaid) return; // it would save its adoption into the config apply rejected
     const { report } = await collectStatus(cfg);
-    if (mirrorPolicies(cfg, report, jobLog)) await reconcile(loadConfig(file), jobLog);
+    if (mirrorPolicies(cfg, report, jobLog)) await reconcile(effectiveConfig(), jobLog);
   };
   const resolve = async (cfg: Config, jobLog: Logger) => {
     if (cfg.role !== 'spoke' || isIP(cfg.hub.host)) return;

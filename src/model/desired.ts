@@ -79,6 +79,11 @@ export const VXLAN_PORT = 4789;
 export const KEEPALIVE_SECONDS = 25;
 const FRR_DAEMONS = { ospfd: 'yes', bfdd: 'yes', staticd: 'yes' };
 
+/** DNS names the router must resolve to apply `cfg`: a spoke's hub. */
+export function endpointHosts(cfg: Config): string[] {
+  return cfg.role === 'spoke' ? [cfg.hub.host] : [];
+}
+
 export function desiredState(cfg: Config): Desired {
   return cfg.role === 'hub' ? hubDesired(cfg) : spokeDesired(cfg);
 }

@@ -247,8 +247,13 @@ function planDemote(want: Desired, have: Observed): Step[] {
   return steps;
 }
 
+/**
+ * A default route to another metric: the new one first, so the WAN is never without it. `replace`,
+ * not `add`: a run stopped between the two steps leaves both, and the next run's (or a rollback's)
+ * move must not fail on the one already there.
+ */
 function moveRoute(r: ObservedRoute, metric: number): Step[] {
-  const add = ['ip', 'route', 'add', 'default', ...(r.gateway ? ['via', r.gateway] : []), 'dev', r.dev!, 'metric', String(metric)];
+  const add = ['ip', 'route', 'replace', 'default', ...(r.gateway ? ['via', r.gateway] : []), 'dev', r.dev!, 'metric', String(metric)];
   if (r.protocol) add.push('proto', r.protocol);
   return [{ kind: 'run', argv: add }, delRoute(r)];
 }
@@ -314,7 +319,11 @@ function reloadFrr(before: string | undefined, after: string, have: Observed, da
   const foreign = (iface: string) => have.links.some((l) => l.name === iface && !l.alias?.startsWith(LINK_ALIAS_PREFIX));
   const unset = unsetLeavingInterfaces(before, after, foreign);
   const reload = daemonsChanged ? frrControl('reload', have.frr.systemd) : ['python3', FRR_RELOAD, '--reload', FRR_CONF];
-  return [...(unset ? [{ kind: 'run' as const, argv: unset }] : []), { kind: 'run', argv: reload }];
+  // frr-reload.py deletes zebra's "no ipv6 forwarding" (a frr.conf without a forwarding line has
+  // none) by running "ipv6 forwarding": IPv6 forwarding was off, it comes back on (FRR issue 21368;
+  // seen in the rollback lab test). Off again at once: a router taking RAs on its uplink keeps them.
+  const keepOff = have.frr.ipv6Forwarding === '0' ? [{ kind: 'run' as const, argv: ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=0'] }] : [];
+  return [...(unset ? [{ kind: 'run' as const, argv: unset }] : []), { kind: 'run', argv: reload }, ...keepOff];
 }
 
 /** `down`: remove by tag everything ospfbond made, put back what it changed; needs no config. */

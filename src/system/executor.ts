@@ -9,9 +9,13 @@ import { describe, type Step } from '../plan/steps.js';
 
 export type Printer = (line: string) => void;
 
-/** Prints each step as wg-quick does (`[#] command`), then runs it. The first failure stops the run. */
-export async function execute(steps: Step[], print: Printer): Promise<void> {
-  for (const step of steps) {
+/**
+ * Prints each step as wg-quick does (`[#] command`), then runs it. The first failure stops the run.
+ * `before(i)` is called before step i (0-based) is printed; what it throws stops the run there.
+ */
+export async function execute(steps: Step[], print: Printer, hooks: { before?: (i: number) => void } = {}): Promise<void> {
+  for (const [i, step] of steps.entries()) {
+    hooks.before?.(i);
     print(`[#] ${describe(step)}`);
     if (step.kind === 'run' && step.input) print(indent(step.input));
     await runStep(step, print);

@@ -77,6 +77,8 @@ export interface Observed {
     systemd: boolean;
     /** FRR must not be started or reloaded now; why, and what the operator can do. */
     unsettled?: { what: string; fix: string };
+    /** net.ipv6.conf.all.forwarding: a reload turns it on (see reloadFrr). */
+    ipv6Forwarding: string;
   };
   /** The shaper signature of each of ospfbond's VXLAN taps that has a root qdisc. */
   shapes: Record<string, string>;
@@ -350,7 +352,7 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
     routes: await observeRoutes(),
     sysctls: Object.fromEntries(opts.sysctls.map((s) => [s, readSysctl(s)])),
     nftRuleset: await observeNft(),
-    frr: { conf: readText(FRR_CONF), daemons: readText(FRR_DAEMONS), running, reloadTest: running ? await frrDrift() : '', systemd, unsettled: frr.state === 'unsettled' ? { what: frr.what, fix: frr.fix } : undefined },
+    frr: { conf: readText(FRR_CONF), daemons: readText(FRR_DAEMONS), running, reloadTest: running ? await frrDrift() : '', systemd, ipv6Forwarding: readSysctl('net.ipv6.conf.all.forwarding'), unsettled: frr.state === 'unsettled' ? { what: frr.what, fix: frr.fix } : undefined },
     resolved: await resolveHosts(opts.hosts),
     saved: readSaved(),
     policyRecord: existsSync(POLICY_STATE_FILE),

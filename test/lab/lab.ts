@@ -12,8 +12,9 @@ const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
 /**
  * A lab of network namespaces. Routers (hub, spokes) also get a private mount namespace in which
- * /etc is an overlay and /run/frr, /run/wireguard and /var/lib/ospfbond are private, so FRR's own
- * init script, vtysh, wireguard-go and ospfbond run there exactly as on a real router (LAB-NOTES).
+ * /etc is an overlay and /run/frr, /run/wireguard, /run/ospfbond and /var/lib/ospfbond are private,
+ * so FRR's own init script, vtysh, wireguard-go and ospfbond (its lock too) run there exactly as on
+ * a real router (LAB-NOTES).
  * Names carry a random run id, so parallel runs never collide; teardown runs on exit and signals.
  */
 export class Lab {
@@ -112,10 +113,11 @@ export class Lab {
     writeFileSync(mnt, '');
     const script = [
       `mount -t overlay overlay -o lowerdir=/etc,upperdir=${upper},workdir=${work} /etc`,
-      'mkdir -p /run/frr /run/wireguard /var/lib/ospfbond',
+      'mkdir -p /run/frr /run/wireguard /run/ospfbond /var/lib/ospfbond',
       'mount -t tmpfs -o mode=0755 tmpfs /run/frr && chown frr:frr /run/frr',
       'mount -t tmpfs -o mode=0700 tmpfs /run/wireguard',
       'mount -t tmpfs -o mode=0700 tmpfs /var/lib/ospfbond',
+      'mount -t tmpfs -o mode=0755 tmpfs /run/ospfbond',
     ].join(' && ');
     // Inside a nested mount namespace (a container), kernel 6.18 refuses to bind a new mount
     // namespace onto its file ("mount /proc/N/ns/mnt on FILE failed: Invalid argument") when the

@@ -70,7 +70,8 @@ export interface Setup {
   linksAfterDryRun: string[];
 }
 
-export async function buildBondedLab(topo: Topology = labTopology()): Promise<Setup> {
+/** The lab built, ospfbond installed and each router's config written (init, add-spoke): nothing applied. */
+export async function preparedLab(topo: Topology = labTopology()): Promise<Lab> {
   const lab = new Lab(topo);
   await lab.build();
   await lab.installPackage();
@@ -80,6 +81,12 @@ export async function buildBondedLab(topo: Topology = labTopology()): Promise<Se
   // init hub, add-spoke, init spoke: the Vagrant lab's steps too. The bundle goes from the hub to the
   // spoke through the lab's run dir, which both see.
   for (const step of ospfbondSteps(t, lab.dir)) await lab.sh(step.node, stepCommand(step));
+  return lab;
+}
+
+export async function buildBondedLab(topo: Topology = labTopology()): Promise<Setup> {
+  const lab = await preparedLab(topo);
+  const t = lab.topo;
   const routers = [t.hub.node, ...t.spokes.map((s) => s.name)];
   const dryRunOutput: Record<string, string> = {};
   const linksAfterDryRun: string[] = [];
@@ -140,4 +147,43 @@ export async function pingRun(lab: Lab, site: SpokeSpec, intervalMs: number, sec
   let worstGapMs = 0;
   for (let i = 1; i < replies.length; i++) worstGapMs = Math.max(worstGapMs, replies[i]!.at - replies[i - 1]!.at);
   return { sent, seqs: replies.map((x) => x.seq), worstGapMs: Math.round(worstGapMs) };
+}
+
+/**
+ * What ospfbond can change on a router, as sorted text: links (kind, alias, MTU, up, VXLAN ids),
+ * addresses, rules, routes, nft, tc on its links, WireGuard (no private key, counters or handshake
+ * times), the sysctls it sets, FRR's files, running state and running config, and its own state
+ * files. Left out, as they are not the router's configuration: OSPF's routes (they follow the
+ * adjacencies), ifindexes, IPv6 link-local addresses (from a recreated link's random MAC), and the
+ * record of a rejected config. `learnedEndpoints`: WireGuard peer
+ * endpoints a hub learns from its spokes' packets (a NAT may pick another port each time).
+ */
+export async function routerSnapshot(lab: Lab, node: string, opts: { learnedEndpoints?: boolean } = {}): Promise<string> {
+  type Link = { ifname: string; mtu: number; flags: string[]; ifalias?: string; linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> } };
+  const links = JSON.parse(await lab.sh(node, 'ip -d -j link show')) as Link[];
+  const vx = (l: Link) => (l.linkinfo?.info_kind === 'vxlan' ? ` vni=${String(l.linkinfo.info_data?.id)} local=${String(l.linkinfo.info_data?.local)} remote=${String(l.linkinfo.info_data?.remote)} port=${String(l.linkinfo.info_data?.port)}` : '');
+  const section = (name: string, lines: string[]) => `## ${name}\n${lines.sort().join('\n')}\n`;
+  const addrs = JSON.parse(await lab.sh(node, 'ip -j addr show')) as { ifname: string; addr_info: { local: string; prefixlen: number; address?: string }[] }[];
+  const ours = links.filter((l) => /^ob/.test(l.ifname)).map((l) => l.ifname);
+  const tc = await lab.sh(node, ['tc qdisc show', ...ours.flatMap((d) => [`tc class show dev ${d}`, `tc filter show dev ${d}`])].join('; '));
+  const wg = (await lab.sh(node, 'wg show all dump')).split('\n').filter(Boolean).map((l) => {
+    const f = l.split('\t');
+    // Interface lines: name, private key, public key, port, fwmark. Peer lines: name, public key, psk, endpoint, allowed ips, handshake, rx, tx, keepalive.
+    return f.length === 5 ? [f[0], f[2], f[3], f[4]].join(' ') : [f[0], f[1], opts.learnedEndpoints ? '-' : f[3], f[4], f[8]].join(' ');
+  });
+  const frrUp = (await lab.try(node, '/usr/lib/frr/frrinit.sh status')).code === 0;
+  const frr = frrUp ? (await lab.sh(node, "vtysh -c 'show running-config'")).split('\n').filter((l) => !/^Building configuration|^Current configuration|^frr version/.test(l)) : [];
+  return [
+    section('links', links.map((l) => `${l.ifname} ${l.linkinfo?.info_kind ?? '-'} mtu=${l.mtu} up=${l.flags.includes('UP')} alias=${l.ifalias ?? '-'}${vx(l)}`)),
+    section('addresses', addrs.flatMap((a) => a.addr_info.filter((i) => !i.local.startsWith('fe80:')).map((i) => `${a.ifname} ${i.local}/${i.prefixlen}${i.address ? ` peer ${i.address}` : ''}`))),
+    section('rules', (await lab.sh(node, 'ip rule show')).split('\n').filter(Boolean)),
+    section('routes', (await lab.sh(node, 'ip -o route show table all')).split('\n').filter((l) => l && !/ proto (ospf|bgp)\b|\bfe80:/.test(l))),
+    `## nft\n${await lab.sh(node, 'nft list ruleset')}\n`,
+    section('tc', tc.split('\n').filter(Boolean)),
+    section('wireguard', wg),
+    section('sysctls', (await lab.sh(node, 'sysctl net.ipv4.ip_forward net.ipv4.fib_multipath_hash_policy net.ipv4.conf.all.rp_filter net.ipv4.conf.all.src_valid_mark')).split('\n')),
+    `## frr.conf\n${await lab.sh(node, 'cat /etc/frr/frr.conf')}\n## daemons\n${await lab.sh(node, 'cat /etc/frr/daemons')}\n`,
+    `## FRR ${frrUp ? 'running' : 'stopped'}\n${frr.join('\n')}\n`,
+    `## /var/lib/ospfbond\n${await lab.sh(node, 'cd /var/lib/ospfbond && for f in $(ls | grep -v rejected.json); do echo "# $f"; cat "$f"; done')}\n`,
+  ].join('');
 }

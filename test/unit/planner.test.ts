@@ -32,7 +32,7 @@ function freshRouter(devs: string[]): Observed {
     routes: [{ table: 'main', dst: 'default', gateway: '100.64.7.1', dev: 'wwan0', metric: 0, protocol: 'dhcp' }],
     sysctls: {},
     nftRuleset: undefined,
-    frr: { conf: 'log syslog informational\n', daemons: DEBIAN_DAEMONS, running: false, reloadTest: '', systemd: false },
+    frr: { conf: 'log syslog informational\n', daemons: DEBIAN_DAEMONS, running: false, reloadTest: '', systemd: false, ipv6Forwarding: '1' },
     resolved: { 'hub.example.net': '198.51.100.2' },
     saved: undefined,
     policyRecord: false,
@@ -125,7 +125,7 @@ test('a policy change on a running FRR in sync: the block is written and the cos
   const r = freshRouter(['lo', 'eth0', 'wwan0', 'eth2', 'eth3']);
   const before = desiredState(spoke);
   // The router as apply left it for the active-active config, FRR running exactly that block.
-  r.frr = { conf: `log syslog informational\n${before.frrBlock}`, daemons: 'ospfd=yes\nbfdd=yes\n', running: true, reloadTest: IN_SYNC, systemd: false };
+  r.frr = { conf: `log syslog informational\n${before.frrBlock}`, daemons: 'ospfd=yes\nbfdd=yes\n', running: true, reloadTest: IN_SYNC, systemd: false, ipv6Forwarding: '1' };
   const standby = desiredState({ ...spoke, policy: { mode: 'active-standby', primary: ['dsl'] } });
   const frr = planApply(standby, r).filter((s) => (s.kind === 'write' && s.path.startsWith('/etc/frr')) || (s.kind === 'run' && /vtysh|frrinit|systemctl|python3/.test(s.argv[0]!)));
   assert.deepEqual(frr.map(describeStep), ['write /etc/frr/frr.conf (ospfbond block)', "vtysh -c 'configure terminal' -c 'interface obt-lte' -c 'ip ospf cost 1020' -c exit"]);
@@ -144,13 +144,13 @@ test('FRR unsettled (partly running, or outside frr.service): apply refuses with
   assert.match(warnings.join('\n'), /not starting or reloading it this round/);
 });
 
-/** The steps that start or reload FRR, as command lines. */
-const frrSteps = (steps: Step[]) => steps.filter((s) => s.kind === 'run' && /frrinit|systemctl|frr-reload/.test(s.argv.join(' '))).map(describeStep);
+/** The steps that start or reload FRR (and what follows a reload), as command lines. */
+const frrSteps = (steps: Step[]) => steps.filter((s) => s.kind === 'run' && /frrinit|systemctl|frr-reload|ipv6\.conf/.test(s.argv.join(' '))).map(describeStep);
 
 test('FRR is started and reloaded through its service manager; a new frr.conf alone is frr-reload.py\'s', async (t) => {
   const enabled = setDaemons(DEBIAN_DAEMONS, { ospfd: 'yes', bfdd: 'yes' });
   const block = desiredState(hub).frrBlock;
-  const cases: { name: string; systemd: boolean; running: boolean; daemons: string; conf: string; want: string[] }[] = [
+  const cases: { name: string; systemd: boolean; running: boolean; daemons: string; conf: string; ipv6?: string; want: string[] }[] = [
     { name: 'stopped, systemd', systemd: true, running: false, daemons: DEBIAN_DAEMONS, conf: '', want: ['systemctl start frr.service'] },
     { name: 'stopped, no systemd', systemd: false, running: false, daemons: DEBIAN_DAEMONS, conf: '', want: ['/usr/lib/frr/frrinit.sh start'] },
     { name: 'new daemons, systemd', systemd: true, running: true, daemons: DEBIAN_DAEMONS, conf: '', want: ['systemctl reload frr.service'] },
@@ -158,11 +158,14 @@ test('FRR is started and reloaded through its service manager; a new frr.conf al
     { name: 'new frr.conf only, systemd', systemd: true, running: true, daemons: enabled, conf: '', want: [FRR_RELOAD_CONF] },
     { name: 'new frr.conf only, no systemd', systemd: false, running: true, daemons: enabled, conf: '', want: [FRR_RELOAD_CONF] },
     { name: 'nothing new', systemd: true, running: true, daemons: enabled, conf: block, want: [] },
+    // frr-reload.py turns IPv6 forwarding on (FRR issue 21368): where it was off, it is put back.
+    { name: 'reload, IPv6 forwarding off', systemd: true, running: true, daemons: enabled, conf: '', ipv6: '0', want: [FRR_RELOAD_CONF, 'sysctl -q -w net.ipv6.conf.all.forwarding=0'] },
+    { name: 'service reload, IPv6 forwarding off', systemd: true, running: true, daemons: DEBIAN_DAEMONS, conf: '', ipv6: '0', want: ['systemctl reload frr.service', 'sysctl -q -w net.ipv6.conf.all.forwarding=0'] },
   ];
   for (const c of cases) {
     await t.test(c.name, () => {
       const r = freshRouter(['lo', 'eth0']);
-      r.frr = { ...r.frr, systemd: c.systemd, running: c.running, daemons: c.daemons, conf: spliceFrrConf('log syslog informational\n', c.conf), reloadTest: IN_SYNC };
+      r.frr = { ...r.frr, systemd: c.systemd, running: c.running, daemons: c.daemons, conf: spliceFrrConf('log syslog informational\n', c.conf), reloadTest: IN_SYNC, ipv6Forwarding: c.ipv6 ?? '1' };
       assert.deepEqual(frrSteps(planApply(desiredState(hub), r)), c.want);
     });
   }

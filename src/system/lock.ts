@@ -1,0 +1,70 @@
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
+import { writeFileAtomic } from '../config/fs-safe.js';
+import { OspfbondError, EXIT } from '../errors.js';
+
+/** /run: a reboot clears a lock that a crash left behind. */
+export const RUN_DIR = process.env.OSPFBOND_RUN_DIR ?? '/run/ospfbond';
+
+/** How long a lock whose holder stopped refreshing it (killed, frozen) is honoured. */
+const STALE_MS = 10_000;
+const POLL_MS = 250;
+
+interface Holder {
+  pid: number;
+  what: string;
+  since: string;
+}
+
+/**
+ * Runs `fn` holding the router lock, so a user's apply and the daemon's repairs never interleave
+ * their reads and changes. Waits up to `waitMs` for a holder to finish, then says who holds it.
+ */
+export async function withRouterLock<T>(what: string, fn: () => Promise<T>, opts: { waitMs: number; onWait?: (holder: string) => void }): Promise<T> {
+  mkdirSync(RUN_DIR, { recursive: true, mode: 0o755 });
+  const target = join(RUN_DIR, 'router');
+  const owner = join(RUN_DIR, 'router.holder');
+  const options = {
+    realpath: false,
+    lockfilePath: `${target}.lock`,
+    stale: STALE_MS,
+    // An apply must not die halfway because the lock's refresh was late; it finishes and says so.
+    onCompromised: (err: Error) => process.emitWarning(`ospfbond: the router lock was compromised (${err.message}); another run may have started`),
+  };
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(target, { ...options, retries: 0 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+    opts.onWait?.(describeHolder(owner));
+    try {
+      const retries = Math.max(0, Math.ceil(opts.waitMs / POLL_MS));
+      release = await lockfile.lock(target, { ...options, retries: { retries, factor: 1, minTimeout: POLL_MS, maxTimeout: POLL_MS } });
+    } catch (err2) {
+      if ((err2 as NodeJS.ErrnoException).code !== 'ELOCKED') throw err2;
+      throw new OspfbondError(
+        `the router is busy: ${describeHolder(owner)} (waited ${opts.waitMs / 1000} s)`,
+        EXIT.precondition,
+        'try again when it has finished; nothing was changed',
+      );
+    }
+  }
+  const holder: Holder = { pid: process.pid, what, since: new Date().toISOString() };
+  writeFileAtomic(owner, `${JSON.stringify(holder)}\n`);
+  try {
+    return await fn();
+  } finally {
+    rmSync(owner, { force: true });
+    await release().catch(() => undefined);
+  }
+}
+
+function describeHolder(owner: string): string {
+  try {
+    const h = JSON.parse(readFileSync(owner, 'utf8')) as Holder;
+    return `ospfbond ${h.what} (pid ${h.pid}) holds ${RUN_DIR}/router.lock since ${h.since}`;
+  } catch {
+    return `another ospfbond run holds ${RUN_DIR}/router.lock`;
+  }
+}
