@@ -5,7 +5,7 @@ import { planApply, planDown } from '../plan/planner.js';
 import { execute, printPlan, type Printer } from '../system/executor.js';
 import { OspfbondError, EXIT } from '../errors.js';
 import { withRouterLock } from '../system/lock.js';
-import { executeAtomically, commit, reject, forgetCommitted } from '../system/transaction.js';
+import { executeAtomically, commit, reject, forgetCommitted, StepFailed } from '../system/transaction.js';
 
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new OspfbondError('this changes the router and needs root', EXIT.precondition, 'run it with sudo, or add --dry-run to see the plan');
@@ -54,7 +54,7 @@ export async function apply(file: string, opts: { dryRun?: boolean }, print: Pri
     try {
       n = await converge(cfg, print, { atomic: true });
     } catch (err) {
-      if (err instanceof OspfbondError && (err.exitCode === EXIT.failure || err.exitCode === EXIT.partial)) reject(cfg, err.message.split('\n')[0]!);
+      if (err instanceof StepFailed) reject(cfg, err.message.split('\n')[0]!);
       throw err;
     }
     commit(cfg);

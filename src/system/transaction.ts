@@ -19,6 +19,9 @@ export const REJECTED_FILE = `${STATE_DIR}/rejected.json`;
 
 export const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
+/** A step of an atomic run failed (rolled back or not): the config it applied is rejected. */
+export class StepFailed extends OspfbondError {}
+
 /** Where a failed apply goes back to: the last applied config, or (first apply) no ospfbond at all. */
 export type RollbackTarget = { kind: 'config'; file: string } | { kind: 'down' } | { kind: 'none'; why: string };
 
@@ -75,16 +78,16 @@ export async function executeAtomically(steps: Step[], want: Desired, have: Obse
     const what = err instanceof Error ? err.message : String(err);
     print(`[!] step ${done + 1} of ${steps.length} failed: ${what}`);
     if (target.kind === 'none') {
-      throw new OspfbondError(`${what}\nnot rolled back: ${target.why}`, EXIT.partial, 'fix the cause and run `ospfbond apply` again, or `ospfbond down`');
+      throw new StepFailed(`${what}\nnot rolled back: ${target.why}`, EXIT.partial, 'fix the cause and run `ospfbond apply` again, or `ospfbond down`');
     }
     print(`[!] rolling back to ${target.kind === 'config' ? `the last applied config (${target.file})` : 'the router without ospfbond'}`);
     try {
       await rollBack(target, have, want, createdLinks(steps.slice(0, done + 1)), print);
     } catch (err2) {
       const why = err2 instanceof Error ? err2.message : String(err2);
-      throw new OspfbondError(`${what}\nthe rollback failed too: ${why}`, EXIT.partial, 'the router is between the two configs: fix the cause and run `ospfbond apply` again, or `ospfbond down`');
+      throw new StepFailed(`${what}\nthe rollback failed too: ${why}`, EXIT.partial, 'the router is between the two configs: fix the cause and run `ospfbond apply` again, or `ospfbond down`');
     }
-    throw new OspfbondError(`${what}\nrolled back: the router is as it was before this apply`, EXIT.failure, 'fix the cause and run `ospfbond apply` again');
+    throw new StepFailed(`${what}\nrolled back: the router is as it was before this apply`, EXIT.failure, 'fix the cause and run `ospfbond apply` again');
   }
 }
 
