@@ -1,6 +1,6 @@
 import type { Desired, LinkSpec, WgSpec, Addr } from '../model/desired.js';
 import type { Observed, ObservedLink, ObservedRoute, SavedState } from '../system/observe.js';
-import { FRR_CONF, FRR_DAEMONS, FRR_RELOAD, STATE_FILE, POLICY_STATE_FILE, blockInSync, frrControl } from '../system/observe.js';
+import { FRR_CONF, FRR_DAEMONS, FRR_RELOAD, IPV6_FORWARDING, STATE_FILE, POLICY_STATE_FILE, blockInSync, frrControl } from '../system/observe.js';
 import { LINK_ALIAS_PREFIX, RULE_PROTO, demotedMetric, isDemoted } from '../model/addressing.js';
 import { spliceFrrConf, extractBlock, conflictsInUserConf, costOnlyChanges, unsetLeavingInterfaces } from '../render/frr.js';
 import { nftHash, nftScript, hex, NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
@@ -309,6 +309,8 @@ function planFrr(want: Desired, have: Observed, warn?: (message: string) => void
   return steps;
 }
 
+export const IPV6_FORWARDING_OFF: Step = { kind: 'run', argv: ['sysctl', '-q', '-w', `${IPV6_FORWARDING}=0`] };
+
 /**
  * FRR's reload from ospfbond's block `before` to `after`. Devices ospfbond did not make keep existing,
  * so their leaving settings are taken off by vtysh first (its own links are deleted before this).
@@ -322,8 +324,7 @@ function reloadFrr(before: string | undefined, after: string, have: Observed, da
   // frr-reload.py deletes zebra's "no ipv6 forwarding" (a frr.conf without a forwarding line has
   // none) by running "ipv6 forwarding": IPv6 forwarding was off, it comes back on (FRR issue 21368;
   // seen in the rollback lab test). Off again at once: a router taking RAs on its uplink keeps them.
-  const keepOff = have.frr.ipv6Forwarding === '0' ? [{ kind: 'run' as const, argv: ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=0'] }] : [];
-  return [...(unset ? [{ kind: 'run' as const, argv: unset }] : []), { kind: 'run', argv: reload }, ...keepOff];
+  return [...(unset ? [{ kind: 'run' as const, argv: unset }] : []), { kind: 'run', argv: reload }, ...(have.frr.ipv6Forwarding === '0' ? [IPV6_FORWARDING_OFF] : [])];
 }
 
 /** `down`: remove by tag everything ospfbond made, put back what it changed; needs no config. */

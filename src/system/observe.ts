@@ -11,6 +11,8 @@ export const FRR_CONF = '/etc/frr/frr.conf';
 export const FRR_DAEMONS = '/etc/frr/daemons';
 export const FRR_INIT = '/usr/lib/frr/frrinit.sh';
 export const FRR_RELOAD = '/usr/lib/frr/frr-reload.py';
+/** FRR's reload turns it on (see reloadFrr in the planner). */
+export const IPV6_FORWARDING = 'net.ipv6.conf.all.forwarding';
 export const STATE_FILE = '/var/lib/ospfbond/state.json';
 /** The last policy both ends of each site ran (daemon/policy-state.ts). */
 export const POLICY_STATE_FILE = '/var/lib/ospfbond/policy.json';
@@ -77,7 +79,7 @@ export interface Observed {
     systemd: boolean;
     /** FRR must not be started or reloaded now; why, and what the operator can do. */
     unsettled?: { what: string; fix: string };
-    /** net.ipv6.conf.all.forwarding: a reload turns it on (see reloadFrr). */
+    /** IPV6_FORWARDING's value. */
     ipv6Forwarding: string;
   };
   /** The shaper signature of each of ospfbond's VXLAN taps that has a root qdisc. */
@@ -352,7 +354,7 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
     routes: await observeRoutes(),
     sysctls: Object.fromEntries(opts.sysctls.map((s) => [s, readSysctl(s)])),
     nftRuleset: await observeNft(),
-    frr: { conf: readText(FRR_CONF), daemons: readText(FRR_DAEMONS), running, reloadTest: running ? await frrDrift() : '', systemd, ipv6Forwarding: readSysctl('net.ipv6.conf.all.forwarding'), unsettled: frr.state === 'unsettled' ? { what: frr.what, fix: frr.fix } : undefined },
+    frr: { conf: readText(FRR_CONF), daemons: readText(FRR_DAEMONS), running, reloadTest: running ? await frrDrift() : '', systemd, ipv6Forwarding: readSysctl(IPV6_FORWARDING), unsettled: frr.state === 'unsettled' ? { what: frr.what, fix: frr.fix } : undefined },
     resolved: await resolveHosts(opts.hosts),
     saved: readSaved(),
     policyRecord: existsSync(POLICY_STATE_FILE),

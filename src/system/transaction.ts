@@ -4,12 +4,12 @@ import { writeFileAtomic, writeSecretAtomic } from '../config/fs-safe.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { desiredState, endpointHosts, type Desired } from '../model/desired.js';
 import { LINK_ALIAS_PREFIX } from '../model/addressing.js';
-import { planApply, planDown } from '../plan/planner.js';
+import { planApply, planDown, IPV6_FORWARDING_OFF } from '../plan/planner.js';
 import { extractBlock } from '../render/frr.js';
 import type { Step } from '../plan/steps.js';
 import { OspfbondError, EXIT } from '../errors.js';
 import { execute, type Printer } from './executor.js';
-import { observe, frrControl, readSysctl, type Observed } from './observe.js';
+import { observe, frrControl, readSysctl, IPV6_FORWARDING, type Observed } from './observe.js';
 
 const STATE_DIR = process.env.OSPFBOND_STATE_DIR ?? '/var/lib/ospfbond';
 /** The config of the last apply that finished: what a failed apply goes back to. */
@@ -113,7 +113,5 @@ async function rollBack(target: RollbackTarget, before: Observed, want: Desired,
   else if (before.frr.running && after.frr.daemons !== now.frr.daemons) await execute([{ kind: 'run', argv: frrControl('reload', after.frr.systemd) }], print);
   // A reload of the failed run turned IPv6 forwarding on (see reloadFrr), and the rollback's own
   // reload only keeps what it found.
-  if (before.frr.ipv6Forwarding === '0' && readSysctl('net.ipv6.conf.all.forwarding') !== '0') {
-    await execute([{ kind: 'run', argv: ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=0'] }], print);
-  }
+  if (before.frr.ipv6Forwarding === '0' && readSysctl(IPV6_FORWARDING) !== '0') await execute([IPV6_FORWARDING_OFF], print);
 }
