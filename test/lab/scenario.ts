@@ -179,7 +179,8 @@ export async function routerSnapshot(lab: Lab, node: string, opts: { learnedEndp
     section('rules', (await lab.sh(node, 'ip rule show')).split('\n').filter(Boolean)),
     section('routes', (await lab.sh(node, 'ip -o route show table all')).split('\n').filter((l) => l && !/ proto (ospf|bgp)\b|\bfe80:/.test(l))),
     `## nft\n${await lab.sh(node, 'nft list ruleset')}\n`,
-    section('tc', tc.split('\n').filter(Boolean)),
+    // direct_packets_stat counts packets HTB sent before its classes existed: traffic, not config.
+    section('tc', tc.split('\n').filter(Boolean).map((l) => l.replace(/ direct_packets_stat \d+/, ''))),
     section('wireguard', wg),
     section('sysctls', (await lab.sh(node, 'sysctl net.ipv4.ip_forward net.ipv4.fib_multipath_hash_policy net.ipv4.conf.all.rp_filter net.ipv4.conf.all.src_valid_mark')).split('\n')),
     `## frr.conf\n${await lab.sh(node, 'cat /etc/frr/frr.conf')}\n## daemons\n${await lab.sh(node, 'cat /etc/frr/daemons')}\n`,
