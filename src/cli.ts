@@ -9,6 +9,7 @@ import { addSpoke, removeSpoke } from './commands/hub.js';
 import { apply, down } from './commands/apply.js';
 import { status } from './commands/status.js';
 import { mode } from './commands/mode.js';
+import { confirm, revert, CONFIRM_MIN_S, CONFIRM_MAX_S } from './commands/confirm.js';
 import { doctor } from './commands/doctor.js';
 import { runDaemon } from './daemon/daemon.js';
 
@@ -75,8 +76,28 @@ program
   .command('apply')
   .description('make the router match the config, printing every command it runs')
   .option('--dry-run', 'print the plan and change nothing')
-  .addHelpText('after', '\nExample:\n  ospfbond apply --dry-run && ospfbond apply')
+  .option('--confirm <seconds>', `revert to the last applied config after SECONDS (${CONFIRM_MIN_S}-${CONFIRM_MAX_S}) unless \`ospfbond confirm\` comes first`)
+  .option('--boot', 'what ospfbond-apply.service runs: revert a confirm window a reboot cut short, skip a config that was rolled back or reverted')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  ospfbond apply --dry-run && ospfbond apply
+  ospfbond apply --confirm 120     # then, still reachable: ospfbond confirm`,
+  )
   .action((o) => apply(configFile(), o, print));
+program
+  .command('confirm')
+  .description('keep the change of `apply --confirm`: cancel its revert and record it as the applied config')
+  .addHelpText('after', '\nExample:\n  ospfbond apply --confirm 300 && ping -c3 192.0.2.1 && ospfbond confirm')
+  .action(() => confirm(print));
+program
+  .command('revert')
+  .description('undo the change of `apply --confirm` now, without waiting for its timer')
+  .addOption(new Option('--token <token>', 'the confirm window the timer belongs to').hideHelp())
+  .addOption(new Option('--after <seconds>', 'wait first (the timer without systemd)').hideHelp())
+  .addHelpText('after', '\nExample:\n  ospfbond revert')
+  .action((o) => revert(o, print));
 program
   .command('status')
   .description('per tunnel: WAN, WireGuard, OSPF, BFD, costs at both ends, ECMP membership, traffic')

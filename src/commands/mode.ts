@@ -29,9 +29,10 @@ export async function mode(file: string, modeName: string, opts: ModeOptions, pr
     if (cfg.role === 'spoke') cfg.policy = policy;
     else cfg.spokes.find((s) => s.name === site.name)!.policy = policy;
     saveConfig(cfg);
+    const text = readFileSync(cfg.file, 'utf8');
     try {
       const steps = await converge(cfg, print, { atomic: true });
-      commit(cfg);
+      commit(text);
       return steps;
     } catch (err) {
       // The config says what the router runs: a policy that did not get applied is not kept.

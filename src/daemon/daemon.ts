@@ -14,6 +14,7 @@ import type { LinkSample } from '../status/report.js';
 import { converge, requireRoot, LOCK_WAIT_MS } from '../commands/apply.js';
 import { withRouterLock } from '../system/lock.js';
 import { rejection, COMMITTED_FILE } from '../system/transaction.js';
+import { settleStale } from '../commands/confirm.js';
 import { usage } from '../errors.js';
 import { mirrorPolicies } from './mirror.js';
 import { serveMetrics } from './metrics.js';
@@ -83,34 +84,46 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
   const job = (name: string, fn: (cfg: Config, jobLog: Logger) => Promise<void>, changesRouter = true) => async () => {
     const jobLog = log.child({ job: name });
     const attempt = () => {
-      const run = () => fn(effectiveConfig(), jobLog);
+      const run = async () => {
+        const cfg = effectiveConfig();
+        if (cfg) await fn(cfg, jobLog);
+      };
       // The lock keeps a user's apply (and its rollback) from interleaving with this job's changes.
       return changesRouter ? serial(() => withRouterLock(`daemon ${name}`, run, { waitMs: LOCK_WAIT_MS })) : run();
     };
     await retryOnce(name, attempt, jobLog, () => stopping);
   };
-  // A config that `apply` failed on and rolled back is not tried again by the daemon: it keeps the
-  // router at the last applied config until an apply of the edited config succeeds.
+  // A config that `apply` failed on and rolled back, or that an unconfirmed `apply --confirm`
+  // reverted, is not tried again by the daemon: it keeps the router at the last applied config
+  // (none: leaves it alone) until the file is edited or applied by hand.
   let rejectedSaid: string | undefined;
-  const effectiveConfig = (): Config => {
+  const effectiveConfig = (): Config | undefined => {
     const why = rejection(file);
+    const keeping = existsSync(COMMITTED_FILE);
     if (why !== rejectedSaid) {
-      if (why) log.warn({ config: file, keeping: COMMITTED_FILE }, `not applying ${file}: ${why}; keeping the last applied config`);
+      if (why) log.warn({ config: file, keeping: keeping ? COMMITTED_FILE : null }, `not applying ${file}: ${why}; ${keeping ? 'keeping the last applied config' : 'nothing was applied before it, leaving the router alone'}`);
       else if (rejectedSaid) log.info({ config: file }, `${file} changed or was applied; following it again`);
       rejectedSaid = why;
     }
-    return why && existsSync(COMMITTED_FILE) ? loadConfig(COMMITTED_FILE) : loadConfig(file);
+    if (!why) return loadConfig(file);
+    return keeping ? loadConfig(COMMITTED_FILE) : undefined;
   };
 
   const reconcile = async (cfg: Config, jobLog: Logger) => {
     const ran: string[] = [];
+    // The safety net of `apply --confirm`: a window whose timer is gone (reboot) or failed.
+    if (await settleStale((line) => ran.push(line))) {
+      jobLog.warn({ commands: ran }, 'reverted an unconfirmed `apply --confirm`');
+      return;
+    }
     const n = await converge(cfg, (line) => ran.push(line), { warn: (m) => jobLog.warn(m) });
     if (n) jobLog.info({ steps: n, commands: ran }, `repaired drift (${n} steps)`);
   };
   const mirror = async (cfg: Config, jobLog: Logger) => {
     if (rejectedSaid) return; // it would save its adoption into the config apply rejected
     const { report } = await collectStatus(cfg);
-    if (mirrorPolicies(cfg, report, jobLog)) await reconcile(effectiveConfig(), jobLog);
+    const again = mirrorPolicies(cfg, report, jobLog) && effectiveConfig();
+    if (again) await reconcile(again, jobLog);
   };
   const resolve = async (cfg: Config, jobLog: Logger) => {
     if (cfg.role !== 'spoke' || isIP(cfg.hub.host)) return;

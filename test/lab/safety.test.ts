@@ -2,11 +2,11 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
-import { preparedLab, routerSnapshot, allFull, allBonded } from './scenario.js';
+import { preparedLab, routerSnapshot, allFull, allBonded, ospfNeighbors } from './scenario.js';
 import { labTopology, demoSites } from './topology.js';
 
 /**
- * Issue 6: an apply is all or nothing. OSPFBOND_FAIL_STEP=N makes a real apply fail before its
+ * Issue 6: an apply is all or nothing, and `apply --confirm` undoes a change nobody confirmed. OSPFBOND_FAIL_STEP=N makes a real apply fail before its
  * Nth step; the router must then read exactly as before (routerSnapshot), for every N.
  */
 let lab: Lab;
@@ -66,5 +66,71 @@ describe('transactional apply: a failure at any step leaves the router as it was
     await waitFor('the spoke bonded after the rollbacks', 60_000, () => allBonded(lab));
     console.log(`# measured: the site bonded again ${((Date.now() - start) / 1000).toFixed(1)} s after the last rollback`);
     await lab.sh(t.hub.node, `cp ${lab.dir}/hub.ini /etc/ospfbond/ospfbond.ini`);
+  });
+
+  it('apply --confirm: a change that cuts the site off reverts by itself; a confirmed one stays; a reboot in the window reverts', async () => {
+    const s = spoke.name;
+    const ini = '/etc/ospfbond/ospfbond.ini';
+    const pending = '/var/lib/ospfbond/pending.json';
+    const waiters = () => lab.pidsMatching(s, /ospfbond.* revert --token /);
+    await waitFor('the spoke bonded', 60_000, () => allBonded(lab));
+    const before = await routerSnapshot(lab, s);
+    const good = await lab.sh(s, `cat ${ini} && cp ${ini} ${lab.dir}/spoke.ini`);
+    // The change: a hub key that is not the hub's (pasted from another one): no handshake completes.
+    const wrongKey = (await lab.sh(s, 'wg genkey | wg pubkey')).trim();
+    const breakIt = `sed -i 's|^hub_public_key *=.*|hub_public_key = ${wrongKey}|' ${ini}`;
+    await lab.sh(s, breakIt);
+    const bad = await lab.sh(s, `cat ${ini}`);
+    assert.notEqual(bad, good);
+    let r = await lab.try(s, 'ospfbond apply --confirm 15 2>&1');
+    const applied = Date.now();
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /run `ospfbond confirm` by \S+ \(15 s\), or the router goes back to the last applied config/);
+    assert.equal(waiters().length, 1, 'one waiter holds the revert (the one armed during the apply was stopped)');
+    await waitFor('the site cut off: no adjacency Full', 12_000, async () => (await ospfNeighbors(lab, s)).every((n) => !n.nbrState.startsWith('Full')));
+    const cut = (Date.now() - applied) / 1000;
+    await waitFor('the revert', 45_000, async () => (await lab.try(s, `test -e ${pending}`)).code !== 0, 250);
+    const reverted = (Date.now() - applied) / 1000;
+    assert.ok(reverted >= 15, `not reverted before the window ended (${reverted} s)`);
+    assert.equal(await lab.sh(s, `cat ${ini}`), good, 'the config file holds the last applied config again');
+    assert.equal(await lab.sh(s, `cat ${ini}.rejected`), bad, 'the unconfirmed config is kept beside it');
+    assert.match(await lab.sh(s, 'cat /var/lib/ospfbond/revert.log'), /not confirmed within 15 s: reverting to the last applied config/);
+    await waitFor('all adjacencies Full after the revert', 60_000, () => allFull(lab));
+    await waitFor('the site bonded after the revert', 60_000, () => allBonded(lab));
+    const back = (Date.now() - applied) / 1000;
+    console.log(`# measured: apply --confirm 15 of a wrong hub key: site cut off ${cut.toFixed(1)} s after the apply, reverted at ${reverted.toFixed(1)} s, bonded again at ${back.toFixed(1)} s`);
+    assert.equal(await routerSnapshot(lab, s), before, 'the router reads as before the unconfirmed change');
+
+    // A confirmed change stays, and its waiter is gone.
+    await lab.sh(s, `sed -i 's/^up_mbit = .*/up_mbit = 17/' ${ini}`);
+    const shaped = await lab.sh(s, `cat ${ini}`);
+    assert.notEqual(shaped, good, 'the lab spoke has up_mbit to change');
+    r = await lab.try(s, 'ospfbond apply --confirm 15 2>&1');
+    assert.equal(r.code, 0, r.out);
+    assert.equal(waiters().length, 1, r.out);
+    r = await lab.try(s, 'ospfbond confirm 2>&1');
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /confirmed; the revert due at \S+ is cancelled/);
+    await waitFor('the waiter stopped', 5_000, async () => waiters().length === 0);
+    assert.equal(await lab.sh(s, 'cat /var/lib/ospfbond/applied.ini'), shaped, 'the confirmed config is the applied one');
+    r = await lab.try(s, 'ospfbond confirm 2>&1');
+    assert.equal(r.code, 3, `nothing left to confirm\n${r.out}`);
+    assert.match(r.out, /nothing to confirm/);
+
+    // A reboot in the window: the waiter dies with the old boot, and the boot-time apply reverts.
+    await lab.sh(s, breakIt);
+    r = await lab.try(s, 'ospfbond apply --confirm 600 2>&1');
+    assert.equal(r.code, 0, r.out);
+    await waitFor('the site cut off again', 12_000, async () => (await ospfNeighbors(lab, s)).every((n) => !n.nbrState.startsWith('Full')));
+    for (const pid of waiters()) process.kill(pid, 'SIGKILL');
+    await lab.sh(s, `sed -i 's/"boot": "[^"]*"/"boot": "an-earlier-boot"/' ${pending}`);
+    const booted = Date.now();
+    r = await lab.try(s, 'ospfbond apply --boot 2>&1');
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /was not confirmed and the router rebooted during the confirm window: reverting to the last applied config/);
+    assert.equal(await lab.sh(s, `cat ${ini}`), shaped, 'the boot-time apply put the confirmed config back');
+    await waitFor('the site bonded after the boot-time revert', 60_000, () => allBonded(lab));
+    console.log(`# measured: boot-time revert of an unconfirmed change: bonded again ${((Date.now() - booted) / 1000).toFixed(1)} s after \`apply --boot\``);
+    await lab.sh(s, `cp ${lab.dir}/spoke.ini ${ini} && ospfbond apply`);
   });
 });

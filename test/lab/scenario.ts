@@ -155,7 +155,7 @@ export async function pingRun(lab: Lab, site: SpokeSpec, intervalMs: number, sec
  * times), the sysctls it sets, FRR's files, running state and running config, and its own state
  * files. Left out, as they are not the router's configuration: OSPF's routes (they follow the
  * adjacencies), ifindexes, IPv6 link-local addresses (from a recreated link's random MAC), and the
- * record of a rejected config. `learnedEndpoints`: WireGuard peer
+ * record of a rejected config and the log of a confirm window's revert. `learnedEndpoints`: WireGuard peer
  * endpoints a hub learns from its spokes' packets (a NAT may pick another port each time).
  */
 export async function routerSnapshot(lab: Lab, node: string, opts: { learnedEndpoints?: boolean } = {}): Promise<string> {
@@ -185,6 +185,6 @@ export async function routerSnapshot(lab: Lab, node: string, opts: { learnedEndp
     section('sysctls', (await lab.sh(node, 'sysctl net.ipv4.ip_forward net.ipv4.fib_multipath_hash_policy net.ipv4.conf.all.rp_filter net.ipv4.conf.all.src_valid_mark')).split('\n')),
     `## frr.conf\n${await lab.sh(node, 'cat /etc/frr/frr.conf')}\n## daemons\n${await lab.sh(node, 'cat /etc/frr/daemons')}\n`,
     `## FRR ${frrUp ? 'running' : 'stopped'}\n${frr.join('\n')}\n`,
-    `## /var/lib/ospfbond\n${await lab.sh(node, 'cd /var/lib/ospfbond && for f in $(ls | grep -v rejected.json); do echo "# $f"; cat "$f"; done')}\n`,
+    `## /var/lib/ospfbond\n${await lab.sh(node, 'cd /var/lib/ospfbond && for f in $(ls | grep -v -e rejected.json -e revert.log); do echo "# $f"; cat "$f"; done')}\n`,
   ].join('');
 }
