@@ -43,6 +43,7 @@ init
   .option('--uplink <dev>', 'device toward the internet (default: the default route\'s)')
   .addOption(new Option('--nat', 'masquerade spoke traffic leaving the uplink (default)').default(true))
   .addOption(new Option('--no-nat', 'route spoke traffic without NAT'))
+  .option('--uplink-allow <list>', 'what the uplink accepts from the internet besides WireGuard: PROTO/PORT,... (ssh: tcp/22), none, or any (no filter but OSPF, BFD and VXLAN dropped)', 'tcp/22')
   .option('--tunnel-pool <cidr>', 'addresses for tunnels and taps, 8 per tunnel', '10.255.0.0/16')
   .option('--force', 'replace an existing config')
   .addHelpText('after', '\nExample:\n  ospfbond init hub --endpoint hub.example.net:51820 --uplink eth0')

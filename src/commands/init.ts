@@ -5,7 +5,7 @@ import { probeJson } from '../system/run.js';
 import { OspfbondError, EXIT, usage } from '../errors.js';
 import { writeSecretAtomic } from '../config/fs-safe.js';
 import { keysDir, saveConfig, DEFAULT_DAEMON, type HubConfig, type SpokeConfig, type SpokeWan } from '../config/config.js';
-import { parseEndpoint, checkPool, parseMbit, DEFAULT_POOL, DEFAULT_WAN_MTU, MIN_MBIT, MAX_MBIT } from '../config/schema.js';
+import { parseEndpoint, parseUplinkAllow, checkPool, DEFAULT_UPLINK_ALLOW, parseMbit, DEFAULT_POOL, DEFAULT_WAN_MTU, MIN_MBIT, MAX_MBIT } from '../config/schema.js';
 import { readBundle } from '../config/bundle.js';
 import { generateKeyPair } from '../model/keys.js';
 import type { Printer } from '../system/executor.js';
@@ -25,11 +25,13 @@ async function defaultRouteDev(): Promise<string> {
 
 export async function initHub(
   file: string,
-  opts: { endpoint: string; uplink?: string; nat: boolean; tunnelPool?: string; force?: boolean },
+  opts: { endpoint: string; uplink?: string; nat: boolean; uplinkAllow?: string; tunnelPool?: string; force?: boolean },
   print: Printer,
 ): Promise<void> {
   const endpoint = parseEndpoint(opts.endpoint);
   if (typeof endpoint === 'string') throw usage(`--endpoint ${opts.endpoint}: ${endpoint}`, 'for example --endpoint hub.example.net:51820');
+  const uplinkAllow = parseUplinkAllow(opts.uplinkAllow ?? DEFAULT_UPLINK_ALLOW);
+  if (typeof uplinkAllow === 'object' && 'error' in uplinkAllow) throw usage(`--uplink-allow ${opts.uplinkAllow}: ${uplinkAllow.error}`, 'for example --uplink-allow tcp/22,tcp/443');
   const pool = opts.tunnelPool ?? DEFAULT_POOL;
   const poolErr = checkPool(pool);
   if (poolErr) throw usage(`--tunnel-pool ${pool}: ${poolErr}`);
@@ -44,6 +46,7 @@ export async function initHub(
     listenPort: endpoint.port,
     uplink,
     nat: opts.nat,
+    uplinkAllow,
     tunnelPool: new Address4(pool).startAddress().address + '/' + new Address4(pool).subnetMask,
     privateKeyFile: keyFile,
     publicKey: keys.publicKey,

@@ -8,8 +8,10 @@ import {
   hubIniSchema,
   spokeIniSchema,
   parseEndpoint,
+  parseUplinkAllow,
   DAEMON_DEFAULTS,
   type BfdProfileName,
+  type UplinkService,
 } from './schema.js';
 import { maxTunnels } from '../model/addressing.js';
 import { policyCheck, type Policy } from '../model/policy.js';
@@ -54,6 +56,8 @@ export interface HubConfig {
   listenPort: number;
   uplink: string;
   nat: boolean;
+  /** What the uplink accepts from the internet besides WireGuard (`any`: no filter but ospfbond's own protocols). */
+  uplinkAllow: UplinkService[] | 'any';
   tunnelPool: string;
   privateKeyFile: string;
   publicKey: string;
@@ -240,6 +244,7 @@ function toHub(file: string, doc: IniDocument, ini: z.output<typeof hubIniSchema
     listenPort: ini.hub.listen_port ?? endpoint.port,
     uplink: ini.hub.uplink,
     nat: ini.hub.nat,
+    uplinkAllow: parseUplinkAllow(ini.hub.uplink_allow) as UplinkService[] | 'any',
     tunnelPool: ini.hub.tunnel_pool,
     privateKeyFile: ini.hub.private_key_file,
     publicKey: ini.hub.public_key,
@@ -322,6 +327,7 @@ export function renderHubIni(cfg: HubConfig): string {
       listen_port: cfg.listenPort,
       uplink: cfg.uplink,
       nat: cfg.nat,
+      uplink_allow: cfg.uplinkAllow === 'any' ? 'any' : cfg.uplinkAllow.length ? cfg.uplinkAllow.map((a) => `${a.proto}/${a.port}`).join(',') : 'none',
       tunnel_pool: cfg.tunnelPool,
       private_key_file: cfg.privateKeyFile,
       public_key: cfg.publicKey,

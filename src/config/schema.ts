@@ -69,6 +69,30 @@ export function parseEndpoint(s: string): { host: string; port: number } | strin
   if (/^[\d.]+$/.test(host) && isIP(host) !== 4) return `${host} is not an IPv4 address`;
   return { host, port };
 }
+/** A service the hub's uplink accepts from the internet besides WireGuard: `tcp/22`, `udp/53`. */
+export interface UplinkService {
+  proto: 'tcp' | 'udp';
+  port: number;
+}
+/** `uplink_allow`: `none`, `any` (no filter beyond ospfbond's own protocols), or a list of PROTO/PORT. */
+export function parseUplinkAllow(s: string): UplinkService[] | 'any' | { error: string } {
+  const v = s.trim();
+  if (v === 'any') return 'any';
+  if (v === 'none' || v === '') return [];
+  const out: UplinkService[] = [];
+  for (const item of v.split(',').map((x) => x.trim())) {
+    const m = /^(tcp|udp)\/(\d{1,5})$/.exec(item);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return { error: `${item}: expected PROTO/PORT such as tcp/22 or udp/53 (comma-separated), none, or any` };
+    out.push({ proto: m[1] as 'tcp' | 'udp', port: Number(m[2]) });
+  }
+  return out;
+}
+export const DEFAULT_UPLINK_ALLOW = 'tcp/22';
+const uplinkAllow = z.string().superRefine((s, ctx) => {
+  const r = parseUplinkAllow(s);
+  if (typeof r === 'object' && 'error' in r) ctx.addIssue({ code: 'custom', message: r.error });
+});
+
 const endpoint = z.string().superRefine((s, ctx) => {
   const r = parseEndpoint(s);
   if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
@@ -140,6 +164,7 @@ export const hubIniSchema = z.strictObject({
     listen_port: int(1, 65535).optional(),
     uplink: ifname,
     nat: bool.default(true),
+    uplink_allow: uplinkAllow.default(DEFAULT_UPLINK_ALLOW),
     tunnel_pool: pool.default(DEFAULT_POOL),
     private_key_file: z.string().startsWith('/', 'expected an absolute path'),
     public_key: wgKey,

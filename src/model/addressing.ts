@@ -73,6 +73,8 @@ export function wanPolicy(index: number): { fwmark: number; table: number; looku
 }
 
 export const HUB_WG = 'obwg0';
+export const VXLAN_PORT = 4789;
+
 export function hubTapName(tunnel: number): string {
   return `obt${tunnel}`;
 }

@@ -9,6 +9,7 @@ import {
   wgMtu,
   tapMtu,
   HUB_WG,
+  VXLAN_PORT,
   LINK_ALIAS_PREFIX,
 } from './addressing.js';
 import { renderHubFrr, renderSpokeFrr } from '../render/frr.js';
@@ -74,7 +75,6 @@ export interface Desired {
   requiredDevs: { dev: string; what: string }[];
 }
 
-export const VXLAN_PORT = 4789;
 /** NATs and carrier NAT drop idle UDP mappings after 30 s or more; 25 s keeps them, as wg-quick users do. */
 export const KEEPALIVE_SECONDS = 25;
 const FRR_DAEMONS = { ospfd: 'yes', bfdd: 'yes', staticd: 'yes' };

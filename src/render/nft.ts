@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { HubConfig, SpokeConfig } from '../config/config.js';
-import { wanPolicy } from '../model/addressing.js';
+import { wanPolicy, HUB_WG, VXLAN_PORT } from '../model/addressing.js';
 
 export const NFT_TABLE = 'ospfbond';
 export const NFT_FAMILY = 'inet';
@@ -30,8 +30,50 @@ const clamp = (tapGlob: string) =>
   `\t\toifname "${tapGlob}" tcp flags syn tcp option maxseg size set rt mtu\n` +
   `\t}\n`;
 
+/** BFD single-hop control and echo, and multihop control (RFC 5881, 5883). */
+const BFD_PORTS = [3784, 3785, 4784];
+const OSPF_PROTO = 89;
+
+/**
+ * The hub's own input: from the internet only WireGuard and what `uplink_allow` names. OSPF, BFD and
+ * VXLAN are dropped on the uplink whatever uplink_allow says: they would reach ospfd, bfdd or a
+ * tap without WireGuard's authentication. Over WireGuard, OSPF and BFD come only inside the taps.
+ * The counters show what the uplink turned away (`nft list table inet ospfbond`).
+ */
+function hubInput(cfg: HubConfig): string {
+  const up = `iifname "${cfg.uplink}"`;
+  const ctl = `udp dport { ${[...BFD_PORTS, VXLAN_PORT].join(', ')} }`;
+  let rules =
+    `		${up} ip protocol ${OSPF_PROTO} counter drop
+` +
+    `		${up} ${ctl} counter drop
+` +
+    `		${up} udp dport ${cfg.listenPort} counter accept
+` +
+    `		iifname "${HUB_WG}" ip protocol ${OSPF_PROTO} counter drop
+` +
+    `		iifname "${HUB_WG}" udp dport { ${BFD_PORTS.join(', ')} } counter drop
+`;
+  if (cfg.uplinkAllow !== 'any') {
+    rules +=
+      `		${up} ct state established,related accept
+` +
+      // ICMP errors of new flows (PMTU) are "related"; echo and IPv6 neighbour discovery are not
+      `		${up} meta l4proto { icmp, ipv6-icmp } accept
+` +
+      cfg.uplinkAllow.map((a) => `		${up} ${a.proto} dport ${a.port} accept
+`).join('') +
+      `		${up} counter drop
+`;
+  }
+  return `	chain input {
+		type filter hook input priority filter; policy accept;
+${rules}	}
+`;
+}
+
 export function renderHubNft(cfg: HubConfig): string {
-  let body = clamp('obt*');
+  let body = hubInput(cfg) + clamp('obt*');
   if (cfg.nat) {
     body +=
       `\tchain postrouting {\n` +

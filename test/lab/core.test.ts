@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Lab } from './lab.js';
-import { waitFor } from './lab.js';
+import { waitFor, REPO } from './lab.js';
 import { buildBondedLab, allFull, allBonded, ospfNeighbors, wanTxBytes, adjacencyUptimes, adjacencyResets, USER_BGP } from './scenario.js';
 import { labTopology, coreSites } from './topology.js';
 import { limitMbit } from './iperf.js';
@@ -112,6 +112,42 @@ describe('namespace lab: hub and spokes bonded over WireGuard+VXLAN with OSPF EC
     await lab.sh(a.host, `ping -c 3 -i 0.2 -W 2 ${b.hostAddr}`);
     const trace = await lab.sh(a.host, `tracepath -n -m 5 ${b.hostAddr} 2>&1 || true`);
     assert.match(trace, /100\.127\.0\.\d+/, 'the path crosses a tunnel address (the hub)');
+  });
+
+  it('5b: the hub\'s uplink takes only WireGuard from the internet: OSPF, BFD and VXLAN sent at it are dropped and ignored', async () => {
+    type Rule = { rule?: { expr: { match?: { right?: unknown }; counter?: { packets: number }; accept?: null; drop?: null }[] } };
+    // Each counted rule of the hub's input chain, by what it matches, with its packet count.
+    const counters = async () => {
+      const j = JSON.parse(await lab.sh('hub', 'nft -j list chain inet ospfbond input')) as { nftables: Rule[] };
+      const out: Record<string, number> = {};
+      for (const r of j.nftables) {
+        const e = r.rule?.expr ?? [];
+        const c = e.find((x) => x.counter)?.counter;
+        if (!c) continue;
+        const key = e.filter((x) => x.match).map((x) => JSON.stringify(x.match!.right)).join(' ') + (e.some((x) => 'accept' in x) ? ' accept' : ' drop');
+        out[key] = c.packets;
+      }
+      return out;
+    };
+    const hubNeighbors = async () => (await ospfNeighbors(lab, 'hub')).map((n) => n.ifaceName).sort();
+    const bfdPeers = async () => (JSON.parse(await lab.sh('hub', "vtysh -c 'show bfd peers json'")) as { peer: string }[]).map((p) => p.peer).sort();
+    const [before, nbrs, peers] = [await counters(), await hubNeighbors(), await bfdPeers()];
+    const N = 20;
+    await lab.sh('server', `python3 ${REPO}test/lab/tools/inject.py ${t.hub.endpoint} ${N}`);
+    await new Promise((r) => setTimeout(r, 1500));
+    const after = await counters();
+    const delta = (k: string) => (after[k] ?? NaN) - (before[k] ?? NaN);
+    const up = JSON.stringify(t.hub.uplink);
+    assert.equal(delta(`${up} "ospf" drop`), N, `every OSPF hello from the internet dropped\n${JSON.stringify(after)}`);
+    assert.equal(delta(`${up} {"set":[3784,3785,4784,4789]} drop`), 2 * N, 'every BFD and VXLAN packet dropped');
+    assert.ok(delta(`${up} 51820 accept`) >= N, 'the WireGuard port is open (junk there is WireGuard\'s to ignore)');
+    assert.equal(delta(`${up} drop`), N, 'the TCP SYN to another port dropped');
+    assert.deepEqual(await hubNeighbors(), nbrs, 'no OSPF neighbour from the internet');
+    assert.deepEqual(await bfdPeers(), peers, 'no BFD session from the internet');
+    assert.ok(await allFull(lab), 'the tunnels\' adjacencies are untouched');
+    // ICMP stays open (path MTU discovery, ping) and replies to the hub's own connections come in.
+    await lab.sh('server', `ping -c 2 -i 0.2 -W 2 ${t.hub.endpoint}`);
+    console.log(`# measured: ${N} each of OSPF, BFD, VXLAN, TCP SYN and WireGuard junk sent at the hub's uplink: ${delta(`${up} "ospf" drop`)} OSPF, ${delta(`${up} {"set":[3784,3785,4784,4789]} drop`)} BFD+VXLAN, ${delta(`${up} drop`)} other dropped`);
   });
 
   it('6: with every ISP dropping traffic, no LAN packet leaves a WAN un-encapsulated; the bond comes back by itself', async () => {

@@ -8,7 +8,7 @@ import type { Topology } from './topology.js';
 import { parseIperf, type IperfRun } from './iperf.js';
 import { netSteps, stepCommand } from './provision.js';
 
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
 /**
  * A lab of network namespaces. Routers (hub, spokes) also get a private mount namespace in which

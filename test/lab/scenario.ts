@@ -178,7 +178,8 @@ export async function routerSnapshot(lab: Lab, node: string, opts: { learnedEndp
     section('addresses', addrs.flatMap((a) => a.addr_info.filter((i) => !i.local.startsWith('fe80:')).map((i) => `${a.ifname} ${i.local}/${i.prefixlen}${i.address ? ` peer ${i.address}` : ''}`))),
     section('rules', (await lab.sh(node, 'ip rule show')).split('\n').filter(Boolean)),
     section('routes', (await lab.sh(node, 'ip -o route show table all')).split('\n').filter((l) => l && !/ proto (ospf|bgp)\b|\bfe80:/.test(l))),
-    `## nft\n${await lab.sh(node, 'nft list ruleset')}\n`,
+    // nft counters count traffic (the hub's uplink filter counts every WireGuard packet): not config.
+    `## nft\n${(await lab.sh(node, 'nft list ruleset')).replace(/counter packets \d+ bytes \d+/g, 'counter')}\n`,
     // direct_packets_stat counts packets HTB sent before its classes existed: traffic, not config.
     section('tc', tc.split('\n').filter(Boolean).map((l) => l.replace(/ direct_packets_stat \d+/, ''))),
     section('wireguard', wg),

@@ -19,6 +19,21 @@ test('hub without NAT has no masquerade', () => {
   assert.match(renderHubNft(hub), /iifname "obt\*" oifname "eth0" masquerade/);
 });
 
+test('hub uplink filter: uplink_allow lists what is let in; any keeps only the drops of OSPF, BFD and VXLAN', () => {
+  const rules = (allow: string) => renderHubNft(parseConfig(hub.file, fixture('hub.ini').replace('nat = true', `nat = true\nuplink_allow = ${allow}`)) as HubConfig);
+  const web = rules('tcp/22, tcp/443,udp/53');
+  for (const r of ['tcp dport 22 accept', 'tcp dport 443 accept', 'udp dport 53 accept', 'iifname "eth0" counter drop']) assert.ok(web.includes(`iifname "eth0" ${r.replace('iifname "eth0" ', '')}`), r);
+  const none = rules('none');
+  assert.doesNotMatch(none, /tcp dport/);
+  assert.match(none, /iifname "eth0" udp dport 51820 counter accept\n(.*\n)*\t\tiifname "eth0" counter drop/);
+  const any = rules('any');
+  assert.doesNotMatch(any, /iifname "eth0" counter drop|ct state/);
+  assert.match(any, /iifname "eth0" ip protocol 89 counter drop/);
+  assert.match(any, /iifname "eth0" udp dport \{ 3784, 3785, 4784, 4789 \} counter drop/);
+  assert.throws(() => rules('ssh'), /uplink_allow: ssh: expected PROTO\/PORT such as tcp\/22/);
+  assert.throws(() => rules('tcp/70000'), /uplink_allow: tcp\/70000: expected PROTO\/PORT/);
+});
+
 test('the nft hash changes with the ruleset and only then', () => {
   assert.equal(nftHash(renderHubNft(hub)), nftHash(renderHubNft(hub)));
   assert.notEqual(nftHash(renderHubNft(hub)), nftHash(renderHubNft({ ...hub, uplink: 'eth1' })));
