@@ -116,7 +116,7 @@ export function loadConfig(file: string): Config {
 }
 
 export function parseConfig(file: string, text: string): Config {
-  const doc = parseIni(text);
+  const doc = parseIni(file, text);
   const role = (doc.data.ospfbond as { role?: unknown } | undefined)?.role;
   if (role === 'hub') return toHub(file, doc, check(file, doc, hubIniSchema, hubCrossChecks));
   if (role === 'spoke') return toSpoke(file, doc, check(file, doc, spokeIniSchema, spokeCrossChecks));
@@ -169,6 +169,9 @@ function valueAt(data: unknown, path: string[]): unknown {
 const sections = (v: unknown): [string, Record<string, unknown>][] =>
   v && typeof v === 'object' ? (Object.entries(v).filter(([, x]) => x && typeof x === 'object') as [string, Record<string, unknown>][]) : [];
 
+/** The schema reads `tunnel = 02` as 2 (see int in schema.ts), so the duplicate checks compare numbers, not their spelling. */
+const wholeNumber = (v: unknown): unknown => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v);
+
 /** Finds values used twice across sections; runs on the raw file, so it reports even when the schema fails. */
 function duplicates(file: string, doc: IniDocument, items: { section: string; key: string; value: unknown; owner: string }[], what: (owner: string, v: string) => string): ConfigProblem[] {
   const seen = new Map<string, string>();
@@ -187,8 +190,8 @@ function hubCrossChecks(file: string, doc: IniDocument): ConfigProblem[] {
   const spokes = sections(doc.data.spoke);
   const tunnels = spokes.flatMap(([name, s]) => sections(s.wan).map(([wan, t]) => ({ name, wan, t })));
   return [
-    ...duplicates(file, doc, spokes.map(([name, s]) => ({ section: `spoke.${name}`, key: 'id', value: s.id, owner: name })), (o, v) => `id ${v} is already spoke ${o}'s`),
-    ...duplicates(file, doc, tunnels.map(({ name, wan, t }) => ({ section: `spoke.${name}.wan.${wan}`, key: 'tunnel', value: t.tunnel, owner: `${name}/${wan}` })), (o, v) => `tunnel ${v} is already ${o}'s`),
+    ...duplicates(file, doc, spokes.map(([name, s]) => ({ section: `spoke.${name}`, key: 'id', value: wholeNumber(s.id), owner: name })), (o, v) => `id ${v} is already spoke ${o}'s`),
+    ...duplicates(file, doc, tunnels.map(({ name, wan, t }) => ({ section: `spoke.${name}.wan.${wan}`, key: 'tunnel', value: wholeNumber(t.tunnel), owner: `${name}/${wan}` })), (o, v) => `tunnel ${v} is already ${o}'s`),
     ...duplicates(file, doc, tunnels.map(({ name, wan, t }) => ({ section: `spoke.${name}.wan.${wan}`, key: 'public_key', value: t.public_key, owner: `${name}/${wan}` })), (o) => `same key as ${o}: every WAN needs its own key`),
     ...spokes.filter(([, s]) => sections(s.wan).length === 0).map(([name]) => ({ file, line: doc.lineOf(`spoke.${name}`), key: `spoke.${name}`, message: 'has no [spoke.NAME.wan.WAN] section' })),
   ];
@@ -199,7 +202,7 @@ function spokeCrossChecks(file: string, doc: IniDocument): ConfigProblem[] {
   const lanDevs = typeof (doc.data.spoke as Record<string, unknown> | undefined)?.lan_devs === 'string' ? String((doc.data.spoke as Record<string, unknown>).lan_devs).split(',').map((d) => d.trim()) : [];
   const problems = [
     ...duplicates(file, doc, wans.map(([name, w]) => ({ section: `wan.${name}`, key: 'dev', value: w.dev, owner: name })), (o, v) => `device ${v} is already WAN ${o}'s: one device per WAN`),
-    ...duplicates(file, doc, wans.map(([name, w]) => ({ section: `wan.${name}`, key: 'tunnel', value: w.tunnel, owner: name })), (o, v) => `tunnel ${v} is already WAN ${o}'s`),
+    ...duplicates(file, doc, wans.map(([name, w]) => ({ section: `wan.${name}`, key: 'tunnel', value: wholeNumber(w.tunnel), owner: name })), (o, v) => `tunnel ${v} is already WAN ${o}'s`),
     ...wans
       .filter(([, w]) => typeof w.dev === 'string' && lanDevs.includes(w.dev))
       .map(([name, w]) => ({ file, line: doc.lineOf('spoke', 'lan_devs'), key: 'spoke.lan_devs', message: `${String(w.dev)} is WAN ${name}'s device and cannot be a LAN device too` })),

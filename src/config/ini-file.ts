@@ -1,4 +1,5 @@
 import * as ini from 'ini';
+import { ConfigError } from '../errors.js';
 
 export interface IniDocument {
   data: Record<string, unknown>;
@@ -6,8 +7,8 @@ export interface IniDocument {
   lineOf(section: string, key?: string): number;
 }
 
-export function parseIni(text: string): IniDocument {
-  const data = ini.parse(text) as Record<string, unknown>;
+export function parseIni(file: string, text: string): IniDocument {
+  const data = readIni(file, text);
   const lines = new Map<string, number>();
   let section = '';
   text.split(/\r?\n/).forEach((raw, i) => {
@@ -34,6 +35,39 @@ export function parseIni(text: string): IniDocument {
       return lines.get(sec) ?? 1;
     },
   };
+}
+
+/**
+ * The ini package throws a TypeError on two kinds of input: a name in single quotes, which it reads
+ * as JSON, that is not a string ('null'), and a key set to null that a section is also inside
+ * (`wan = null` with [wan.dsl]). The first line it fails on becomes a config problem, not a stack trace.
+ */
+function readIni(file: string, text: string): Record<string, unknown> {
+  try {
+    return ini.parse(text) as Record<string, unknown>;
+  } catch {
+    const lines = text.split(/\r?\n/);
+    let n = 1;
+    while (n < lines.length && readable(lines.slice(0, n).join('\n'))) n++;
+    throw new ConfigError([{ file, line: n, ...unreadable(lines[n - 1]!.trim()) }]);
+  }
+}
+
+function readable(text: string): boolean {
+  try {
+    ini.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function unreadable(line: string): { key: string; message: string } {
+  const header = /^\[(.*)\]$/.exec(line);
+  const name = (header ? header[1]! : line.split('=')[0]!).trim();
+  if (/^'.*'$/.test(name)) return { key: name, message: `a ${header ? 'section name' : 'key'} in single quotes is read as JSON, and this one is not a string (write it without quotes)` };
+  if (header) return { key: name, message: 'this section is inside a key set to null (remove that key, or rename the section)' };
+  return { key: name, message: `set to null, and a section above is inside ${name} (remove this line, or that section)` };
 }
 
 /** Sections in the order given; nested objects become dotted sections, as `ini` reads them back. */
