@@ -7,7 +7,7 @@ import pretty from 'pino-pretty';
 import { loadConfig, type Config } from '../config/config.js';
 import { intervalCron } from '../config/schema.js';
 import { spokeWgName } from '../model/addressing.js';
-import { observeWg } from '../system/observe.js';
+import { observeWg, frrPids } from '../system/observe.js';
 import { execute } from '../system/executor.js';
 import { collectStatus } from '../status/collect.js';
 import type { LinkSample } from '../status/report.js';
@@ -55,6 +55,9 @@ export async function retryOnce(name: string, attempt: () => Promise<unknown>, l
     return false;
   }
 }
+
+/** Reading FRR's pid files is cheap; a restart shows as a new pid however quickly watchfrr acted. */
+const FRR_WATCH_CRON = '*/2 * * * * *';
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -144,12 +147,29 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
     for (const t of report.tunnels) jobLog.info({ ...t, intervalSeconds: report.intervalSeconds }, 'stats');
   };
 
+  // watchfrr restarts an FRR daemon that died, often within a second; a pid that changed is the
+  // trace it leaves, and an operator wants to know that ospfd crashed even if routing came back.
+  let lastPids: Record<string, number> | undefined;
+  const frrWatch = async (_cfg: Config, jobLog: Logger) => {
+    const now = frrPids();
+    for (const d of new Set([...Object.keys(lastPids ?? {}), ...Object.keys(now)])) {
+      const [was, pid] = [lastPids?.[d], now[d]];
+      if (!lastPids || was === pid) continue;
+      // watchfrr itself is replaced by every reload of the FRR service (a changed daemons file).
+      if (was && pid) jobLog[d === 'watchfrr' ? 'info' : 'warn']({ daemon: d, pid, was }, `FRR ${d} restarted (pid ${was} -> ${pid})`);
+      else if (was) jobLog.error({ daemon: d, was }, `FRR ${d} is not running (pid ${was} gone)`);
+      else jobLog.info({ daemon: d, pid }, `FRR ${d} is running (pid ${pid})`);
+    }
+    lastPids = now;
+  };
+
   const s = first.daemon;
   const tasks = [
     cron.schedule(intervalCron(s.reconcileEvery)!, job('reconcile', reconcile), { name: 'reconcile', noOverlap: true }),
     cron.schedule(intervalCron(s.mirrorEvery)!, job('mirror', mirror), { name: 'mirror', noOverlap: true }),
     cron.schedule(intervalCron(s.resolveEvery)!, job('resolve', resolve), { name: 'resolve', noOverlap: true }),
     cron.schedule(intervalCron(s.statsEvery)!, job('stats', stats, false), { name: 'stats', noOverlap: true }),
+    cron.schedule(FRR_WATCH_CRON, job('frr-watch', frrWatch, false), { name: 'frr-watch', noOverlap: true }),
   ];
   const server = s.metricsListen ? serveMetrics(s.metricsListen, async () => (await collectStatus(loadConfig(file))).report, log) : undefined;
   log.info({ config: file, role: first.role, reconcile: s.reconcileEvery, mirror: s.mirrorEvery, resolve: s.resolveEvery, stats: s.statsEvery, metrics: s.metricsListen ?? null }, 'started');

@@ -206,16 +206,22 @@ function readText(path: string): string {
 const FRR_RUN_DIR = '/run/frr';
 const FRR_PROCESSES = ['watchfrr', 'zebra', 'ospfd', 'bfdd', 'staticd', 'bgpd', 'mgmtd'];
 
-/** FRR daemons alive by their pid files (a daemon whose pid file is gone is not seen). */
-function frrDaemonsAlive(): string[] {
-  return FRR_PROCESSES.filter((d) => {
+/** FRR's daemons alive now, by their pid files, with their pids (a daemon whose pid file is gone is not seen). */
+export function frrPids(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const d of FRR_PROCESSES) {
     try {
       const pid = readFileSync(`${FRR_RUN_DIR}/${d}.pid`, 'utf8').trim();
-      return /^\d+$/.test(pid) && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === d;
+      if (/^\d+$/.test(pid) && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === d) out[d] = Number(pid);
     } catch {
-      return false;
+      // not running
     }
-  });
+  }
+  return out;
+}
+
+function frrDaemonsAlive(): string[] {
+  return Object.keys(frrPids());
 }
 
 /**
