@@ -88,21 +88,22 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub\'s FRR restar
     });
   }
 
-  it('the hub\'s FRR restarted: adjacencies Full within 15 s of FRR running again, full ECMP measured', async () => {
-    const start = Date.now();
-    await lab.sh(t.hub.node, '/usr/lib/frr/frrinit.sh restart > /dev/null 2>&1');
-    const up = Date.now();
-    await waitFor('all adjacencies Full', 60_000, () => allFull(lab));
-    const full = (Date.now() - up) / 1000;
-    await waitFor('bonded', 60_000, () => allBonded(lab));
-    // Counted from FRR running again: the init script's stop and start are FRR's own time. From
-    // there OSPF takes its wait timer (one dead interval, 4 s) before the hub, DR, forms adjacencies.
-    // The site's default then follows at once, or (about one restart in three here) some 12 s
-    // later: the stopping hub flushed its default summary LSA, the spoke still holds that MaxAge
-    // copy with a higher sequence number, and the new hub must flush and originate it again.
-    // Issue 6 asks for full ECMP within 15 s; that part is printed, not asserted (see the issue note).
-    const bonded = (Date.now() - up) / 1000;
-    console.log(`# measured: hub FRR restart: the init script took ${((up - start) / 1000).toFixed(1)} s; then all adjacencies Full after ${full.toFixed(1)} s, full ECMP both ways after ${bonded.toFixed(1)} s (target 15 s: ${bonded <= 15 ? 'met' : 'MISSED'})`);
-    assert.ok(full <= 15, `adjacencies Full within 15 s of FRR running again (${full.toFixed(1)} s)`);
+  it('the hub\'s FRR restarted: the site is back to full ECMP within 15 s of FRR running again (3 restarts)', async () => {
+    const figures: string[] = [];
+    for (let i = 1; i <= 3; i++) {
+      const start = Date.now();
+      await lab.sh(t.hub.node, '/usr/lib/frr/frrinit.sh restart > /dev/null 2>&1');
+      const up = Date.now();
+      await waitFor('all adjacencies Full', 60_000, () => allFull(lab));
+      const full = (Date.now() - up) / 1000;
+      await waitFor('bonded', 60_000, () => allBonded(lab));
+      // Counted from FRR running again: the init script's stop and start are FRR's own time. From
+      // there OSPF takes its wait timer (one dead interval, 4 s) before the hub, DR, forms adjacencies;
+      // the default follows at once only because of maxage-delay 1 (see OSPF in render/frr.ts).
+      const bonded = (Date.now() - up) / 1000;
+      figures.push(`init ${((up - start) / 1000).toFixed(1)} s, Full +${full.toFixed(1)} s, ECMP +${bonded.toFixed(1)} s`);
+      assert.ok(bonded <= 15, `restart ${i}: full ECMP within 15 s of FRR running again (${bonded.toFixed(1)} s)`);
+    }
+    console.log(`# measured: hub FRR restarted 3 times: ${figures.join('; ')}`);
   });
 });

@@ -107,6 +107,10 @@ test('frr-reload --test output: machine defaults are no drift, ospfbond lines ar
   assert.ok(blockInSync(machine, block));
   assert.ok(!blockInSync(`${machine}interface obt-dsl\n ip ospf cost 10\n`, block));
   assert.ok(!blockInSync('\nLines To Delete\n===============\nrouter ospf\n', block));
+  // FRR 8.4 takes `ospf maxage-delay` but never shows it, so frr-reload.py always lists it to add.
+  const ospf = 'router ospf\n ospf maxage-delay 1\n timers lsa min-arrival 0\nexit\n';
+  assert.ok(blockInSync(`${machine}router ospf\n ospf maxage-delay 1\n`, ospf));
+  assert.ok(!blockInSync(`${machine}router ospf\n timers lsa min-arrival 0\n`, ospf));
 });
 
 test('shapers: kept when tc shows what the config wants, rebuilt when the rate changed, removed when the rate is gone', () => {
