@@ -17,6 +17,7 @@ import { rejection, COMMITTED_FILE } from '../system/transaction.js';
 import { settleStale } from '../commands/confirm.js';
 import { usage } from '../errors.js';
 import { mirrorPolicies } from './mirror.js';
+import { WgWatch, WG_WATCH_CRON, STALL_MS, restartPeerArgv } from './wg-watch.js';
 import { serveMetrics } from './metrics.js';
 
 /** JSON lines on stdout for journald; readable lines when a person runs it on a terminal. */
@@ -149,7 +150,8 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
 
   // watchfrr restarts an FRR daemon that died, often within a second; a pid that changed is the
   // trace it leaves, and an operator wants to know that ospfd crashed even if routing came back.
-  let lastPids: Record<string, number> | undefined;
+  // Taken now, not at the job's first tick: a daemon that dies in the first seconds is reported too.
+  let lastPids: Record<string, number> | undefined = frrPids();
   const frrWatch = async (_cfg: Config, jobLog: Logger) => {
     const now = frrPids();
     for (const d of new Set([...Object.keys(lastPids ?? {}), ...Object.keys(now)])) {
@@ -163,6 +165,29 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
     lastPids = now;
   };
 
+  // A spoke's tunnel whose hub fell silent gets a fresh WireGuard handshake (see wg-watch.ts).
+  const wgWatch = new WgWatch();
+  const STALL_S = STALL_MS / 1000;
+  const wgWatchJob = async (cfg: Config, jobLog: Logger) => {
+    if (cfg.role !== 'spoke') return;
+    const wg = await observeWg(['any']);
+    const peers = new Map(cfg.wans.flatMap((w) => {
+      const peer = wg[spokeWgName(w.name)]?.peers.find((p) => p.publicKey === cfg.hub.publicKey);
+      return peer ? [[w.name, peer] as const] : [];
+    }));
+    const restart = wgWatch.sample(Date.now(), Object.fromEntries([...peers].map(([w, p]) => [w, p.rxBytes])));
+    if (restart.length === 0) return;
+    // Under the router lock, as every change the daemon makes; not waiting long: an apply that
+    // holds it sets the peers itself, and WireGuard's own retry comes within 15 s anyway.
+    await withRouterLock('daemon wg-watch', async () => {
+      for (const w of restart) {
+        const peer = peers.get(w)!;
+        jobLog.warn({ wan: w, silentSeconds: STALL_S, lastHandshake: peer.latestHandshake || null }, `${w}: nothing from the hub for ${STALL_S} s; starting a new WireGuard session (the hub may have restarted)`);
+        await execute([{ kind: 'run', argv: restartPeerArgv(spokeWgName(w), peer) }], () => undefined);
+      }
+    }, { waitMs: 5_000 });
+  };
+
   const s = first.daemon;
   const tasks = [
     cron.schedule(intervalCron(s.reconcileEvery)!, job('reconcile', reconcile), { name: 'reconcile', noOverlap: true }),
@@ -171,6 +196,7 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
     cron.schedule(intervalCron(s.statsEvery)!, job('stats', stats, false), { name: 'stats', noOverlap: true }),
     cron.schedule(FRR_WATCH_CRON, job('frr-watch', frrWatch, false), { name: 'frr-watch', noOverlap: true }),
   ];
+  if (first.role === 'spoke') tasks.push(cron.schedule(WG_WATCH_CRON, job('wg-watch', wgWatchJob, false), { name: 'wg-watch', noOverlap: true }));
   const server = s.metricsListen ? serveMetrics(s.metricsListen, async () => (await collectStatus(loadConfig(file))).report, log) : undefined;
   log.info({ config: file, role: first.role, reconcile: s.reconcileEvery, mirror: s.mirrorEvery, resolve: s.resolveEvery, stats: s.statsEvery, metrics: s.metricsListen ?? null }, 'started');
   // Signals are taken from here on, so a stop during a long first reconcile is orderly too.

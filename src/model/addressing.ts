@@ -74,6 +74,8 @@ export function wanPolicy(index: number): { fwmark: number; table: number; looku
 
 export const HUB_WG = 'obwg0';
 export const VXLAN_PORT = 4789;
+/** BFD single-hop control and echo, and multihop control (RFC 5881, 5883). */
+export const BFD_PORTS = [3784, 3785, 4784];
 
 export function hubTapName(tunnel: number): string {
   return `obt${tunnel}`;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { HubConfig, SpokeConfig } from '../config/config.js';
-import { wanPolicy, HUB_WG, VXLAN_PORT } from '../model/addressing.js';
+import { wanPolicy, HUB_WG, VXLAN_PORT, BFD_PORTS } from '../model/addressing.js';
 
 export const NFT_TABLE = 'ospfbond';
 export const NFT_FAMILY = 'inet';
@@ -30,8 +30,6 @@ const clamp = (tapGlob: string) =>
   `\t\toifname "${tapGlob}" tcp flags syn tcp option maxseg size set rt mtu\n` +
   `\t}\n`;
 
-/** BFD single-hop control and echo, and multihop control (RFC 5881, 5883). */
-const BFD_PORTS = [3784, 3785, 4784];
 const OSPF_PROTO = 89;
 
 /**

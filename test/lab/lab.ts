@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { execa } from 'execa';
-import { mkdirSync, rmSync, writeFileSync, existsSync, statSync, readFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync, existsSync, statSync, readFileSync, appendFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -53,13 +53,26 @@ export class Lab {
     return args;
   }
 
+  /**
+   * Every command run on a node and what it printed, for the check that no private key shows up
+   * anywhere (scenario.ts leakedSecrets). `secret`: a harness command that reads keys on purpose.
+   */
+  get transcript(): string {
+    return `${this.dir}/transcript.log`;
+  }
+
+  private record(node: string, cmd: string, out: string): void {
+    if (this.made.includes('dir')) appendFileSync(this.transcript, `[${node}] ${cmd}\n${out}\n`);
+  }
+
   /** Runs a shell command on a node; throws with its output when it fails. */
-  async sh(node: string, cmd: string, opts: { timeoutMs?: number } = {}): Promise<string> {
+  async sh(node: string, cmd: string, opts: { timeoutMs?: number; secret?: boolean } = {}): Promise<string> {
     const r = await execa(this.enter(node)[0]!, [...this.enter(node).slice(1), 'bash', '-c', cmd], {
       reject: false,
       timeout: opts.timeoutMs ?? 120_000,
       env: { PATH: `${this.prefix}/bin:${process.env.PATH}`, LC_ALL: 'C' },
     });
+    if (!opts.secret) this.record(node, cmd, `${r.stdout}\n${r.stderr}`);
     if (r.exitCode !== 0) throw new Error(`[${node}] ${cmd}\n${r.exitCode === undefined ? r.shortMessage : `exit ${r.exitCode}`}\n${r.stdout}\n${r.stderr}`);
     return String(r.stdout);
   }
@@ -71,6 +84,7 @@ export class Lab {
       timeout: timeoutMs,
       env: { PATH: `${this.prefix}/bin:${process.env.PATH}`, LC_ALL: 'C' },
     });
+    this.record(node, cmd, `${r.stdout}\n${r.stderr}`);
     return { code: r.exitCode ?? -1, out: `${r.stdout}\n${r.stderr}` };
   }
 

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
-import { buildBondedLab, adjacencyUptimes, adjacencyResets, ospfNeighbors, ecmpWidth, failWan, restoreWan, pingRun } from './scenario.js';
+import { buildBondedLab, adjacencyUptimes, adjacencyResets, ospfNeighbors, ecmpWidth, failWan, restoreWan, pingRun, itLeaksNoSecrets } from './scenario.js';
 import { labTopology, coreSites, type SpokeSpec } from './topology.js';
 import type { StatusReport } from '../../src/status/report.js';
 import { statusReport } from '../../src/status/report.js';
@@ -73,6 +73,8 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
       assert.match(r.out, /ok +wireguard +.*wireguard-go|ok +wireguard +kernel module/);
       assert.match(r.out, /ok +vxlan/);
     }
+    // The user's bgpd listens on every address; the uplink lets in WireGuard and ssh only.
+    assert.match((await lab.sh(t.hub.node, 'ospfbond doctor')).replace(/\s+/g, ' '), new RegExp(`warn uplink services tcp/179 \\(bgpd\\) listens on ${t.hub.uplink} but uplink_allow \\(tcp/22\\) turns new connections from the internet away fix: add what must be reachable to uplink_allow`));
     await lab.sh(sitea.name, "sed -i 's/^bfdd=yes/bfdd=no/' /etc/frr/daemons");
     let r = await lab.try(sitea.name, 'ospfbond doctor');
     assert.equal(r.code, 3);
@@ -327,4 +329,6 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
       if (retried.length) console.log(`# ${n}: ${retried.length} job(s) failed once and were retried: ${retried.join(' | ')}`);
     }
   });
+
+  itLeaksNoSecrets(() => lab);
 });

@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
-import { preparedLab, routerSnapshot, allFull, allBonded, ospfNeighbors } from './scenario.js';
+import { preparedLab, routerSnapshot, allFull, allBonded, ospfNeighbors, itLeaksNoSecrets } from './scenario.js';
 import { labTopology, demoSites } from './topology.js';
 
 /**
@@ -133,4 +133,6 @@ describe('transactional apply: a failure at any step leaves the router as it was
     console.log(`# measured: boot-time revert of an unconfirmed change: bonded again ${((Date.now() - booted) / 1000).toFixed(1)} s after \`apply --boot\``);
     await lab.sh(s, `cp ${lab.dir}/spoke.ini ${ini} && ospfbond apply`);
   });
+
+  itLeaksNoSecrets(() => lab);
 });

@@ -1,6 +1,9 @@
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
 import { Lab, waitFor } from './lab.js';
 import { labTopology, type Topology, type SpokeSpec } from './topology.js';
-import { ospfbondSteps, stepCommand } from './provision.js';
+import { ospfbondSteps, stepCommand, bundlePath } from './provision.js';
 
 /** A user's own FRR config, which ospfbond must leave alone through apply and down. */
 export const USER_BGP = 'router bgp 64512\n bgp router-id 192.0.2.250\n no bgp ebgp-requires-policy\nexit\n!\n';
@@ -166,9 +169,10 @@ export async function routerSnapshot(lab: Lab, node: string, opts: { learnedEndp
   const addrs = JSON.parse(await lab.sh(node, 'ip -j addr show')) as { ifname: string; addr_info: { local: string; prefixlen: number; address?: string }[] }[];
   const ours = links.filter((l) => /^ob/.test(l.ifname)).map((l) => l.ifname);
   const tc = await lab.sh(node, ['tc qdisc show', ...ours.flatMap((d) => [`tc class show dev ${d}`, `tc filter show dev ${d}`])].join('; '));
-  const wg = (await lab.sh(node, 'wg show all dump')).split('\n').filter(Boolean).map((l) => {
+  // The private key is blanked where it is read: the run's transcript is searched for keys.
+  const wg = (await lab.sh(node, "wg show all dump | awk -F'\\t' -v OFS='\\t' 'NF == 5 { $2 = \"-\" } { print }'")).split('\n').filter(Boolean).map((l) => {
     const f = l.split('\t');
-    // Interface lines: name, private key, public key, port, fwmark. Peer lines: name, public key, psk, endpoint, allowed ips, handshake, rx, tx, keepalive.
+    // Interface lines: name, (private key), public key, port, fwmark. Peer lines: name, public key, psk, endpoint, allowed ips, handshake, rx, tx, keepalive.
     return f.length === 5 ? [f[0], f[2], f[3], f[4]].join(' ') : [f[0], f[1], opts.learnedEndpoints ? '-' : f[3], f[4], f[8]].join(' ');
   });
   const frrUp = (await lab.try(node, '/usr/lib/frr/frrinit.sh status')).code === 0;
@@ -188,4 +192,52 @@ export async function routerSnapshot(lab: Lab, node: string, opts: { learnedEndp
     `## FRR ${frrUp ? 'running' : 'stopped'}\n${frr.join('\n')}\n`,
     `## /var/lib/ospfbond\n${await lab.sh(node, 'cd /var/lib/ospfbond && for f in $(ls | grep -v -e rejected.json -e revert.log); do echo "# $f"; cat "$f"; done')}\n`,
   ].join('');
+}
+
+/**
+ * Every private key of the run (the routers' key files and the bundles the hub wrote) searched for
+ * in every output of the run: each command the tests ran on a node and what it printed (the
+ * transcript), the files the tests kept in the run dir (daemon logs, test outputs; not the
+ * bundles), and ospfbond's state files on each router. Also checks the key files' modes.
+ */
+export async function leakedSecrets(lab: Lab): Promise<{ keys: number; bytes: number; problems: string[] }> {
+  const routers = [lab.topo.hub.node, ...lab.topo.spokes.map((s) => s.name)];
+  const keys = new Map<string, string>();
+  const problems: string[] = [];
+  for (const n of routers) {
+    const files = (await lab.sh(n, 'ls /etc/ospfbond/keys 2>/dev/null || true', { secret: true })).trim().split('\n').filter(Boolean);
+    for (const f of files) {
+      const [mode, owner] = (await lab.sh(n, `stat -c '%a %U' /etc/ospfbond/keys/${f}`, { secret: true })).trim().split(' ');
+      if (mode !== '600' || owner !== 'root') problems.push(`${n}: /etc/ospfbond/keys/${f} is mode ${mode ?? '?'} owner ${owner ?? '?'}, not 600 root`);
+      keys.set((await lab.sh(n, `cat /etc/ospfbond/keys/${f}`, { secret: true })).trim(), `${n}:/etc/ospfbond/keys/${f}`);
+    }
+  }
+  const bundles = new Set(lab.topo.spokes.map((s) => bundlePath(lab.dir, s.name)));
+  for (const b of bundles) {
+    if (!existsSync(b)) continue;
+    if ((statSync(b).mode & 0o777) !== 0o600) problems.push(`${b} is not mode 0600`);
+    for (const w of (JSON.parse(readFileSync(b, 'utf8')) as { wans: { name: string; private_key: string }[] }).wans) keys.set(w.private_key, `${b} (${w.name})`);
+  }
+  const texts: [string, string][] = readdirSync(lab.dir, { withFileTypes: true })
+    // *.mnt: a router's mount namespace, bound on a file.
+    .filter((e) => e.isFile() && !e.name.endsWith('.mnt') && !bundles.has(`${lab.dir}/${e.name}`))
+    .map((e) => [`${lab.dir}/${e.name}`, readFileSync(`${lab.dir}/${e.name}`, 'utf8')]);
+  for (const n of routers) {
+    const state = await lab.sh(n, 'cd /var/lib/ospfbond 2>/dev/null && for f in $(ls -A); do echo "### $f"; cat "$f"; done || true', { secret: true });
+    texts.push([`${n}:/var/lib/ospfbond`, state]);
+  }
+  for (const [where, text] of texts) for (const [key, from] of keys) if (text.includes(key)) problems.push(`the private key of ${from} appears in ${where}`);
+  return { keys: keys.size, bytes: texts.reduce((n, [, t]) => n + t.length, 0), problems };
+}
+
+/** The last test of each lab file: no private key in any output of its run. */
+export function itLeaksNoSecrets(getLab: () => Lab): void {
+  it('no private key in any output of this run (every command and what it printed, the kept files, ospfbond\'s state); key files 0600 root', async () => {
+    const lab = getLab();
+    const r = await leakedSecrets(lab);
+    console.log(`# measured: searched ${(r.bytes / 1e6).toFixed(1)} MB of this run's output for ${r.keys} private keys`);
+    const want = 1 + lab.topo.spokes.reduce((n, s) => n + s.wans.length, 0);
+    assert.ok(r.keys >= want && r.bytes > 100_000, `the search had every key and output to search (${r.keys} of ${want} keys, ${r.bytes} bytes)`);
+    assert.deepEqual(r.problems, []);
+  });
 }

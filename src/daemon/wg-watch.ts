@@ -1,0 +1,70 @@
+import type { ObservedPeer } from '../system/observe.js';
+
+/**
+ * A hub whose WireGuard restarts (a crash, a reboot, the device re-created by a rollback or an
+ * `apply --confirm` revert) has forgotten every session. Its spokes keep sending on the old ones,
+ * which it drops without a word, and WireGuard starts a new handshake only after 15 s without an
+ * answer (KEEPALIVE_TIMEOUT + REKEY_TIMEOUT), on top of the hub's own restart.
+ *
+ * A spoke sees the hub fall silent sooner: over a working tunnel the hub sends OSPF hellos every
+ * second and BFD many times a second, so a WAN's WireGuard that has received nothing for STALL_MS
+ * is on a session the hub may not have any more. Removing and re-adding the peer drops that
+ * session; WireGuard handshakes with the next packet and, while packets wait, again every 5 s by
+ * itself, so one restart per outage is enough. The next one is armed only once traffic has come in
+ * again for FLOWING_SAMPLES samples in a row: a single handshake answer does not count, or a hub
+ * whose WireGuard answers but whose FRR is stopped would see a handshake every few seconds. So a
+ * hub that dies again within those seconds of coming back is left to WireGuard's own retry.
+ */
+export const STALL_MS = 3_000;
+export const FLOWING_SAMPLES = 3;
+/** Sampling: fast enough that a restart comes within STALL_MS + 1 s of the hub going quiet. */
+export const WG_WATCH_CRON = '* * * * * *';
+
+interface WanState {
+  rx: number;
+  changedAt: number;
+  flowing: number;
+  armed: boolean;
+}
+
+export class WgWatch {
+  private readonly wans = new Map<string, WanState>();
+
+  /** One sample of each WAN's received bytes from its hub peer; returns the WANs to restart now. */
+  sample(nowMs: number, rxBytes: Record<string, number>): string[] {
+    const restart: string[] = [];
+    for (const name of this.wans.keys()) if (!(name in rxBytes)) this.wans.delete(name);
+    for (const [name, rx] of Object.entries(rxBytes)) {
+      const s = this.wans.get(name);
+      // A peer re-added (by us or by apply) starts counting from zero: a new session, not yet flowing.
+      if (!s || rx < s.rx) {
+        this.wans.set(name, { rx, changedAt: nowMs, flowing: 0, armed: false });
+        continue;
+      }
+      if (rx !== s.rx) {
+        Object.assign(s, { rx, changedAt: nowMs, flowing: s.flowing + 1 });
+        if (s.flowing >= FLOWING_SAMPLES) s.armed = true;
+        continue;
+      }
+      s.flowing = 0;
+      if (s.armed && nowMs - s.changedAt >= STALL_MS) {
+        s.armed = false;
+        restart.push(name);
+      }
+    }
+    return restart;
+  }
+}
+
+/**
+ * `wg set` arguments that drop a peer's session and put it back as it was (endpoint, allowed IPs,
+ * keepalive): one call, so the peer is never missing between two commands. No key material but
+ * the peer's public key.
+ */
+export function restartPeerArgv(dev: string, peer: ObservedPeer): string[] {
+  const argv = ['wg', 'set', dev, 'peer', peer.publicKey, 'remove', 'peer', peer.publicKey];
+  if (peer.endpoint) argv.push('endpoint', peer.endpoint);
+  argv.push('allowed-ips', peer.allowedIps.join(','));
+  if (peer.keepalive) argv.push('persistent-keepalive', String(peer.keepalive));
+  return argv;
+}

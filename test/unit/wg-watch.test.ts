@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WgWatch, STALL_MS, FLOWING_SAMPLES, restartPeerArgv } from '../../src/daemon/wg-watch.js';
+
+/** Feeds one sample a second; `rx(t)` gives each WAN's received bytes at second t. Returns the restarts by second. */
+function run(seconds: number, rx: (t: number) => Record<string, number>): Map<number, string[]> {
+  const w = new WgWatch();
+  const out = new Map<number, string[]>();
+  for (let t = 0; t < seconds; t++) {
+    const r = w.sample(t * 1000, rx(t));
+    if (r.length) out.set(t, r);
+  }
+  return out;
+}
+
+test('a hub that falls silent on one WAN gets one new session on that WAN, STALL_MS after its last packet', () => {
+  // wan1 hears the hub every second until second 10; wan2 all along.
+  const restarts = run(40, (t) => ({ wan1: 100 * Math.min(t, 10), wan2: 100 * t }));
+  assert.deepEqual([...restarts], [[10 + STALL_MS / 1000, ['wan1']]]);
+});
+
+test('no restart before traffic has flowed: a tunnel that never came up is WireGuard\'s own business', () => {
+  assert.equal(run(30, () => ({ wan1: 148 })).size, 0);
+  // Flowing for fewer than FLOWING_SAMPLES samples does not arm it either.
+  assert.equal(run(30, (t) => ({ wan1: 100 * Math.min(t, FLOWING_SAMPLES - 1) })).size, 0);
+});
+
+test('after a restart, a handshake answer alone does not arm the next one; traffic flowing again does', () => {
+  // Second 0-9 flowing; silent until 20; a handshake answer (counters from zero) at 20; silent again;
+  // from 30 flowing; silent from 40.
+  const rx = (t: number) => {
+    if (t < 10) return { wan1: 100 * t };
+    if (t <= 13) return { wan1: 900 };
+    if (t < 20) return { wan1: 0 }; // the peer re-added: its counters start again
+    if (t < 30) return { wan1: 92 };
+    if (t < 40) return { wan1: 92 + 100 * (t - 29) };
+    return { wan1: 92 + 100 * 10 };
+  };
+  assert.deepEqual([...run(60, rx).keys()], [9 + STALL_MS / 1000, 39 + STALL_MS / 1000]);
+});
+
+test('a WAN that leaves the sample is forgotten, and starts unarmed when it returns', () => {
+  const rx = (t: number): Record<string, number> => (t >= 10 && t < 15 ? {} : { wan1: t < 15 ? 100 * t : 5000 });
+  assert.equal(run(30, rx).size, 0);
+});
+
+test('the restart is one wg call that removes and re-adds the peer as it was, with no private key', () => {
+  const argv = restartPeerArgv('obw-wan1', { publicKey: 'K'.repeat(43) + '=', endpoint: '198.51.100.2:51820', allowedIps: ['100.127.0.8/32'], keepalive: 25, latestHandshake: 1, rxBytes: 2, txBytes: 3 });
+  assert.deepEqual(argv, ['wg', 'set', 'obw-wan1', 'peer', 'K'.repeat(43) + '=', 'remove', 'peer', 'K'.repeat(43) + '=', 'endpoint', '198.51.100.2:51820', 'allowed-ips', '100.127.0.8/32', 'persistent-keepalive', '25']);
+});
