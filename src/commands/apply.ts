@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { loadConfig, type Config } from '../config/config.js';
+import { keyFileProblems } from '../config/key-files.js';
 import { desiredState, endpointHosts, type Desired } from '../model/desired.js';
 import { observe, type Observed } from '../system/observe.js';
 import { planApply, planDown } from '../plan/planner.js';
@@ -73,6 +74,7 @@ export async function apply(file: string, opts: ApplyOptions, print: Printer): P
     return;
   }
   requireRoot();
+  checkKeyFiles(cfg);
   await lockRouter(seconds === undefined ? 'apply' : `apply --confirm ${seconds}`, print, async () => {
     if (seconds !== undefined) return applyConfirmed(cfg, text, seconds, print);
     const pending = readPending();
@@ -81,6 +83,17 @@ export async function apply(file: string, opts: ApplyOptions, print: Printer): P
     print(n ? `ospfbond: ${cfg.role} applied (${n} steps)` : `ospfbond: ${cfg.role} is up to date, nothing to do`);
     if (pending) print(`ospfbond: this apply confirms the change of \`apply --confirm ${pending.seconds}\`; its revert is cancelled`);
   });
+}
+
+/** Before anything changes: a key file that is not the config's key would make a tunnel no handshake completes. */
+function checkKeyFiles(cfg: Config): void {
+  const problems = keyFileProblems(cfg);
+  if (problems.length === 0) return;
+  const hint =
+    cfg.role === 'spoke'
+      ? '`ospfbond init spoke --bundle FILE --force` writes the keys and the config again from the hub\'s bundle'
+      : 'put the hub\'s key file back, or set public_key to its public key (a new hub key needs a new bundle for every spoke)';
+  throw usage(`${cfg.file}: its keys:\n${problems.join('\n')}`, hint);
 }
 
 async function atomicConverge(cfg: Config, print: Printer, beforeChange?: (have: Observed, want: Desired) => Promise<void>): Promise<number> {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError, OspfbondError, EXIT, type ConfigProblem } from '../errors.js';
 import { parseIni, encodeIni, type IniDocument } from './ini-file.js';
@@ -186,6 +186,17 @@ function duplicates(file: string, doc: IniDocument, items: { section: string; ke
   return out;
 }
 
+/** `/etc/ospfbond/keys//dsl.key` and `/etc/ospfbond/keys/./dsl.key` are one file. */
+const keyPath = (v: unknown): unknown => (typeof v === 'string' ? posix.normalize(v.trim()) : v);
+
+/** A WAN's key that is the hub's: the WAN's tunnel would be the hub talking to itself. */
+function sameAsHubKey(file: string, doc: IniDocument, hubKey: unknown, hubKeyName: string, wans: { section: string; value: unknown }[]): ConfigProblem[] {
+  if (typeof hubKey !== 'string') return [];
+  return wans
+    .filter((w) => typeof w.value === 'string' && w.value.trim() === hubKey.trim())
+    .map((w) => ({ file, line: doc.lineOf(w.section, 'public_key'), key: `${w.section}.public_key`, message: `the hub's key (${hubKeyName}): every WAN needs its own key` }));
+}
+
 function hubCrossChecks(file: string, doc: IniDocument): ConfigProblem[] {
   const spokes = sections(doc.data.spoke);
   const tunnels = spokes.flatMap(([name, s]) => sections(s.wan).map(([wan, t]) => ({ name, wan, t })));
@@ -193,6 +204,7 @@ function hubCrossChecks(file: string, doc: IniDocument): ConfigProblem[] {
     ...duplicates(file, doc, spokes.map(([name, s]) => ({ section: `spoke.${name}`, key: 'id', value: wholeNumber(s.id), owner: name })), (o, v) => `id ${v} is already spoke ${o}'s`),
     ...duplicates(file, doc, tunnels.map(({ name, wan, t }) => ({ section: `spoke.${name}.wan.${wan}`, key: 'tunnel', value: wholeNumber(t.tunnel), owner: `${name}/${wan}` })), (o, v) => `tunnel ${v} is already ${o}'s`),
     ...duplicates(file, doc, tunnels.map(({ name, wan, t }) => ({ section: `spoke.${name}.wan.${wan}`, key: 'public_key', value: t.public_key, owner: `${name}/${wan}` })), (o) => `same key as ${o}: every WAN needs its own key`),
+    ...sameAsHubKey(file, doc, (doc.data.hub as Record<string, unknown> | undefined)?.public_key, 'hub.public_key', tunnels.map(({ name, wan, t }) => ({ section: `spoke.${name}.wan.${wan}`, value: t.public_key }))),
     ...spokes.filter(([, s]) => sections(s.wan).length === 0).map(([name]) => ({ file, line: doc.lineOf(`spoke.${name}`), key: `spoke.${name}`, message: 'has no [spoke.NAME.wan.WAN] section' })),
   ];
 }
@@ -203,6 +215,9 @@ function spokeCrossChecks(file: string, doc: IniDocument): ConfigProblem[] {
   const problems = [
     ...duplicates(file, doc, wans.map(([name, w]) => ({ section: `wan.${name}`, key: 'dev', value: w.dev, owner: name })), (o, v) => `device ${v} is already WAN ${o}'s: one device per WAN`),
     ...duplicates(file, doc, wans.map(([name, w]) => ({ section: `wan.${name}`, key: 'tunnel', value: wholeNumber(w.tunnel), owner: name })), (o, v) => `tunnel ${v} is already WAN ${o}'s`),
+    ...duplicates(file, doc, wans.map(([name, w]) => ({ section: `wan.${name}`, key: 'private_key_file', value: keyPath(w.private_key_file), owner: name })), (o, v) => `${v} is already WAN ${o}'s key file: every WAN needs its own key`),
+    ...duplicates(file, doc, wans.map(([name, w]) => ({ section: `wan.${name}`, key: 'public_key', value: w.public_key, owner: name })), (o) => `same key as WAN ${o}: every WAN needs its own key`),
+    ...sameAsHubKey(file, doc, (doc.data.spoke as Record<string, unknown> | undefined)?.hub_public_key, 'spoke.hub_public_key', wans.map(([name, w]) => ({ section: `wan.${name}`, value: w.public_key }))),
     ...wans
       .filter(([, w]) => typeof w.dev === 'string' && lanDevs.includes(w.dev))
       .map(([name, w]) => ({ file, line: doc.lineOf('spoke', 'lan_devs'), key: 'spoke.lan_devs', message: `${String(w.dev)} is WAN ${name}'s device and cannot be a LAN device too` })),

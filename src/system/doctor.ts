@@ -4,6 +4,7 @@ import { probe } from './run.js';
 import { FRR_DAEMONS, FRR_INIT, missingPackages, frrState, frrControl, underSystemd, readSysctl, onPath } from './observe.js';
 import { parseDaemons } from '../plan/planner.js';
 import { loadConfig, type Config } from '../config/config.js';
+import { keyFileProblems } from '../config/key-files.js';
 import { desiredState } from '../model/desired.js';
 import { OspfbondError } from '../errors.js';
 import { BFD_PORTS, VXLAN_PORT } from '../model/addressing.js';
@@ -79,6 +80,8 @@ export async function runChecks(configFile: string): Promise<Check[]> {
   checks.push(nft.exitCode === 0 ? ok('nftables', 'nft works') : fail('nftables', `nft list tables: ${nft.stderr.trim()}`, 'apt-get install nftables; modprobe nf_tables'));
 
   if (cfg) {
+    const keys = keyFileProblems(cfg);
+    checks.push(keys.length ? fail('keys', keys.join('; '), 'fix the key files or public_key in the config (`wg pubkey < FILE` prints a key file\'s public key)') : ok('keys', 'every key file holds the private key of its public_key, each its own'));
     const want = desiredState(cfg).sysctls;
     const wrong = Object.entries(want).filter(([k, v]) => readSysctl(k) !== v);
     checks.push(

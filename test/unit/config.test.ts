@@ -106,3 +106,32 @@ test('a hub config with a tunnel or key used twice names both owners', () => {
       err.problems.some((p) => p.key === 'spoke.farm.wan.lte1.public_key' && /same key as branch1\/dsl/.test(p.message)),
   );
 });
+
+test('a spoke config whose WANs share a key file or a key, or use the hub\'s key, is refused at those lines', () => {
+  const spoke = fixture('spoke.ini');
+  const hubKey = /^hub_public_key = (\S+)$/m.exec(spoke)![1]!;
+  const dslKey = /\[wan\.dsl\][^[]*?public_key = (\S+)/.exec(spoke)![1]!;
+  const shared = spoke.replace('private_key_file = /etc/ospfbond/keys/lte.key', 'private_key_file = /etc/ospfbond/keys/./dsl.key').replace(/(\[wan\.lte\][^[]*?public_key = )\S+/, `$1${dslKey}`);
+  assert.throws(
+    () => parseConfig('/s.ini', shared),
+    (err: ConfigError) => {
+      assert.deepEqual(
+        err.problems.map((p) => `${p.line} ${p.key}: ${p.message}`),
+        [
+          "29 wan.lte.private_key_file: /etc/ospfbond/keys/dsl.key is already WAN dsl's key file: every WAN needs its own key",
+          '30 wan.lte.public_key: same key as WAN dsl: every WAN needs its own key',
+        ],
+      );
+      return true;
+    },
+  );
+  const hubs = spoke.replace(`public_key = ${dslKey}`, `public_key = ${hubKey}`);
+  assert.throws(() => parseConfig('/s.ini', hubs), (err: ConfigError) => err.message === "/s.ini:21 wan.dsl.public_key: the hub's key (spoke.hub_public_key): every WAN needs its own key");
+});
+
+test('a hub config with a spoke WAN holding the hub\'s own key is refused', () => {
+  const hub = fixture('hub.ini');
+  const hubKey = /^public_key = (\S+)$/m.exec(hub)![1]!;
+  const text = hub.replace(/(\[spoke\.branch1\.wan\.lte\]\ntunnel = 2\npublic_key = )\S+/, `$1${hubKey}`);
+  assert.throws(() => parseConfig('/h.ini', text), (err: ConfigError) => err.message === "/h.ini:25 spoke.branch1.wan.lte.public_key: the hub's key (hub.public_key): every WAN needs its own key");
+});
