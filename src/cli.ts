@@ -54,8 +54,15 @@ init
   .requiredOption('--bundle <file>', 'the file `ospfbond hub add-spoke` wrote')
   .requiredOption('--wan <spec>', 'NAME:dev=IFACE,gw=IPV4|dhcp[,mtu=N][,down=MBIT,up=MBIT], once per WAN (rates default to the bundle\'s)', collect, [])
   .option('--lan-dev <iface>', 'LAN interface announced to the hub (repeatable)', collect, [])
+  .option('--hub-key <key>', 'the hub\'s public key, as `hub add-spoke` printed it: refuse a bundle from another hub')
   .option('--force', 'replace an existing config')
-  .addHelpText('after', '\nExample:\n  ospfbond init spoke --bundle site1.ospfbond --wan dsl:dev=eth0,gw=dhcp --wan lte:dev=usb0,gw=192.168.8.1 --lan-dev eth1')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  ospfbond init spoke --bundle site1.ospfbond --wan dsl:dev=eth0,gw=dhcp --wan lte:dev=usb0,gw=192.168.8.1 --lan-dev eth1
+  ospfbond init spoke --bundle site1.ospfbond --hub-key "$(ssh root@hub wg show obwg0 public-key)" --wan dsl:dev=eth0,gw=dhcp --wan lte:dev=usb0,gw=dhcp`,
+  )
   .action((o) => initSpoke(configFile(), o, print));
 
 const hub = program.command('hub').description('manage the spokes of a hub');

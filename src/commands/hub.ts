@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { loadConfig, saveConfig, type HubConfig, type HubTunnel } from '../config/config.js';
 import { writeSecretAtomic } from '../config/fs-safe.js';
-import { BUNDLE_FORMAT, BUNDLE_VERSION, type Bundle } from '../config/bundle.js';
+import { BUNDLE_FORMAT, BUNDLE_VERSION, bundleText, type BundleContent } from '../config/bundle.js';
 import { DEFAULT_COST, DEFAULT_WAN_MTU, parseMbit, MIN_MBIT, MAX_MBIT } from '../config/schema.js';
 import { maxTunnels } from '../model/addressing.js';
 import { generateKeyPair } from '../model/keys.js';
@@ -63,7 +63,7 @@ export function addSpoke(file: string, name: string, opts: { wans: string; rate?
     return { wan, tunnel, publicKey: kp.publicKey, cost: DEFAULT_COST, mtu: DEFAULT_WAN_MTU, ...rates.get(wan) };
   });
   const out = resolve(opts.out ?? `./${name}.ospfbond`);
-  const bundle: Bundle = {
+  const bundle: BundleContent = {
     format: BUNDLE_FORMAT,
     version: BUNDLE_VERSION,
     hub: {
@@ -76,13 +76,14 @@ export function addSpoke(file: string, name: string, opts: { wans: string; rate?
     wans: wans.map((t) => ({ name: t.wan, tunnel: t.tunnel, private_key: keys.get(t.wan)!.privateKey, public_key: t.publicKey, cost: t.cost, mtu: t.mtu, down_mbit: t.downMbit, up_mbit: t.upMbit })),
   };
   // The bundle first: a config that names a spoke whose keys were never written would be useless.
-  writeSecretAtomic(out, `${JSON.stringify(bundle, null, 2)}\n`);
+  writeSecretAtomic(out, bundleText(bundle));
   cfg.spokes.push({ name, id, policy: { mode: 'active-active' }, wans });
   saveConfig(cfg);
   print(`ospfbond: spoke ${name} added (area ${id}, tunnels ${wans.map((t) => `${t.wan}=${t.tunnel}`).join(' ')})`);
   const unshaped = wans.filter((t) => t.downMbit === undefined).map((t) => t.wan);
   if (unshaped.length) print(`[!] no --rate for ${unshaped.join(', ')}: those tunnels are not shaped, and a saturated line can drop BFD and flap its tunnel (README: Shaping)`);
   print(`bundle for the spoke: ${out} (mode 0600, holds the spoke's private keys: copy it over a secure channel)`);
+  print(`this hub: ${bundle.hub.endpoint}, public key ${cfg.publicKey} (give it to \`init spoke --hub-key\` to check the bundle is this hub's)`);
   print('next: `ospfbond apply` here; on the spoke: `ospfbond init spoke --bundle FILE --wan ...` then `ospfbond apply`');
 }
 

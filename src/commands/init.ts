@@ -4,10 +4,11 @@ import { Address4 } from 'ip-address';
 import { probeJson } from '../system/run.js';
 import { OspfbondError, EXIT, usage } from '../errors.js';
 import { writeSecretAtomic } from '../config/fs-safe.js';
-import { keysDir, saveConfig, DEFAULT_DAEMON, type HubConfig, type SpokeConfig, type SpokeWan } from '../config/config.js';
-import { parseEndpoint, parseUplinkAllow, checkPool, DEFAULT_UPLINK_ALLOW, parseMbit, DEFAULT_POOL, DEFAULT_WAN_MTU, MIN_MBIT, MAX_MBIT } from '../config/schema.js';
-import { readBundle } from '../config/bundle.js';
-import { generateKeyPair } from '../model/keys.js';
+import { keysDir, loadConfig, saveConfig, DEFAULT_DAEMON, type Config, type HubConfig, type SpokeConfig, type SpokeWan } from '../config/config.js';
+import { parseEndpoint, parseUplinkAllow, checkPool, DEFAULT_UPLINK_ALLOW, parseMbit, DEFAULT_POOL, DEFAULT_WAN_MTU, MIN_MBIT, MAX_MBIT, WG_KEY } from '../config/schema.js';
+import { readBundle, type Bundle } from '../config/bundle.js';
+import { HUB_WG } from '../model/addressing.js';
+import { generateKeyPair, publicKeyOf } from '../model/keys.js';
 import type { Printer } from '../system/executor.js';
 
 function refuseOverwrite(file: string, force: boolean | undefined): void {
@@ -98,12 +99,47 @@ export function parseWanSpec(spec: string): WanSpec {
   return { name: m[1]!, dev: fields.dev, gw: fields.gw, mtu, downMbit: rate('down'), upMbit: rate('up') };
 }
 
+const HUB_KEY_HINT = `on the hub, \`wg show ${HUB_WG} public-key\` prints its key once applied, as \`ospfbond hub add-spoke\` did`;
+
+/**
+ * `--hub-key`: the operator's own copy of the hub's key, so a bundle from another hub is refused.
+ * What was given is never echoed: a private key looks just like a public one.
+ */
+function checkHubKey(bundle: Bundle, given: string | undefined): void {
+  if (given === undefined) return;
+  const key = given.trim();
+  if (!WG_KEY.test(key)) throw usage('--hub-key: not a WireGuard public key (44 characters of base64)', HUB_KEY_HINT);
+  if (key === bundle.hub.public_key) return;
+  if (publicKeyOf(key) === bundle.hub.public_key) throw usage('--hub-key: that is the hub\'s private key, not its public key', `keep it secret; ${HUB_KEY_HINT}`);
+  throw usage(`the bundle is for hub ${bundle.hub.endpoint} (key ${bundle.hub.public_key}) and not the hub whose key you gave`, `copy the bundle that hub wrote; ${HUB_KEY_HINT}`);
+}
+
+/** What `--force` is about to replace, said plainly when it is another hub's spoke or the hub itself. */
+function describeReplaced(file: string, bundle: Bundle): string | undefined {
+  if (!existsSync(file)) return undefined;
+  let old: Config;
+  try {
+    old = loadConfig(file);
+  } catch {
+    return `[!] replacing ${file}, which does not read as an ospfbond config`;
+  }
+  if (old.role === 'hub') return `[!] replacing ${file}: it is the config of hub ${old.endpoint.host}:${old.endpoint.port}, not a spoke's`;
+  const oldEndpoint = `${old.hub.host}:${old.hub.port}`;
+  const differs = [
+    ...(oldEndpoint !== bundle.hub.endpoint ? [`endpoint ${oldEndpoint} -> ${bundle.hub.endpoint}`] : []),
+    ...(old.hub.publicKey !== bundle.hub.public_key ? [`key ${old.hub.publicKey} -> ${bundle.hub.public_key}`] : []),
+  ];
+  if (differs.length) return `[!] replacing ${file}, spoke ${old.name} of another hub: hub ${differs.join(', hub ')}`;
+  return `ospfbond: replacing ${file} (spoke ${old.name} of the same hub; its WAN keys are replaced too)`;
+}
+
 export async function initSpoke(
   file: string,
-  opts: { bundle: string; wan: string[]; lanDev: string[]; force?: boolean },
+  opts: { bundle: string; wan: string[]; lanDev: string[]; hubKey?: string; force?: boolean },
   print: Printer,
 ): Promise<void> {
   const bundle = readBundle(opts.bundle);
+  checkHubKey(bundle, opts.hubKey);
   const specs = opts.wan.map(parseWanSpec);
   const given = new Set(specs.map((s) => s.name));
   const expected = bundle.wans.map((w) => w.name);
@@ -118,6 +154,7 @@ export async function initSpoke(
   const dup = specs.find((s, i) => specs.findIndex((o) => o.name === s.name) !== i);
   if (dup) throw usage(`--wan ${dup.name} given twice`);
   refuseOverwrite(file, opts.force);
+  const replaced = describeReplaced(file, bundle);
   const endpoint = parseEndpoint(bundle.hub.endpoint);
   if (typeof endpoint === 'string') throw usage(`bundle ${opts.bundle}: hub endpoint: ${endpoint}`);
   const wans: SpokeWan[] = bundle.wans.map((bw) => {
@@ -155,8 +192,10 @@ export async function initSpoke(
     if (w.downMbit !== bw.down_mbit) print(`[!] wan ${w.name}: down ${w.downMbit} Mbit/s differs from the hub's ${bw.down_mbit ?? '(none)'}; the hub shapes this WAN's download: set down_mbit = ${w.downMbit} under [spoke.${cfg.name}.wan.${w.name}] on the hub`);
     if (w.upMbit === undefined) print(`[!] wan ${w.name}: no upload rate (up=): its tunnel is not shaped, and a saturated upload can drop BFD and flap it (README: Shaping)`);
   }
+  if (replaced) print(replaced);
   for (const bw of bundle.wans) writeSecretAtomic(join(keysDir(file), `${bw.name}.key`), `${bw.private_key}\n`);
   saveConfig(cfg);
   print(`ospfbond: spoke ${cfg.name} config written to ${file} (${wans.length} WANs; keys in ${keysDir(file)}, mode 0600)`);
+  print(`hub: ${bundle.hub.endpoint}, public key ${bundle.hub.public_key} (the same as \`wg show ${HUB_WG} public-key\` prints on the hub?)`);
   print('next: `ospfbond apply`');
 }

@@ -18,7 +18,8 @@ export const DEFAULT_WAN_MTU = 1500;
 const WAN_NAME = /^[a-z][a-z0-9]{0,9}$/;
 const SPOKE_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 const IFNAME = /^[A-Za-z0-9_.@-]{1,15}$/;
-const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$/;
+/** 32 bytes of base64, as `wg genkey` and `wg pubkey` write them (the last character holds 2 bits). */
+export const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$/;
 
 const wgKey = z.string().regex(WG_KEY, 'not a WireGuard public key (44 characters of base64)');
 const ifname = z.string().regex(IFNAME, 'not a Linux interface name (1-15 characters)');

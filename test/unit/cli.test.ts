@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync, rmSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,6 +83,64 @@ test('init spoke needs one --wan per bundle WAN, and rejects a truncated or fore
   r = await run('--config', other, 'init', 'spoke', '--bundle', foreign, '--wan', 'dsl:dev=eth0,gw=dhcp', '--wan', 'lte:dev=eth1,gw=dhcp');
   assert.equal(r.exitCode, 2);
   assert.match(r.stderr, /bundle .*version/);
+});
+
+const hubPublicKey = (ini: string) => /^public_key = "?([^"\s]+)"?$/m.exec(readFileSync(ini, 'utf8'))![1]!;
+
+test('add-spoke and init spoke print the hub\'s endpoint and key; --hub-key refuses another hub\'s bundle', async () => {
+  const key = hubPublicKey(hubIni);
+  const other = join(dir, 'hubkey.ini');
+  const wans = ['--wan', 'dsl:dev=eth0,gw=dhcp', '--wan', 'lte:dev=eth1,gw=dhcp'];
+  const wrong = 'PuUxZ+NFV/w6h1whPIGM/xTzpek0VFfHGJ7OUuaQ4ww=';
+  let r = await run('--config', other, 'init', 'spoke', '--bundle', bundle, '--hub-key', wrong, ...wans);
+  assert.equal(r.exitCode, 2);
+  assert.equal(
+    r.stderr,
+    `ospfbond: the bundle is for hub hub.example.net:51821 (key ${key}) and not the hub whose key you gave (copy the bundle that hub wrote; on the hub, \`wg show obwg0 public-key\` prints its key once applied, as \`ospfbond hub add-spoke\` did)`,
+  );
+  const hubPrivate = readFileSync(join(dir, 'hub', 'keys', 'hub.key'), 'utf8').trim();
+  r = await run('--config', other, 'init', 'spoke', '--bundle', bundle, '--hub-key', hubPrivate, ...wans);
+  assert.equal(r.exitCode, 2);
+  assert.match(r.stderr, /^ospfbond: --hub-key: that is the hub's private key, not its public key \(keep it secret;/);
+  assert.ok(!r.stderr.includes(hubPrivate), 'the private key given by mistake is not echoed');
+  r = await run('--config', other, 'init', 'spoke', '--bundle', bundle, '--hub-key', 'not-a-key', ...wans);
+  assert.equal(r.exitCode, 2);
+  assert.match(r.stderr, /^ospfbond: --hub-key: not a WireGuard public key \(44 characters of base64\)/);
+  assert.ok(!existsSync(other), 'a refused init spoke writes nothing');
+  r = await run('--config', other, 'init', 'spoke', '--bundle', bundle, '--hub-key', key, ...wans);
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^hub: hub\\.example\\.net:51821, public key ${key.replace(/[+/]/g, '\\$&')} \\(the same as \`wg show obwg0 public-key\` prints on the hub\\?\\)$`, 'm'));
+});
+
+test('init spoke --force over a spoke of another hub says what it replaces', async () => {
+  const hub2 = join(dir, 'hub2', 'ospfbond.ini');
+  const bundle2 = join(dir, 'hub2.ospfbond');
+  let r = await run('--config', hub2, 'init', 'hub', '--endpoint', 'hub2.example.net', '--uplink', 'eth0');
+  assert.equal(r.exitCode, 0, r.stderr);
+  r = await run('--config', hub2, 'hub', 'add-spoke', 'branch1', '--wans', 'dsl,lte', '--out', bundle2);
+  assert.equal(r.exitCode, 0, r.stderr);
+  const [key1, key2] = [hubPublicKey(hubIni), hubPublicKey(hub2)];
+  assert.match(r.stdout, new RegExp(`^this hub: hub2\\.example\\.net:51820, public key ${key2.replace(/[+/]/g, '\\$&')} \\(give it to \`init spoke --hub-key\` to check the bundle is this hub's\\)$`, 'm'));
+  const copy = join(dir, 'replaced.ini');
+  writeFileSync(copy, readFileSync(spokeIni, 'utf8'));
+  r = await run('--config', copy, 'init', 'spoke', '--bundle', bundle2, '--wan', 'dsl:dev=eth0,gw=dhcp', '--wan', 'lte:dev=eth1,gw=dhcp', '--force');
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.ok(r.stdout.includes(`[!] replacing ${copy}, spoke branch1 of another hub: hub endpoint hub.example.net:51821 -> hub2.example.net:51820, hub key ${key1} -> ${key2}\n`), r.stdout);
+  r = await run('--config', copy, 'init', 'spoke', '--bundle', bundle2, '--wan', 'dsl:dev=eth0,gw=dhcp', '--wan', 'lte:dev=eth1,gw=dhcp', '--force');
+  assert.ok(r.stdout.includes(`ospfbond: replacing ${copy} (spoke branch1 of the same hub; its WAN keys are replaced too)\n`), r.stdout);
+  const wasHub = join(dir, 'was-hub.ini');
+  copyFileSync(hubIni, wasHub);
+  r = await run('--config', wasHub, 'init', 'spoke', '--bundle', bundle2, '--wan', 'dsl:dev=eth0,gw=dhcp', '--wan', 'lte:dev=eth1,gw=dhcp', '--force');
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.ok(r.stdout.includes(`[!] replacing ${wasHub}: it is the config of hub hub.example.net:51821, not a spoke's\n`), r.stdout);
+});
+
+test('init spoke refuses an edited bundle: its checksum does not match', async () => {
+  const edited = join(dir, 'edited.ospfbond');
+  writeFileSync(edited, readFileSync(bundle, 'utf8').replace(/"cost": 10/, '"cost": 1'));
+  const r = await run('--config', join(dir, 'edited.ini'), 'init', 'spoke', '--bundle', edited, '--wan', 'dsl:dev=eth0,gw=dhcp', '--wan', 'lte:dev=eth1,gw=dhcp');
+  assert.equal(r.exitCode, 2);
+  assert.match(r.stderr, /^ospfbond: bundle \S+edited\.ospfbond: its checksum does not match its content: it was changed or damaged after `ospfbond hub add-spoke` wrote it \(copy it again from the hub, unchanged/);
 });
 
 test('a broken config is reported with file:line for every problem and exit 2', async () => {

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import fc from 'fast-check';
 import { parseConfig, MAX_WANS, type Config } from '../../src/config/config.js';
-import { readBundle } from '../../src/config/bundle.js';
+import { readBundle, bundleText, canonicalBundleText, BUNDLE_VERSION, type Bundle, type BundleContent } from '../../src/config/bundle.js';
+import { publicKeyOf } from '../../src/model/keys.js';
 import { checkPool } from '../../src/config/schema.js';
 import { maxTunnels } from '../../src/model/addressing.js';
 import { policyCheck, MAX_WAN_COST } from '../../src/model/policy.js';
@@ -59,6 +60,8 @@ function assertSane(cfg: Config): void {
     }
     distinct('WAN device', cfg.wans.map((w) => w.dev));
     distinct('tunnel', cfg.wans.map((w) => w.tunnel));
+    distinct('WAN key file', cfg.wans.map((w) => w.privateKeyFile));
+    distinct('WAN public key', [cfg.hub.publicKey, ...cfg.wans.map((w) => w.publicKey)]);
     assert.equal(policyCheck(cfg.policy, cfg.wans.map((w) => w.name)), undefined);
     return;
   }
@@ -79,7 +82,7 @@ function assertSane(cfg: Config): void {
   }
   distinct('spoke id', cfg.spokes.map((s) => s.id));
   distinct('tunnel', tunnels.map((t) => t.tunnel));
-  distinct('WAN public key', tunnels.map((t) => t.publicKey));
+  distinct('WAN public key', [cfg.publicKey, ...tunnels.map((t) => t.publicKey)]);
 }
 
 /** parseConfig's contract on any text: a sane Config, or an OspfbondError (exit 2) whose every line is `FILE:LINE key: message`. */
@@ -293,11 +296,19 @@ before(async () => {
   privateKeys = (valid.wans as { private_key: string }[]).map((w) => w.private_key);
 });
 
-/** readBundle's contract: a bundle, or an OspfbondError (exit 2) naming the file that prints no private key, not even in part. */
+/** What readBundle promises of a bundle it returns, beyond the schema. */
+function assertSaneBundle(b: Bundle): void {
+  for (const w of b.wans) assert.equal(publicKeyOf(w.private_key), w.public_key, `wan ${w.name}: public_key is not its private_key's`);
+  distinct('WAN name', b.wans.map((w) => w.name));
+  distinct('tunnel', b.wans.map((w) => w.tunnel));
+  distinct('public key', [b.hub.public_key, ...b.wans.map((w) => w.public_key)]);
+}
+
+/** readBundle's contract: a sane bundle, or an OspfbondError (exit 2) naming the file that prints no private key, not even in part. */
 function readsOrRefuses(text: string): boolean {
   writeFileSync(BUNDLE_FILE, text);
   try {
-    readBundle(BUNDLE_FILE);
+    assertSaneBundle(readBundle(BUNDLE_FILE));
     return true;
   } catch (err) {
     if (!(err instanceof OspfbondError)) throw err;
@@ -330,6 +341,15 @@ function replaced(root: unknown, path: (string | number)[], value: unknown): unk
   return copy;
 }
 
+/** Whether a parsed JSON value is the CLI's bundle to the letter of its values (whitespace, member order and escapes aside). */
+function sameAsValid(v: unknown): boolean {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  return canonicalBundleText(v) === canonicalBundleText(valid) && (v as { sha256?: unknown }).sha256 === valid.sha256;
+}
+/** The value with its checksum made again, as a writer with a bug (or a hand that knows the format) would. */
+const resealed = (v: unknown): string =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? bundleText(v as BundleContent) : (JSON.stringify(v) ?? 'null');
+
 test('the CLI\'s bundle is read back whole', () => {
   assert.ok(readsOrRefuses(validText));
   assert.equal(privateKeys.length, 2);
@@ -354,9 +374,9 @@ const fieldValue = fc.oneof(
 const withKeys = (v: unknown): unknown =>
   typeof v === 'string' ? v.replace(/__PRIVATE_KEY_(\d)__/, (_m, i: string) => privateKeys[Number(i)]!) : v;
 
-test('a bundle with one field replaced, deleted or added: a bundle or an OspfbondError that prints no key', () => {
+test('a bundle with one field replaced, deleted or added: refused unless nothing changed; with its checksum made again, a sane bundle or an OspfbondError that prints no key', () => {
   fc.assert(
-    fc.property(fc.nat(), fc.constantFrom('replace', 'delete', 'add'), fieldValue, fc.string({ maxLength: 10 }), (i, how, value, name) => {
+    fc.property(fc.nat(), fc.constantFrom('replace', 'delete', 'add'), fieldValue, fc.string({ maxLength: 10 }), fc.boolean(), (i, how, value, name, reseal) => {
       const all = paths(valid);
       const objects = all.filter((p) => {
         const v = p.reduce<unknown>((o, k) => (o as Record<string | number, unknown>)[k], valid);
@@ -366,7 +386,8 @@ test('a bundle with one field replaced, deleted or added: a bundle or an Ospfbon
         how === 'add'
           ? replaced(valid, [...objects[i % objects.length]!, name], withKeys(value))
           : replaced(valid, all[i % all.length]!, how === 'delete' ? undefined : withKeys(value));
-      readsOrRefuses(JSON.stringify(changed, null, 2) ?? '');
+      if (reseal) readsOrRefuses(resealed(changed));
+      else assert.equal(readsOrRefuses(JSON.stringify(changed, null, 2) ?? ''), sameAsValid(changed));
     }),
     { numRuns: 400, includeErrorInReport: true },
   );
@@ -374,7 +395,7 @@ test('a bundle with one field replaced, deleted or added: a bundle or an Ospfbon
 
 test('a bundle of another version is refused with a message about the version', () => {
   fc.assert(
-    fc.property(fc.oneof(fc.jsonValue(), fc.constantFrom(0, 2, -1, 1.5, '1', 'v1', null, true, [1])).filter((v) => v !== 1), (version) => {
+    fc.property(fc.oneof(fc.jsonValue(), fc.constantFrom(0, 1, 3, -1, 1.5, '2', 'v2', null, true, [2])).filter((v) => v !== BUNDLE_VERSION), (version) => {
       writeFileSync(BUNDLE_FILE, JSON.stringify({ ...valid, version }));
       assert.throws(() => readBundle(BUNDLE_FILE), (err: unknown) => err instanceof OspfbondError && err.exitCode === EXIT.usage && /version/.test(err.message));
     }),
@@ -382,8 +403,7 @@ test('a bundle of another version is refused with a message about the version', 
   );
 });
 
-test('a bundle with characters changed here and there: a bundle or an OspfbondError that prints no key', () => {
-  // There is no checksum: a change that keeps every field well-formed (a key with another letter) is read as it stands.
+test('a bundle with characters changed here and there: refused unless only whitespace or spelling changed, and the refusal prints no key', () => {
   fc.assert(
     fc.property(fc.array(fc.tuple(fc.nat(), fc.string({ unit: 'binary', maxLength: 3 })), { minLength: 1, maxLength: 4 }), (edits) => {
       let text = validText;
@@ -391,7 +411,62 @@ test('a bundle with characters changed here and there: a bundle or an OspfbondEr
         const n = at % (text.length + 1);
         text = text.slice(0, n) + s + text.slice(n + 1);
       }
-      readsOrRefuses(text);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      assert.equal(readsOrRefuses(text), sameAsValid(parsed), 'a bundle is read only when its values are the ones written');
+    }),
+    { numRuns: 300, includeErrorInReport: true },
+  );
+});
+
+/** JSON text of v with members in an order picked by `order`, whitespace between tokens from `gaps`, and some characters of strings escaped. */
+function respelled(v: unknown, order: number[], gaps: string[], escape: boolean[]): string {
+  let n = 0;
+  const next = <T>(of: T[], dflt: T): T => (of.length ? of[n++ % of.length]! : dflt);
+  const gap = () => next(gaps, '');
+  const str = (s: string) => `"${s.split('').map((c) => (next(escape, false) ? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}` : JSON.stringify(c).slice(1, -1))).join('')}"`;
+  const out = (x: unknown): string => {
+    if (typeof x === 'string') return str(x);
+    if (x === null || typeof x !== 'object') return JSON.stringify(x);
+    if (Array.isArray(x)) return `[${x.map((e) => `${gap()}${out(e)}${gap()}`).join(',')}]`;
+    const entries = Object.entries(x);
+    const shuffled: [string, unknown][] = [];
+    while (entries.length) shuffled.push(entries.splice(next(order, 0) % entries.length, 1)[0]!);
+    return `{${shuffled.map(([k, e]) => `${gap()}${str(k)}${gap()}:${gap()}${out(e)}${gap()}`).join(',')}}`;
+  };
+  return `${gap()}${out(v)}${gap()}`;
+}
+
+test('the CLI\'s bundle re-serialized (member order, whitespace, escapes) is read, and the same', () => {
+  const expected = readBundle(join(dir, 'branch1.ospfbond'));
+  fc.assert(
+    fc.property(fc.array(fc.nat()), fc.array(fc.constantFrom('', ' ', '\n', '\t', '\r\n', '  ')), fc.array(fc.boolean()), (order, gaps, escape) => {
+      writeFileSync(BUNDLE_FILE, respelled(valid, order, gaps, escape));
+      assert.deepEqual(readBundle(BUNDLE_FILE), expected);
+    }),
+    { numRuns: 200, includeErrorInReport: true },
+  );
+});
+
+const SPELLINGS_JSON = ['indented', 'compact', 'shuffled'] as const;
+
+test('a changed value with the checksum left as written is refused with exit 2: the checksum does not match', () => {
+  const leaves = paths(valid).filter((p) => {
+    const v = p.reduce<unknown>((o, k) => (o as Record<string | number, unknown>)[k], valid);
+    return p.length > 0 && (v === null || typeof v !== 'object') && !['format', 'version', 'sha256'].includes(String(p[0]));
+  });
+  fc.assert(
+    fc.property(fc.nat(), fieldValue, fc.string({ maxLength: 3 }), fc.constantFrom(...SPELLINGS_JSON), (i, value, gap, spelling) => {
+      const at = leaves[i % leaves.length]!;
+      const changed = replaced(valid, at, withKeys(value));
+      fc.pre(!sameAsValid(changed));
+      const text = spelling === 'indented' ? JSON.stringify(changed, null, 2) : spelling === 'compact' ? JSON.stringify(changed) : respelled(changed, [i], [gap.replace(/\S/g, ' ')], []);
+      assert.equal(readsOrRefuses(text), false, `${at.join('.')} changed and accepted`);
+      assert.throws(() => readBundle(BUNDLE_FILE), /its checksum does not match its content/);
     }),
     { numRuns: 300, includeErrorInReport: true },
   );
