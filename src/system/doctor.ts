@@ -118,7 +118,9 @@ export function parseListeners(ss: string): Listener[] {
 /**
  * Services that listen where the internet reaches them (the uplink's addresses or any address) but
  * that the hub's uplink filter turns away: after apply their new connections from outside are
- * dropped. ospfbond's own (WireGuard, BFD, VXLAN: dropped on purpose) and loopback-only ones are left out.
+ * dropped. ospfbond's own (WireGuard, BFD, VXLAN: dropped on purpose) and loopback-only ones are
+ * left out, and so is every socket of bfdd: besides its ports it binds one per session to send
+ * from (source ports from 49152, RFC 5881), which listen for nothing.
  */
 export function uplinkBlocked(listeners: Listener[], uplinkAddrs: string[], allow: UplinkService[], wgPort: number): Listener[] {
   const reachable = new Set(['0.0.0.0', '::', '*', ...uplinkAddrs]);
@@ -127,7 +129,7 @@ export function uplinkBlocked(listeners: Listener[], uplinkAddrs: string[], allo
   const seen = new Set<string>();
   return listeners.filter((l) => {
     const key = `${l.proto}/${l.port}`;
-    if (!reachable.has(l.addr) || ours.has(key) || allowed.has(key) || seen.has(key)) return false;
+    if (!reachable.has(l.addr) || ours.has(key) || l.process === 'bfdd' || allowed.has(key) || seen.has(key)) return false;
     seen.add(key);
     return true;
   });

@@ -4,6 +4,7 @@ import { parseListeners, uplinkBlocked } from '../../src/system/doctor.js';
 
 // `ss -Htulnp` on a lab hub with a user's bgpd, wireguard-go and sshd (columns as iproute2 6.1 prints them).
 const SS = `udp   UNCONN 0      0                  0.0.0.0:3784       0.0.0.0:*    users:(("bfdd",pid=4013,fd=14))
+udp   UNCONN 0      0                  0.0.0.0:49152      0.0.0.0:*    users:(("bfdd",pid=4013,fd=21))
 udp   UNCONN 0      0                  0.0.0.0:51820      0.0.0.0:*    users:(("wireguard-go",pid=3855,fd=8))
 udp   UNCONN 0      0                     [::]:51820         [::]:*    users:(("wireguard-go",pid=3855,fd=9))
 udp   UNCONN 0      0                  0.0.0.0:53         0.0.0.0:*    users:(("dnsmasq",pid=77,fd=4))
@@ -18,12 +19,12 @@ tcp   LISTEN 0      128              10.0.0.1:9100        0.0.0.0:*    users:(("
 
 test('ss lines: protocol, address (IPv6 brackets and scope removed), port, process', () => {
   const l = parseListeners(SS);
-  assert.equal(l.length, 11);
-  assert.deepEqual(l[4], { proto: 'udp', addr: 'fe80::1', port: 546, process: 'dhclient' });
-  assert.deepEqual(l[6], { proto: 'tcp', addr: '::', port: 179, process: 'bgpd' });
+  assert.equal(l.length, 12);
+  assert.deepEqual(l[5], { proto: 'udp', addr: 'fe80::1', port: 546, process: 'dhclient' });
+  assert.deepEqual(l[7], { proto: 'tcp', addr: '::', port: 179, process: 'bgpd' });
 });
 
-test('blocked: reachable from the uplink, not ospfbond\'s own, not allowed, once per service', () => {
+test('blocked: reachable from the uplink, not ospfbond\'s own (nor bfdd\'s session sockets), not allowed, once per service', () => {
   const blocked = uplinkBlocked(parseListeners(SS), ['198.51.100.2'], [{ proto: 'tcp', port: 22 }], 51820);
   assert.deepEqual(blocked.map((b) => `${b.proto}/${b.port} ${b.process}`), ['udp/53 dnsmasq', 'tcp/179 bgpd', 'tcp/8080 nginx']);
   assert.deepEqual(uplinkBlocked(parseListeners(SS), ['198.51.100.2'], [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }, { proto: 'tcp', port: 179 }, { proto: 'tcp', port: 8080 }], 51820), []);
