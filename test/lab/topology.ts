@@ -54,17 +54,30 @@ export function demoSites(rateMbit = 20): SiteSpec[] {
   return [{ name: 'sitea', wanRates: [rateMbit, rateMbit] }];
 }
 
+/**
+ * Site i's LAN: the first four sites share 198.51.100.128/25 (what the tests, the demo and the
+ * Vagrant lab have always used); more sites (the scale benchmark's 30) take a /27 each from
+ * 100.96.0.0/16, carrier-NAT space that, like every lab address, exists only on the lab's links.
+ */
+function lanOf(si: number): { prefix: string; host: string } {
+  if (si < 4) return { prefix: `198.51.100.${128 + 32 * si}/27`, host: `198.51.100.${128 + 32 * si + 2}` };
+  const n = si - 4;
+  if (n >= 2048) throw new Error(`site ${si + 1}: the lab has LAN prefixes for 2052 sites`);
+  const [c, d] = [Math.floor(n / 8), 32 * (n % 8)];
+  return { prefix: `100.96.${c}.${d}/27`, host: `100.96.${c}.${d + 2}` };
+}
+
 export function labTopology(sites: SiteSpec[] = coreSites()): Topology {
   const isps = Array.from({ length: Math.max(...sites.map((s) => s.wanRates.length)) }, (_, i) => `isp${i + 1}`);
   const spokes: SpokeSpec[] = sites.map((site, si) => {
-    const lanBase = 128 + 32 * si;
+    const lan = lanOf(si);
     return {
       name: site.name,
       wans: site.wanRates.map((rateMbit, wi) => ({ name: `wan${wi + 1}`, isp: isps[wi]!, gw: '', dhcp: Boolean(site.dhcpLast) && wi === site.wanRates.length - 1 && wi > 0, rateMbit })),
       lanDev: 'lan0',
-      lanPrefix: `198.51.100.${lanBase}/27`,
-      host: `host${String.fromCharCode(97 + si)}`,
-      hostAddr: `198.51.100.${lanBase + 2}`,
+      lanPrefix: lan.prefix,
+      host: si < 26 ? `host${String.fromCharCode(97 + si)}` : `host${si + 1}`,
+      hostAddr: lan.host,
     };
   });
   const links: Link[] = [
@@ -88,6 +101,8 @@ export function labTopology(sites: SiteSpec[] = coreSites()): Topology {
     s.wans.forEach((w) => {
       const ispIndex = isps.indexOf(w.isp) + 1;
       const base = 4 * ++sub;
+      // .252/30 stays free: operate.test moves a WAN there (a new DHCP gateway).
+      if (base >= 252) throw new Error(`${s.name} ${w.name}: the lab has ISP subscriber links (a /30 each in 100.64.N.0/24) for 62 WANs`);
       const ispDev = `${s.name}-${w.name}`.slice(0, 15);
       w.gw = `100.64.${ispIndex}.${base + 1}`;
       links.push({
