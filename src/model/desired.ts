@@ -88,6 +88,17 @@ export function desiredState(cfg: Config): Desired {
   return cfg.role === 'hub' ? hubDesired(cfg) : spokeDesired(cfg);
 }
 
+/**
+ * ospfd joins AllSPFRouters (224.0.0.5) and, as DR, AllDRouters (224.0.0.6) on every tap, all on
+ * one socket, and the kernel allows a socket 20 groups by default: on a hub with more than 20 taps
+ * the joins after the 20th fail, its hellos still go out but the spokes' never come in, and those
+ * spokes stay in Init (the scale benchmark: 20 of 60 tunnels Full, the rest never). Two per tap,
+ * plus the default's 20.
+ */
+export function igmpMemberships(taps: number): number {
+  return 2 * taps + 20;
+}
+
 function hubDesired(cfg: HubConfig): Desired {
   const tunnels = cfg.spokes.flatMap((s) => s.wans.map((t) => ({ spoke: s.name, ...t, a: tunnelAddresses(cfg.tunnelPool, t.tunnel) })));
   const wg: LinkSpec = {
@@ -128,6 +139,7 @@ function hubDesired(cfg: HubConfig): Desired {
       'net.ipv4.ip_forward': '1',
       'net.ipv4.fib_multipath_hash_policy': '1',
       'net.ipv4.conf.all.rp_filter': '2',
+      'net.ipv4.igmp_max_memberships': String(igmpMemberships(taps.length)),
     },
     nft: renderHubNft(cfg),
     frrBlock: renderHubFrr(cfg),

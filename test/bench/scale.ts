@@ -117,8 +117,13 @@ async function hubApply(): Promise<void> {
     const frrIfaces = running.split(/^(?=interface )/m).filter((b) => /^interface obt\d+\n/.test(b) && /^ ip ospf area /m.test(b)).length;
     const ospfIfaces = Object.keys((JSON.parse(await lab.sh(t.hub.node, "vtysh -c 'show ip ospf interface json'")) as { interfaces?: Record<string, unknown> }).interfaces ?? {}).filter((n) => /^obt\d+$/.test(n)).length;
     const shaped = (await lab.sh(t.hub.node, 'tc qdisc show')).split('\n').filter((l) => /^qdisc htb 1: dev obt\d+ root/.test(l)).length;
-    const made = `${taps} taps up, ${peers} WireGuard peers, ${frrIfaces} taps with OSPF in FRR's running config, ${ospfIfaces} OSPF interfaces, ${shaped} taps shaped`;
-    target('what that apply made', made, `${tunnels} of each`, [taps, peers, frrIfaces, ospfIfaces, shaped].every((n) => n === tunnels));
+    // ospfd listens for hellos on a tap only once it joined AllSPFRouters there (the kernel's
+    // per-socket limit once stopped that at 20 taps): give it the time it takes to start up.
+    const joined = async () => (await lab.sh(t.hub.node, 'ip maddr show')).split(/^(?=\d+:\s)/m).filter((d) => /^\d+:\s+obt\d+\s/.test(d) && /inet\s+224\.0\.0\.5\b/.test(d)).length;
+    let listening = await joined();
+    for (const end = Date.now() + 30_000; listening < tunnels && Date.now() < end; listening = await joined()) await new Promise((r) => setTimeout(r, 1000));
+    const made = `${taps} taps up, ${peers} WireGuard peers, ${frrIfaces} taps with OSPF in FRR's running config, ${ospfIfaces} OSPF interfaces, ${shaped} taps shaped, ${listening} taps where ospfd joined 224.0.0.5`;
+    target('what that apply made', made, `${tunnels} of each`, [taps, peers, frrIfaces, ospfIfaces, shaped, listening].every((n) => n === tunnels));
 
     const second = await timed(lab, t.hub.node, 'ospfbond apply 2>&1');
     const nothing = /nothing to do/.test(second.out);
@@ -172,6 +177,21 @@ async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): P
   await Promise.all(Array.from({ length: n }, async () => {
     for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
   }));
+}
+
+/** What a missed bring-up looks like: which tunnels are up at the hub, WireGuard handshakes, one site that is not bonded. */
+async function diagnose(lab: Lab): Promise<void> {
+  const hub = lab.topo.hub.node;
+  const s = await hubSessions(lab).catch(() => undefined);
+  const aliases = Object.fromEntries((JSON.parse(await lab.sh(hub, 'ip -j link show type vxlan')) as { ifname: string; ifalias?: string }[]).map((l) => [l.ifname, l.ifalias ?? '']));
+  log(`diagnosis: Full at the hub: ${[...(s?.nbrUpMs.keys() ?? [])].map((i) => aliases[i]).sort().join(' ')}`);
+  const now = Math.floor(Date.now() / 1000);
+  const hs = (await lab.sh(hub, 'wg show obwg0 latest-handshakes')).split('\n').filter(Boolean).map((l) => Number(l.split('\t')[1]));
+  log(`diagnosis: hub WireGuard peers with a handshake: ${hs.filter((h) => h > 0).length} of ${hs.length}, within 3 min: ${hs.filter((h) => h > now - 180).length}`);
+  const down = lab.topo.spokes.find((sp) => !sp.wans.every((w) => [...(s?.nbrUpMs.keys() ?? [])].some((i) => aliases[i] === `ospfbond:${sp.name}/${w.name}`)));
+  if (down) {
+    for (const cmd of ['wg show all', "vtysh -c 'show ip ospf neighbor'", "vtysh -c 'show ip ospf interface brief'", 'ip route', 'ip rule']) log(`diagnosis: ${down.name}: ${cmd}\n${(await lab.try(down.name, cmd)).out}`);
+  }
 }
 
 async function spokesBond(): Promise<void> {
@@ -234,7 +254,10 @@ async function spokesBond(): Promise<void> {
       `≤ ${BOND_TARGET_S} s`,
       both !== undefined && both <= BOND_TARGET_S * 1000,
     );
-    if (both === undefined) return;
+    if (both === undefined) {
+      await diagnose(lab);
+      return;
+    }
     const spokesSee = await allFull(lab);
     target('every site: each tap Full with the hub as DR', spokesSee ? `yes, ${SITES} sites` : 'no', 'yes', spokesSee);
 
