@@ -187,7 +187,7 @@ export async function routerSnapshot(lab: Lab, node: string, opts: { learnedEndp
     // direct_packets_stat counts packets HTB sent before its classes existed: traffic, not config.
     section('tc', tc.split('\n').filter(Boolean).map((l) => l.replace(/ direct_packets_stat \d+/, ''))),
     section('wireguard', wg),
-    section('sysctls', (await lab.sh(node, 'sysctl net.ipv4.ip_forward net.ipv4.fib_multipath_hash_policy net.ipv4.conf.all.rp_filter net.ipv4.conf.all.src_valid_mark')).split('\n')),
+    section('sysctls', (await lab.sh(node, 'sysctl net.ipv4.ip_forward net.ipv4.fib_multipath_hash_policy net.ipv4.conf.all.rp_filter net.ipv4.conf.all.src_valid_mark net.ipv4.igmp_max_memberships')).split('\n')),
     `## frr.conf\n${await lab.sh(node, 'cat /etc/frr/frr.conf')}\n## daemons\n${await lab.sh(node, 'cat /etc/frr/daemons')}\n`,
     `## FRR ${frrUp ? 'running' : 'stopped'}\n${frr.join('\n')}\n`,
     `## /var/lib/ospfbond\n${await lab.sh(node, 'cd /var/lib/ospfbond && for f in $(ls | grep -v -e rejected.json -e revert.log); do echo "# $f"; cat "$f"; done')}\n`,
