@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { OspfbondError, EXIT } from '../errors.js';
 import { publicKeyOf } from '../model/keys.js';
-import { parseEndpoint, checkPool, mbitNumber, BFD_PROFILES, WG_KEY, type BfdProfileName } from './schema.js';
+import { parseEndpoint, checkPool, mbitNumber, BFD_PROFILES, WG_KEY, WAN_NAME, SPOKE_NAME, type BfdProfileName } from './schema.js';
 
 /**
  * A bundle is everything one spoke needs from the hub, in one file of mode 0600: the spoke's own
@@ -27,7 +27,7 @@ export const bundleSchema = z.strictObject({
   wans: z
     .array(
       z.strictObject({
-        name: z.string().regex(/^[a-z][a-z0-9]{0,9}$/),
+        name: z.string().regex(WAN_NAME),
         tunnel: z.number().int().min(1),
         private_key: key,
         public_key: key,
@@ -71,9 +71,9 @@ export function bundleText(content: BundleContent): string {
 /** How a bundle is made again; it has new keys, so the hub applies them too. */
 function remakeHint(data: Record<string, unknown>): string {
   const spoke = (data.spoke as { name?: unknown } | null | undefined)?.name;
-  const name = typeof spoke === 'string' && /^[a-z][a-z0-9-]{0,30}$/.test(spoke) ? spoke : 'NAME';
+  const name = typeof spoke === 'string' && SPOKE_NAME.test(spoke) ? spoke : 'NAME';
   const wans = Array.isArray(data.wans) ? data.wans.map((w) => (w as { name?: unknown } | null)?.name) : [];
-  const list = wans.length && wans.every((w) => typeof w === 'string' && /^[a-z][a-z0-9]{0,9}$/.test(w)) ? wans.join(',') : 'WAN1,WAN2';
+  const list = wans.length && wans.every((w) => typeof w === 'string' && WAN_NAME.test(w)) ? wans.join(',') : 'WAN1,WAN2';
   return `make a new one on the hub: \`ospfbond hub remove-spoke ${name} && ospfbond hub add-spoke ${name} --wans ${list} [--rate ...]\`, then \`ospfbond apply\` there`;
 }
 

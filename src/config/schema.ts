@@ -15,8 +15,8 @@ export const DEFAULT_POOL = '10.255.0.0/16';
 export const DEFAULT_COST = 10;
 export const DEFAULT_WAN_MTU = 1500;
 /** Interface names are built from WAN names (`obw-NAME`), and Linux allows 15 characters. */
-const WAN_NAME = /^[a-z][a-z0-9]{0,9}$/;
-const SPOKE_NAME = /^[a-z][a-z0-9-]{0,30}$/;
+export const WAN_NAME = /^[a-z][a-z0-9]{0,9}$/;
+export const SPOKE_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 const IFNAME = /^[A-Za-z0-9_.@-]{1,15}$/;
 /** 32 bytes of base64, as `wg genkey` and `wg pubkey` write them (the last character holds 2 bits). */
 export const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$/;
@@ -87,6 +87,12 @@ export function parseUplinkAllow(s: string): UplinkService[] | 'any' | { error: 
     out.push({ proto: m[1] as 'tcp' | 'udp', port: Number(m[2]) });
   }
   return out;
+}
+
+/** `uplink_allow` as the config writes it; parseUplinkAllow reads it back. */
+export function formatUplinkAllow(allow: UplinkService[] | 'any'): string {
+  if (allow === 'any') return 'any';
+  return allow.length ? allow.map((a) => `${a.proto}/${a.port}`).join(',') : 'none';
 }
 export const DEFAULT_UPLINK_ALLOW = 'tcp/22';
 const uplinkAllow = z.string().superRefine((s, ctx) => {

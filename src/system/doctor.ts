@@ -8,7 +8,7 @@ import { keyFileProblems } from '../config/key-files.js';
 import { desiredState } from '../model/desired.js';
 import { OspfbondError } from '../errors.js';
 import { BFD_PORTS, VXLAN_PORT } from '../model/addressing.js';
-import type { UplinkService } from '../config/schema.js';
+import { formatUplinkAllow, type UplinkService } from '../config/schema.js';
 
 export interface Check {
   name: string;
@@ -143,7 +143,7 @@ async function uplinkCheck(uplink: string, allow: UplinkService[] | 'any', wgPor
   const addrs = await probe(['ip', '-j', 'addr', 'show', 'dev', uplink]);
   const uplinkAddrs = addrs.exitCode === 0 ? (JSON.parse(addrs.stdout) as { addr_info: { local: string }[] }[]).flatMap((a) => a.addr_info.map((i) => i.local)) : [];
   const blocked = uplinkBlocked(parseListeners(ss.stdout), uplinkAddrs, allow, wgPort);
-  const allowText = allow.length ? allow.map((a) => `${a.proto}/${a.port}`).join(',') : 'none';
+  const allowText = formatUplinkAllow(allow);
   if (blocked.length === 0) return ok(name, `every service listening on ${uplink} is in uplink_allow (${allowText})`);
   const list = blocked.map((l) => `${l.proto}/${l.port}${l.process ? ` (${l.process})` : ''}`).join(', ');
   return warn(
