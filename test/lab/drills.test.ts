@@ -1,9 +1,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
-import { buildBondedLab, allFull, allBonded, adjacencyUptimes, adjacencyResets, pingRun, failWan, restoreWan, itLeaksNoSecrets } from './scenario.js';
+import { buildBondedLab, allFull, allBonded, adjacencyUptimes, adjacencyResets, pingRun, failWan, restoreWan, itLeaksNoSecrets, daemonUnitArgs, daemonLog as scenarioDaemonLog } from './scenario.js';
 import { labTopology, demoSites } from './topology.js';
 import { FLOWS_JS, uploadWan, downloadWan, hubTapWans } from '../bench/measure.js';
 
@@ -15,20 +14,18 @@ let lab: Lab;
 const t = labTopology(demoSites());
 const site = t.spokes[0]!;
 const wan1 = site.wans[0]!;
-const daemonLog = (node = site.name) => `${lab.dir}/${node}-daemon.log`;
+const daemonLog = (node = site.name) => scenarioDaemonLog(lab, node);
 /** The WireGuard keepalive ospfbond sets on spokes (KEEPALIVE_SECONDS). */
 const KEEPALIVE_S = 25;
 
 const lines_ = (log: string[], text: string) => log.find((l) => l.includes(text));
 const seconds = (since: number) => ((Date.now() - since) / 1000).toFixed(1);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** The daemon's command line from its systemd unit. */
-const DAEMON_ARGS = /^ExecStart=\/usr\/local\/bin\/ospfbond (.*)$/m.exec(readFileSync(new URL('../../../systemd/ospfbond.service', import.meta.url), 'utf8'))![1]!;
 
 /** Starts the daemon on a router as its unit does, appending to its log, and waits for its "started". */
 async function startDaemon(node: string): Promise<void> {
   const before = (await lab.try(node, `grep -c '"started"' ${daemonLog(node)}`)).out.trim();
-  await lab.sh(node, `setsid ospfbond ${DAEMON_ARGS} >> ${daemonLog(node)} 2>&1 < /dev/null &`);
+  await lab.sh(node, `setsid ospfbond ${daemonUnitArgs()!} >> ${daemonLog(node)} 2>&1 < /dev/null &`);
   await waitFor(`the daemon started on ${node}`, 20_000, async () => (await lab.try(node, `grep -c '"started"' ${daemonLog(node)}`)).out.trim() !== before);
 }
 

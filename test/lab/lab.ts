@@ -65,26 +65,27 @@ export class Lab {
     if (this.made.includes('dir')) appendFileSync(this.transcript, `[${node}] ${cmd}\n${out}\n`);
   }
 
-  /** Runs a shell command on a node; throws with its output when it fails. */
-  async sh(node: string, cmd: string, opts: { timeoutMs?: number; secret?: boolean } = {}): Promise<string> {
+  /** Runs a shell command on a node, recorded in the transcript unless `secret`. */
+  private async exec(node: string, cmd: string, timeoutMs: number, secret = false) {
     const r = await execa(this.enter(node)[0]!, [...this.enter(node).slice(1), 'bash', '-c', cmd], {
       reject: false,
-      timeout: opts.timeoutMs ?? 120_000,
+      timeout: timeoutMs,
       env: { PATH: `${this.prefix}/bin:${process.env.PATH}`, LC_ALL: 'C' },
     });
-    if (!opts.secret) this.record(node, cmd, `${r.stdout}\n${r.stderr}`);
+    if (!secret) this.record(node, cmd, `${r.stdout}\n${r.stderr}`);
+    return r;
+  }
+
+  /** Runs a shell command on a node; throws with its output when it fails. */
+  async sh(node: string, cmd: string, opts: { timeoutMs?: number; secret?: boolean } = {}): Promise<string> {
+    const r = await this.exec(node, cmd, opts.timeoutMs ?? 120_000, opts.secret);
     if (r.exitCode !== 0) throw new Error(`[${node}] ${cmd}\n${r.exitCode === undefined ? r.shortMessage : `exit ${r.exitCode}`}\n${r.stdout}\n${r.stderr}`);
     return String(r.stdout);
   }
 
   /** Like sh, but returns the exit code and output instead of throwing. */
   async try(node: string, cmd: string, timeoutMs = 120_000): Promise<{ code: number; out: string }> {
-    const r = await execa(this.enter(node)[0]!, [...this.enter(node).slice(1), 'bash', '-c', cmd], {
-      reject: false,
-      timeout: timeoutMs,
-      env: { PATH: `${this.prefix}/bin:${process.env.PATH}`, LC_ALL: 'C' },
-    });
-    this.record(node, cmd, `${r.stdout}\n${r.stderr}`);
+    const r = await this.exec(node, cmd, timeoutMs);
     return { code: r.exitCode ?? -1, out: `${r.stdout}\n${r.stderr}` };
   }
 

@@ -1,10 +1,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
-import { buildBondedLab, adjacencyUptimes, adjacencyResets, ospfNeighbors, ecmpWidth, failWan, restoreWan, pingRun, itLeaksNoSecrets } from './scenario.js';
+import { buildBondedLab, adjacencyUptimes, adjacencyResets, ospfNeighbors, ecmpWidth, failWan, restoreWan, pingRun, itLeaksNoSecrets, daemonUnitArgs, daemonLog } from './scenario.js';
 import { labTopology, coreSites, type SpokeSpec } from './topology.js';
 import type { StatusReport } from '../../src/status/report.js';
 import { statusReport } from '../../src/status/report.js';
@@ -17,7 +15,6 @@ import { statusReport } from '../../src/status/report.js';
 const t = labTopology(coreSites(20));
 const [sitea, siteb] = t.spokes as [SpokeSpec, SpokeSpec];
 const routers = [t.hub.node, sitea.name, siteb.name];
-const UNIT = fileURLToPath(new URL('../../../systemd/ospfbond.service', import.meta.url));
 const METRICS = '127.0.0.1:9474';
 /**
  * The mode and failover tests run with the default reconcile interval (30 s): a reconcile runs
@@ -32,7 +29,7 @@ let lab: Lab;
 /** The daemon's arguments, from the systemd unit's ExecStart. */
 let daemonArgs = '';
 
-const log = (node: string) => `${lab.dir}/${node}-daemon.log`;
+const log = (node: string) => daemonLog(lab, node);
 async function status(node: string): Promise<StatusReport> {
   return statusReport.parse(JSON.parse(await lab.sh(node, 'ospfbond status --json')));
 }
@@ -120,9 +117,9 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
   });
 
   it('the daemon, started as its systemd unit says: logs JSON lines with a stats line per WAN, serves metrics', async () => {
-    const exec = /^ExecStart=\/usr\/local\/bin\/ospfbond (.*)$/m.exec(readFileSync(UNIT, 'utf8'));
-    assert.ok(exec, 'the unit runs /usr/local/bin/ospfbond');
-    daemonArgs = exec[1]!;
+    const args = daemonUnitArgs();
+    assert.ok(args, 'the unit runs /usr/local/bin/ospfbond');
+    daemonArgs = args;
     for (const n of routers) await lab.sh(n, `setsid ospfbond ${daemonArgs} > ${log(n)} 2>&1 < /dev/null &`);
     await waitFor('stats lines from every router', 20_000, async () => {
       for (const n of routers) if ((await logLines(n, /^stats$/)).length < (n === 'hub' ? 5 : n === sitea.name ? 2 : 3)) return false;

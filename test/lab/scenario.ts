@@ -5,6 +5,14 @@ import { Lab, waitFor } from './lab.js';
 import { labTopology, type Topology, type SpokeSpec } from './topology.js';
 import { ospfbondSteps, stepCommand, bundlePath } from './provision.js';
 
+/** The daemon's arguments from the systemd unit's ExecStart (the lab runs it as the unit does); undefined if the unit runs something else. */
+export function daemonUnitArgs(): string | undefined {
+  return /^ExecStart=\/usr\/local\/bin\/ospfbond (.*)$/m.exec(readFileSync(new URL('../../../systemd/ospfbond.service', import.meta.url), 'utf8'))?.[1];
+}
+
+/** Where the lab's tests keep a router's daemon log (in the run dir, searched for keys at the end). */
+export const daemonLog = (lab: Lab, node: string): string => `${lab.dir}/${node}-daemon.log`;
+
 /** A user's own FRR config, which ospfbond must leave alone through apply and down. */
 export const USER_BGP = 'router bgp 64512\n bgp router-id 192.0.2.250\n no bgp ebgp-requires-policy\nexit\n!\n';
 
