@@ -1,6 +1,7 @@
 // UDP probe flows for failover measurements, run inside lab namespaces:
 //   node flows.js echo --port P --seconds S --out FILE       (on the server: echoes, records arrivals)
 //   node flows.js send --dst IP --port P --flows N --sport-base B --pps R --seconds S   (on a LAN host)
+// Packet `seq` of every flow is sent at startedAt + seq / pps seconds (epoch ms, in the sender's output).
 // Every flow is one UDP 5-tuple (its own source port), so ECMP pins it to one tunnel each way.
 // Both ends record, per flow, packets seen, packets missing (sequence gaps) and the longest gap
 // between two arrivals: the outage that flow saw. Results are JSON (file for echo, stdout for send).
@@ -14,24 +15,37 @@ export interface FlowStats {
   received: number;
   lost: number;
   maxGapMs: number;
+  /** The first sequence numbers that never arrived (at most MISSING_KEPT), to place a loss in time. */
+  missing: number[];
 }
+
+const MISSING_KEPT = 20;
+/** Asked of the kernel, which caps it at net.core.rmem_max (4 MiB on the lab machines). */
+const RECV_BUFFER = 4 << 20;
 
 class Tracker {
   private last = new Map<number, number>();
-  private seen = new Map<number, { received: number; maxSeq: number; maxGapMs: number }>();
+  private seen = new Map<number, { received: number; maxSeq: number; maxGapMs: number; seqs: Set<number> }>();
   note(key: number, seq: number): void {
     const now = performance.now();
-    const s = this.seen.get(key) ?? { received: 0, maxSeq: -1, maxGapMs: 0 };
+    const s = this.seen.get(key) ?? { received: 0, maxSeq: -1, maxGapMs: 0, seqs: new Set<number>() };
     const prev = this.last.get(key);
     if (prev !== undefined) s.maxGapMs = Math.max(s.maxGapMs, now - prev);
     this.last.set(key, now);
     s.received++;
     s.maxSeq = Math.max(s.maxSeq, seq);
+    s.seqs.add(seq);
     this.seen.set(key, s);
   }
-  stats(): FlowStats[] {
+  /** `total`, when known (the sender's count), also counts the lost tail as missing. */
+  stats(total?: number): FlowStats[] {
+    const missing = (s: { maxSeq: number; seqs: Set<number> }) => {
+      const out: number[] = [];
+      for (let q = 0; q < (total ?? s.maxSeq + 1) && out.length < MISSING_KEPT; q++) if (!s.seqs.has(q)) out.push(q);
+      return out;
+    };
     return [...this.seen.entries()]
-      .map(([sport, s]) => ({ sport, received: s.received, lost: s.maxSeq + 1 - s.received, maxGapMs: Math.round(s.maxGapMs * 10) / 10 }))
+      .map(([sport, s]) => ({ sport, received: s.received, lost: s.maxSeq + 1 - s.received, maxGapMs: Math.round(s.maxGapMs * 10) / 10, missing: missing(s) }))
       .sort((a, b) => a.sport - b.sport);
   }
 }
@@ -40,7 +54,10 @@ const HEADER = 8;
 const SIZE = 200;
 
 async function echo(port: number, seconds: number, out: string): Promise<void> {
-  const sock = dgram.createSocket('udp4');
+  // One socket takes every flow (800 packets/s in the flap drill): with the default 208 KiB buffer a
+  // stall of the echo process of some 200 ms on a busy 2-core runner overflowed it, and CI counted
+  // those drops (UdpRcvbufErrors in the server's namespace) as packets the tunnels lost.
+  const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: RECV_BUFFER });
   const t = new Tracker();
   sock.on('message', (msg, rinfo) => {
     if (msg.length < HEADER) return;
@@ -57,7 +74,7 @@ async function send(dst: string, port: number, flows: number, sportBase: number,
   const t = new Tracker();
   const socks = await Promise.all(
     Array.from({ length: flows }, (_, i) => {
-      const s = dgram.createSocket('udp4');
+      const s = dgram.createSocket({ type: 'udp4', recvBufferSize: RECV_BUFFER });
       s.on('message', (msg) => {
         if (msg.length >= HEADER) t.note(sportBase + i, msg.readUInt32BE(4));
       });
@@ -66,6 +83,7 @@ async function send(dst: string, port: number, flows: number, sportBase: number,
   );
   const buf = Buffer.alloc(SIZE);
   const start = performance.now();
+  const startedAt = Date.now();
   const total = Math.round(pps * seconds);
   let seq = 0;
   // Sends on schedule rather than on timer ticks, so a late timer catches up instead of drifting.
@@ -82,7 +100,7 @@ async function send(dst: string, port: number, flows: number, sportBase: number,
   }
   await new Promise((res) => setTimeout(res, 1000));
   socks.forEach((s) => s.close());
-  process.stdout.write(JSON.stringify({ sent: total, flows: t.stats() }));
+  process.stdout.write(JSON.stringify({ sent: total, startedAt, flows: t.stats(total) }));
 }
 
 const { positionals, values } = parseArgs({

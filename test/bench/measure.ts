@@ -8,6 +8,18 @@ export const FLOWS_JS = fileURLToPath(new URL('./flows.js', import.meta.url));
 const SERVER = '203.0.113.2';
 
 /**
+ * UDP datagrams that a namespace's sockets dropped because their receive buffer was full
+ * (UdpRcvbufErrors; -s leaves nstat's history alone). Taken before and after a flows.js run on its
+ * server and host, the difference is what the measurement lost itself and the tunnels did not.
+ */
+export async function udpBufferDrops(lab: Lab, node: string): Promise<number> {
+  const out = await lab.sh(node, 'nstat -asz UdpRcvbufErrors');
+  const m = /^UdpRcvbufErrors\s+(\d+)/m.exec(out);
+  if (!m) throw new Error(`${node}: no UdpRcvbufErrors in nstat's output: ${out}`);
+  return Number(m[1]);
+}
+
+/**
  * The tunnel (WAN name) the spoke's ECMP hash picks for an upload flow, as `ip route get` computes it.
  * Valid for packets without a socket hash, like the unconnected UDP sockets of flows.ts. A TCP
  * socket's packets carry its random txhash into the forwarding hash (across veth here, as a NIC's

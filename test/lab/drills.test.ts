@@ -4,7 +4,7 @@ import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
 import { buildBondedLab, allFull, allBonded, adjacencyUptimes, adjacencyResets, pingRun, failWan, restoreWan, itLeaksNoSecrets, daemonUnitArgs, daemonLog as scenarioDaemonLog } from './scenario.js';
 import { labTopology, demoSites } from './topology.js';
-import { FLOWS_JS, uploadWan, downloadWan, hubTapWans } from '../bench/measure.js';
+import { FLOWS_JS, uploadWan, downloadWan, hubTapWans, udpBufferDrops } from '../bench/measure.js';
 
 /**
  * Issue 6's fault drills on a bonded two-WAN site: what the internet and the machines themselves do
@@ -147,6 +147,8 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
     const uptimes = new Map([...(await adjacencyUptimes(lab))].filter(([k]) => wanOf(k) !== wan1.name));
     assert.equal(uptimes.size, 2 * other.length, `the other WANs' adjacencies are Full at both ends (${[...uptimes.keys()].join(', ')})`);
 
+    const harness = async () => (await udpBufferDrops(lab, 'server')) + (await udpBufferDrops(lab, site.host));
+    const harnessBefore = await harness();
     const out = `${lab.dir}/echo-storm.json`;
     const echo = lab.sh('server', `node ${FLOWS_JS} echo --port ${port} --seconds ${stormS + 12} --out ${out}`, { timeoutMs: 120_000 });
     await waitFor('echo listening', 5000, async () => (await lab.sh('server', `ss -Huln 'sport = :${port}'`)).trim() !== '', 50);
@@ -166,9 +168,11 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
     await waitFor('all adjacencies Full', 60_000, () => allFull(lab));
     await waitFor('bonded', 60_000, () => allBonded(lab));
     const settled = (Date.now() - stormEnd) / 1000;
-    const sent = JSON.parse(await send) as { sent: number; flows: { sport: number; received: number; lost: number }[] };
+    type Flows = { sport: number; received: number; lost: number; missing: number[] }[];
+    const sent = JSON.parse(await send) as { sent: number; startedAt: number; flows: Flows };
     await echo;
-    const recv = JSON.parse(await lab.sh('server', `cat ${out}`)) as { flows: { sport: number; received: number; lost: number }[] };
+    const recv = JSON.parse(await lab.sh('server', `cat ${out}`)) as { flows: Flows };
+    const harnessDrops = (await harness()) - harnessBefore;
     // Up: what the server did not receive. Down: what the server echoed and the host did not receive.
     const flow = (p: { sport: number }) => ({ s: sent.flows.find((f) => f.sport === p.sport), r: recv.flows.find((f) => f.sport === p.sport) });
     const lostUp = upOther.map((p) => sent.sent - (flow(p).r?.received ?? 0));
@@ -176,13 +180,25 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
     const touching = paths.filter((p) => p.up === wan1.name || p.down === wan1.name).map((p) => sent.sent - (flow(p).s?.received ?? 0));
     const resets = await adjacencyResets(lab, uptimes, Date.now() - start + 2000);
     const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    // When a survivor lost packets: when each was sent, in seconds from the storm's start.
+    const when = (seqs: number[]) => seqs.map((q) => ((sent.startedAt + (q * 1000) / 50 - start) / 1000).toFixed(2)).join(',');
+    const lossTimes = [
+      ...upOther.filter((p) => (flow(p).r?.missing.length ?? 0) > 0).map((p) => `${p.sport} up at ${when(flow(p).r!.missing)}`),
+      ...downOther.filter((p) => (flow(p).s?.missing.length ?? 0) > (sent.sent - (flow(p).r?.received ?? 0))).map((p) => `${p.sport} up+down at ${when(flow(p).s!.missing)}`),
+    ];
+    if (lossTimes.length) {
+      const restarts = (await jobLines(site.name, 'wg-watch')).filter((l) => (l.time as number) >= start).map((l) => `${l.wan} at ${(((l.time as number) - start) / 1000).toFixed(2)}`);
+      lossTimes.push(`the site's WireGuard session restarts during the storm: ${restarts.join(', ') || 'none'}`);
+    }
     console.log(
       `# measured: flap storm: ${flaps} flaps of ${wan1.name} in ${((stormEnd - start) / 1000).toFixed(1)} s, 16 flows (up/down: ${routes}); ` +
         `${upOther.length} flows going up ${other.join('+')} lost ${sum(lostUp)} up, ${downOther.length} coming down ${other.join('+')} lost ${sum(lostDown)} down (of ${sent.sent} each); ` +
         `round trips of the ${touching.length} flows touching ${wan1.name} lost ${touching.join('/')}; settled ${settled.toFixed(1)} s after the last flap; ` +
-        `other adjacencies reset: ${resets.length ? resets.join(', ') : 'none'}`,
+        `other adjacencies reset: ${resets.length ? resets.join(', ') : 'none'}; dropped by the flows' own sockets: ${harnessDrops}` +
+        (lossTimes.length ? `; survivors' losses (s after the storm began, wan1 down in [k, k+1) for even k): ${lossTimes.join('; ')}` : ''),
     );
     assert.ok(flaps >= stormS / 2 - 1, `the storm ran (${flaps} flaps)`);
+    assert.equal(harnessDrops, 0, 'the echo server and the host dropped nothing themselves (full socket buffers): else the losses below are not all the tunnels\'');
     assert.ok(sum(touching) > 0, 'the storm hurt the flows on the flapping WAN (it really flapped under them)');
     assert.deepEqual(lostUp, upOther.map(() => 0), 'flows going up the other WANs lost nothing');
     assert.deepEqual(lostDown, downOther.map(() => 0), 'flows coming down the other WANs lost nothing');
