@@ -1,7 +1,7 @@
 // The scale benchmark (issue 6): (A) the hub's `apply` for 200 spokes x 2 WANs, on a hub alone in
 // the lab (no spoke runs); (B) 30 spokes x 2 WANs bonded to one hub: every adjacency Full and every
 // BFD session up. Every figure comes from this run; prints a table, exit status 1 when a target is
-// missed (an open target, one not met yet, is judged and shown but not in the exit status).
+// missed.
 //   npm run bench:scale [-- --part hub|spokes] [-- --hub-spokes N] [-- --sites N]
 import { parseArgs } from 'node:util';
 import os from 'node:os';
@@ -24,6 +24,8 @@ const HUB_SPOKES = Number(args['hub-spokes']);
 const SITES = Number(args.sites);
 const HUB_APPLY_TARGET_S = 30;
 const BOND_TARGET_S = 60;
+/** The drills' hub restart figure (issue 6: every spoke back within 15 s), for the config alone. */
+const RESTART_LOAD_TARGET_S = 15;
 /** How long the bonded lab is watched for adjacencies or BFD sessions going down. */
 const WATCH_S = 60;
 const log = (s: string) => process.stderr.write(`[scale] ${s}\n`);
@@ -33,7 +35,6 @@ interface Row {
   value: string;
   target: string;
   met?: boolean;
-  open?: boolean;
 }
 const rows: Row[] = [];
 function info(name: string, value: string): void {
@@ -43,14 +44,6 @@ function info(name: string, value: string): void {
 function target(name: string, value: string, goal: string, met: boolean): void {
   rows.push({ name, value, target: goal, met });
   log(`${met ? 'met   ' : 'MISSED'} ${name}: ${value} (target ${goal})`);
-}
-/**
- * A target ospfbond does not meet yet (issue 6 stays open for it): measured and judged every run,
- * shown as met or MISSED, counted apart, and not in the exit status, so CI keeps gating the rest.
- */
-function openTarget(name: string, value: string, goal: string, met: boolean): void {
-  rows.push({ name, value, target: `${goal} (open)`, met, open: true });
-  log(`${met ? 'met   ' : 'MISSED'} (open target) ${name}: ${value} (target ${goal})`);
 }
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -113,8 +106,9 @@ async function hubApply(): Promise<void> {
     const first = await timed(lab, t.hub.node, `set -o pipefail; ospfbond apply 2>&1 | ${stamp}`);
     const endS = Date.now() / 1000;
     const steps = Number(/applied \((\d+) steps\)/.exec(first.out)?.[1] ?? NaN);
-    // Most of it is FRR's reload of a 3,200-line config; see README, "The scale benchmark".
-    openTarget(`hub \`apply\`, ${HUB_SPOKES} spokes × 2 WANs (nothing applied before)`, `${secs(first.ms)}, ${steps} steps`, `< ${HUB_APPLY_TARGET_S} s`, first.ms < HUB_APPLY_TARGET_S * 1000);
+    // FRR's reload of the 3,300-line block took 22-41 s of it while the block put the taps before
+    // `router ospf` (see the restart below); see README, "The scale benchmark".
+    target(`hub \`apply\`, ${HUB_SPOKES} spokes × 2 WANs (nothing applied before)`, `${secs(first.ms)}, ${steps} steps`, `< ${HUB_APPLY_TARGET_S} s`, first.ms < HUB_APPLY_TARGET_S * 1000);
     target('that apply ran and succeeded', `${steps} steps`, 'applied', steps > 0);
     info('where that apply spent its time', profile(first.out, startS, endS));
 
@@ -133,12 +127,37 @@ async function hubApply(): Promise<void> {
     const joined = async () => (await lab.sh(t.hub.node, 'ip maddr show')).split(/^(?=\d+:\s)/m).filter((d) => /^\d+:\s+obt\d+\s/.test(d) && /inet\s+224\.0\.0\.5\b/.test(d)).length;
     let listening = await joined();
     for (const end = Date.now() + 30_000; listening < tunnels && Date.now() < end; listening = await joined()) await new Promise((r) => setTimeout(r, 1000));
-    const made = `${taps} taps up, ${peers} WireGuard peers, ${frrIfaces} taps with OSPF in FRR's running config, ${ospfIfaces} OSPF interfaces, ${shaped} taps shaped, ${listening} taps where ospfd joined 224.0.0.5`;
-    target('what that apply made', made, `${tunnels} of each`, [taps, peers, frrIfaces, ospfIfaces, shaped, listening].every((n) => n === tunnels));
+    const stubs = running.split('\n').filter((l) => /^ area \S+ stub no-summary$/.test(l)).length;
+    const made = `${taps} taps up, ${peers} WireGuard peers, ${frrIfaces} taps with OSPF in FRR's running config, ${ospfIfaces} OSPF interfaces, ${shaped} taps shaped, ${listening} taps where ospfd joined 224.0.0.5; ${stubs} stub areas`;
+    target('what that apply made', made, `${tunnels} of each; ${HUB_SPOKES} stubs`, [taps, peers, frrIfaces, ospfIfaces, shaped, listening].every((n) => n === tunnels) && stubs === HUB_SPOKES);
 
     const second = await timed(lab, t.hub.node, 'ospfbond apply 2>&1');
     const nothing = /nothing to do/.test(second.out);
     target('the same `apply` again', `${secs(second.ms)}: ${second.out.trim().split('\n').at(-1)}`, 'nothing to do', nothing);
+
+    // A reboot or a crash: FRR starts with the whole block. Written with the interfaces before
+    // `router ospf`, ospfd joined each tap to a plain area and then made it a stub, and 3 minutes
+    // after this restart 42 of the 200 areas were still not stubs (those spokes' hellos refused).
+    const restart = await timed(lab, t.hub.node, '/usr/lib/frr/frrinit.sh restart >/dev/null 2>&1');
+    const loaded = async () => {
+      const stubs = (await lab.sh(t.hub.node, "vtysh -c 'show running-config'")).split('\n').filter((l) => /^ area \S+ stub no-summary$/.test(l)).length;
+      const ifaces = Object.keys((JSON.parse(await lab.sh(t.hub.node, "vtysh -c 'show ip ospf interface json'")) as { interfaces?: Record<string, unknown> }).interfaces ?? {}).filter((n) => /^obt\d+$/.test(n)).length;
+      return { stubs, ifaces };
+    };
+    const t0 = performance.now();
+    let got = await loaded();
+    while ((got.stubs < HUB_SPOKES || got.ifaces < tunnels) && performance.now() - t0 < 60_000) {
+      await new Promise((r) => setTimeout(r, 500));
+      got = await loaded();
+    }
+    const loadMs = performance.now() - t0;
+    const whole = got.stubs === HUB_SPOKES && got.ifaces === tunnels;
+    target(
+      `the hub's FRR restarted (${HUB_SPOKES} spokes): its config loaded`,
+      `${whole ? `${secs(loadMs)} after \`frrinit.sh restart\` returned (${secs(restart.ms)})` : `not in 60 s`}: ${got.stubs} stub areas, ${got.ifaces} OSPF taps`,
+      `all, within ${RESTART_LOAD_TARGET_S} s`,
+      whole && loadMs <= RESTART_LOAD_TARGET_S * 1000,
+    );
   } finally {
     lab.teardown();
   }
@@ -174,12 +193,16 @@ function labMemory(lab: Lab): Map<string, { n: number; mib: number }> {
 }
 
 /** The hub's OSPF neighbours and BFD sessions on its taps: Full / up counts and each one's uptime. */
-async function hubSessions(lab: Lab): Promise<{ full: number; bfdUp: number; nbrUpMs: Map<string, number>; bfdUpS: Map<string, number> }> {
+async function hubSessions(lab: Lab): Promise<{ full: number; bfdUp: number; states: string; nbrUpMs: Map<string, number>; bfdUpS: Map<string, number> }> {
   const out = await lab.sh(lab.topo.hub.node, "vtysh -c 'show ip ospf neighbor json'; echo '@@'; vtysh -c 'show bfd peers json'", { timeoutMs: 20_000 });
   const [nbrJson, bfdJson] = out.split('\n@@\n') as [string, string];
-  const nbrs = Object.entries(neighborsByIface(nbrJson)).filter(([i, n]) => /^obt\d+$/.test(i) && n.state.startsWith('Full'));
+  const all = Object.entries(neighborsByIface(nbrJson)).filter(([i]) => /^obt\d+$/.test(i));
+  const nbrs = all.filter(([, n]) => n.state.startsWith('Full'));
+  const count = new Map<string, number>();
+  for (const [, n] of all) count.set(n.state.split('/')[0]!, (count.get(n.state.split('/')[0]!) ?? 0) + 1);
+  const states = [...count].map(([k, v]) => `${v} ${k}`).join(', ') || 'no neighbours';
   const bfd = Object.entries(bfdByIface(bfdJson)).filter(([i, p]) => /^obt\d+$/.test(i) && p.status === 'up');
-  return { full: nbrs.length, bfdUp: bfd.length, nbrUpMs: new Map(nbrs.map(([i, n]) => [i, n.upMs ?? 0])), bfdUpS: new Map(bfd.map(([i, p]) => [i, p.uptime ?? 0])) };
+  return { full: nbrs.length, bfdUp: bfd.length, states, nbrUpMs: new Map(nbrs.map(([i, n]) => [i, n.upMs ?? 0])), bfdUpS: new Map(bfd.map(([i, p]) => [i, p.uptime ?? 0])) };
 }
 
 /** Runs `fn` over `items`, at most `n` at a time. */
@@ -243,11 +266,17 @@ async function spokesBond(): Promise<void> {
     let bfd: number | undefined;
     let both: number | undefined;
     let last = { full: 0, bfdUp: 0 };
+    let shown = 0;
     const deadline = t0 + 3 * BOND_TARGET_S * 1000;
     while (both === undefined && performance.now() < deadline && failed === undefined) {
       await new Promise((r) => setTimeout(r, 250));
-      const s = await hubSessions(lab).catch(() => ({ full: 0, bfdUp: 0 }));
+      const s = await hubSessions(lab).catch(() => ({ full: 0, bfdUp: 0, states: 'FRR not answering' }));
       const now = performance.now() - t0;
+      // The hub's neighbours by state every 5 s: where a slow bring-up waits.
+      if (now - shown >= 5000) {
+        shown = now;
+        log(`  ${secs(now)}: hub neighbours ${s.states}; BFD up ${s.bfdUp}`);
+      }
       last = s;
       if (full === undefined && s.full === tunnels) full = now;
       if (bfd === undefined && s.bfdUp === tunnels) bfd = now;
@@ -315,11 +344,9 @@ async function main(): Promise<void> {
   const table = new Table({ head: ['measurement', 'result', 'target', ''], wordWrap: true, colWidths: [46, 70, 20, 8], style: plain ? { head: [], border: [] } : {} });
   for (const r of rows) table.push([r.name, r.value, r.target, r.met === undefined ? '' : r.met ? 'met' : 'MISSED']);
   console.log(table.toString());
-  const judged = rows.filter((r) => r.met !== undefined && !r.open);
+  const judged = rows.filter((r) => r.met !== undefined);
   const missed = judged.filter((r) => !r.met).length;
-  const open = rows.filter((r) => r.open);
-  const openMissed = open.filter((r) => !r.met).length;
-  console.log(`${judged.length - missed} passed, ${missed} failed; open targets: ${open.length - openMissed} met, ${openMissed} missed`);
+  console.log(`${judged.length - missed} passed, ${missed} failed`);
   process.exitCode = missed ? 1 : 0;
 }
 
