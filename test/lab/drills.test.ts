@@ -88,11 +88,17 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
       assert.ok(ping.seqs.length >= ping.sent - 1 && ping.sent > 0, `traffic flows: ${ping.seqs.length}/${ping.sent} replies`);
       // watchfrr waits a moment before it restarts a daemon, so the daemon sees it gone, then back
       // (or, if both happened between two looks, a new pid).
+      let seen: string[] = [];
       const lines = await waitFor('the daemon reports it', 10_000, async () => {
         const log = (await lab.sh(site.name, `cat ${daemonLog()}`)).split('\n').filter((l) => l.includes(`"job":"frr-watch"`) && l.includes(`"daemon":"${daemon}"`));
+        seen = log;
         const gone = lines_(log, `FRR ${daemon} restarted (pid ${pids[0]} -> `) ?? lines_(log, `FRR ${daemon} is not running (pid ${pids[0]} gone)`);
         const back = lines_(log, `FRR ${daemon} restarted (pid ${pids[0]} -> `) ?? lines_(log, `FRR ${daemon} is running (pid `);
         return gone && back && ([gone, back] as const);
+      }).catch(async (err: Error) => {
+        // What the daemon reads: FRR's pid file, and the process name it checks it against.
+        const pidFile = (await lab.try(site.name, `p=$(cat /run/frr/${daemon}.pid) && echo "pid file $p, comm $(cat /proc/$p/comm)"`)).out.trim();
+        throw new Error(`${err.message}; the daemon's frr-watch lines for ${daemon}: ${seen.join(' | ') || 'none'}; ${pidFile}`);
       });
       assert.ok(JSON.parse(lines[0]).level >= 40, `as a warning or an error: ${lines[0]}`);
       const reported = lines[0] === lines[1] ? JSON.parse(lines[0]).msg : `${JSON.parse(lines[0]).msg as string}, then ${JSON.parse(lines[1]).msg as string}`;
