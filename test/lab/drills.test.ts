@@ -98,7 +98,8 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
       }).catch(async (err: Error) => {
         // What the daemon reads: FRR's pid file, and the process name it checks it against.
         const pidFile = (await lab.try(site.name, `p=$(cat /run/frr/${daemon}.pid) && echo "pid file $p, comm $(cat /proc/$p/comm)"`)).out.trim();
-        throw new Error(`${err.message}; the daemon's frr-watch lines for ${daemon}: ${seen.join(' | ') || 'none'}; ${pidFile}`);
+        const all = (await lab.sh(site.name, `cat ${daemonLog()}`)).split('\n').filter((l) => l && !l.includes('"msg":"stats"'));
+        throw new Error(`${err.message}; killed pid ${pids[0]} at ${start}; the daemon's frr-watch lines for ${daemon}: ${seen.join(' | ') || 'none'}; ${pidFile}; its log: ${all.slice(0, 12).join(' | ')}`);
       });
       assert.ok(JSON.parse(lines[0]).level >= 40, `as a warning or an error: ${lines[0]}`);
       const reported = lines[0] === lines[1] ? JSON.parse(lines[0]).msg : `${JSON.parse(lines[0]).msg as string}, then ${JSON.parse(lines[1]).msg as string}`;
