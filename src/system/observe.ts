@@ -267,9 +267,14 @@ export async function frrState(systemd = underSystemd()): Promise<FrrState> {
   }
   const alive = frrDaemonsAlive();
   if (!alive.length) return { state: 'stopped' };
+  // The init script's status also fails while watchfrr is up and one of its daemons is dead (it is
+  // restarting it): say which case this is, the fix is the same.
+  const watched = alive.includes('watchfrr');
   return {
     state: 'unsettled',
-    what: `FRR is partly running (${alive.join(', ')} without watchfrr): stopping, or a daemon died`,
+    what: watched
+      ? `FRR is partly running (${alive.filter((d) => d !== 'watchfrr').join(', ')} under watchfrr, another daemon down): a daemon died and watchfrr is restarting it, or FRR is stopping`
+      : `FRR is partly running (${alive.join(', ')} without watchfrr): stopping, or a daemon died`,
     fix: `wait for FRR's stop to finish, or run \`${frrControl('restart', systemd).join(' ')}\``,
   };
 }
