@@ -91,7 +91,9 @@ async function hubApply(): Promise<void> {
     const [init] = ospfbondSteps(t, lab.dir);
     await lab.sh(t.hub.node, stepCommand(init!));
     // FRR runs, as Debian's frr package leaves it: apply reloads it rather than starting it.
-    await lab.sh(t.hub.node, '/usr/lib/frr/frrinit.sh start');
+    // Output to /dev/null: FRR 10.3's daemons keep the script's stdout and stderr open, and a
+    // command waiting for them to close hung there on Debian 13.
+    await lab.sh(t.hub.node, '/usr/lib/frr/frrinit.sh start >/dev/null 2>&1');
     // One shell runs the real CLI once per spoke, as an operator's loop would.
     const names = Array.from({ length: HUB_SPOKES }, (_, i) => `s${String(i + 1).padStart(3, '0')}`);
     const addCmd = names
