@@ -25,7 +25,8 @@ import {
   mainWan,
   type FailureKind,
   type IperfRun,
-  udpBufferDrops,
+  flowsHarnessDrops,
+  directionLosses,
 } from './measure.js';
 import { renderChart, type ChartPoint } from './chart.js';
 
@@ -183,8 +184,7 @@ async function failoverTrial(lab: Lab, site: SpokeSpec, kind: FailureKind, trial
       down: await downloadWan(lab, site, 'udp', port, sportBase + i),
     })),
   );
-  const harness = async () => (await udpBufferDrops(lab, 'server')) + (await udpBufferDrops(lab, site.host));
-  const harnessBefore = await harness();
+  const harnessBefore = await flowsHarnessDrops(lab, site);
   const out = `${lab.dir}/echo-${kind}-${trial}.json`;
   const echo = lab.sh('server', `node ${FLOWS_JS} echo --port ${port} --seconds ${seconds + 3} --out ${out}`, { timeoutMs: 60_000 });
   await waitFor('echo listening', 5000, async () => (await lab.sh('server', `ss -Huln 'sport = :${port}'`)).trim() !== '', 50);
@@ -194,23 +194,19 @@ async function failoverTrial(lab: Lab, site: SpokeSpec, kind: FailureKind, trial
   const sent = JSON.parse(await send) as { sent: number; flows: { sport: number; received: number; lost: number; maxGapMs: number }[] };
   await echo;
   const recv = JSON.parse(await lab.sh('server', `cat ${out}`)) as { flows: { sport: number; received: number; lost: number; maxGapMs: number }[] };
-  const harnessDrops = (await harness()) - harnessBefore;
+  const harnessDrops = (await flowsHarnessDrops(lab, site)) - harnessBefore;
   await restoreWan(lab, site, FAILED, kind);
   const restoreSeconds = await restoredAndBonded(lab, site);
   const onFailed = paths.filter((p) => p.up === FAILED || p.down === FAILED);
   // Round trip: an echo is missing when either direction's tunnel is down, so the host's longest
   // gap per flow covers both the spoke's and the hub's failover.
   const gaps = onFailed.map((p) => sent.flows.find((f) => f.sport === p.sport)?.maxGapMs ?? Infinity);
-  // Survivors are judged per direction. Both ends hash a flow alike (the kernel's flow hash is
-  // symmetric), so whether a flow's two directions share a WAN depends on the order of the two
-  // routes' nexthops; when the orders differ, every flow rides both WANs and none survives both
-  // ways (a CI run saw that in all 10 trials). Up: what the server did not receive. Down: what the
-  // server echoed and the host did not receive.
-  const flow = (p: { sport: number }) => ({ s: sent.flows.find((f) => f.sport === p.sport), r: recv.flows.find((f) => f.sport === p.sport) });
+  // Survivors are judged per direction (see directionLosses): when the two ends' nexthop orders
+  // differ, every flow rides both WANs and none survives both ways (a CI run saw that in all 10 trials).
   const up = paths.filter((p) => p.up !== FAILED);
   const down = paths.filter((p) => p.down !== FAILED);
-  const survivorsLost =
-    up.reduce((n, p) => n + sent.sent - (flow(p).r?.received ?? 0), 0) + down.reduce((n, p) => n + (flow(p).r?.received ?? 0) - (flow(p).s?.received ?? 0), 0);
+  const lost = directionLosses(sent, recv, up, down);
+  const survivorsLost = [...lost.up, ...lost.down].reduce((a, b) => a + b, 0);
   const survivors = { up: up.length, down: down.length };
   const t: FailoverTrial = { kind, trial, flowsOnFailed: onFailed.length, worstGapMs: Math.max(0, ...gaps), survivorsLost, survivors, harnessDrops, restoreSeconds };
   log(`failover ${kind} #${trial}: ${onFailed.length} flows on ${FAILED}, worst gap ${t.worstGapMs} ms; survivors (${survivors.up} up, ${survivors.down} down) lost ${survivorsLost}; dropped by the flows' own sockets ${harnessDrops}; restored in ${restoreSeconds.toFixed(2)} s`);

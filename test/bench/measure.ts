@@ -8,15 +8,39 @@ export const FLOWS_JS = fileURLToPath(new URL('./flows.js', import.meta.url));
 const SERVER = '203.0.113.2';
 
 /**
- * UDP datagrams that a namespace's sockets dropped because their receive buffer was full
- * (UdpRcvbufErrors; -s leaves nstat's history alone). Taken before and after a flows.js run on its
- * server and host, the difference is what the measurement lost itself and the tunnels did not.
+ * UDP datagrams that the sockets of a flows.js run dropped because their receive buffer was full
+ * (UdpRcvbufErrors on the server and the site's host; -s leaves nstat's history alone). Taken before
+ * and after a run, the difference is what the measurement lost itself and the tunnels did not.
  */
-export async function udpBufferDrops(lab: Lab, node: string): Promise<number> {
-  const out = await lab.sh(node, 'nstat -asz UdpRcvbufErrors');
-  const m = /^UdpRcvbufErrors\s+(\d+)/m.exec(out);
-  if (!m) throw new Error(`${node}: no UdpRcvbufErrors in nstat's output: ${out}`);
-  return Number(m[1]);
+export async function flowsHarnessDrops(lab: Lab, site: SpokeSpec): Promise<number> {
+  let n = 0;
+  for (const node of ['server', site.host]) {
+    const out = await lab.sh(node, 'nstat -asz UdpRcvbufErrors');
+    const m = /^UdpRcvbufErrors\s+(\d+)/m.exec(out);
+    if (!m) throw new Error(`${node}: no UdpRcvbufErrors in nstat's output: ${out}`);
+    n += Number(m[1]);
+  }
+  return n;
+}
+
+/** A flows.js result: the sender's (`sent` set) or the echo server's. */
+export interface FlowsResult {
+  sent?: number;
+  flows: { sport: number; received: number }[];
+}
+
+/**
+ * What flows lost in one direction each. Up: what the server did not receive. Down: what the
+ * server echoed and the host did not receive. Judged per direction because both ends hash a flow
+ * alike (the kernel's flow hash is symmetric): whether its two directions share a WAN depends on
+ * the order of the two routes' nexthops, which a restart of either end's FRR can flip.
+ */
+export function directionLosses(sent: FlowsResult & { sent: number }, recv: FlowsResult, up: { sport: number }[], down: { sport: number }[]): { up: number[]; down: number[] } {
+  const received = (r: FlowsResult, sport: number) => r.flows.find((f) => f.sport === sport)?.received ?? 0;
+  return {
+    up: up.map((p) => sent.sent - received(recv, p.sport)),
+    down: down.map((p) => received(recv, p.sport) - received(sent, p.sport)),
+  };
 }
 
 /**

@@ -81,6 +81,15 @@ function profile(stamped: string, startS: number, endS: number): string {
     .join('; ');
 }
 
+/** The hub's taps on which ospfd runs OSPF. */
+async function ospfTaps(lab: Lab): Promise<number> {
+  const json = JSON.parse(await lab.sh(lab.topo.hub.node, "vtysh -c 'show ip ospf interface json'")) as { interfaces?: Record<string, unknown> };
+  return Object.keys(json.interfaces ?? {}).filter((n) => /^obt\d+$/.test(n)).length;
+}
+
+/** The stub areas (one per spoke) in a running config. */
+const stubAreas = (running: string) => running.split('\n').filter((l) => /^ area \S+ stub no-summary$/.test(l)).length;
+
 async function hubApply(): Promise<void> {
   log(`part A: a hub alone, ${HUB_SPOKES} spokes x 2 WANs added, then apply`);
   const lab = new Lab(labTopology([]));
@@ -122,14 +131,14 @@ async function hubApply(): Promise<void> {
     const peers = (await lab.sh(t.hub.node, 'wg show obwg0 peers')).split('\n').filter(Boolean).length;
     const running = await lab.sh(t.hub.node, "vtysh -c 'show running-config'");
     const frrIfaces = running.split(/^(?=interface )/m).filter((b) => /^interface obt\d+\n/.test(b) && /^ ip ospf area /m.test(b)).length;
-    const ospfIfaces = Object.keys((JSON.parse(await lab.sh(t.hub.node, "vtysh -c 'show ip ospf interface json'")) as { interfaces?: Record<string, unknown> }).interfaces ?? {}).filter((n) => /^obt\d+$/.test(n)).length;
+    const ospfIfaces = await ospfTaps(lab);
     const shaped = (await lab.sh(t.hub.node, 'tc qdisc show')).split('\n').filter((l) => /^qdisc htb 1: dev obt\d+ root/.test(l)).length;
     // ospfd listens for hellos on a tap only once it joined AllSPFRouters there (the kernel's
     // per-socket limit once stopped that at 20 taps): give it the time it takes to start up.
     const joined = async () => (await lab.sh(t.hub.node, 'ip maddr show')).split(/^(?=\d+:\s)/m).filter((d) => /^\d+:\s+obt\d+\s/.test(d) && /inet\s+224\.0\.0\.5\b/.test(d)).length;
     let listening = await joined();
     for (const end = Date.now() + 30_000; listening < tunnels && Date.now() < end; listening = await joined()) await new Promise((r) => setTimeout(r, 1000));
-    const stubs = running.split('\n').filter((l) => /^ area \S+ stub no-summary$/.test(l)).length;
+    const stubs = stubAreas(running);
     const made = `${taps} taps up, ${peers} WireGuard peers, ${frrIfaces} taps with OSPF in FRR's running config, ${ospfIfaces} OSPF interfaces, ${shaped} taps shaped, ${listening} taps where ospfd joined 224.0.0.5; ${stubs} stub areas`;
     target('what that apply made', made, `${tunnels} of each; ${HUB_SPOKES} stubs`, [taps, peers, frrIfaces, ospfIfaces, shaped, listening].every((n) => n === tunnels) && stubs === HUB_SPOKES);
 
@@ -142,9 +151,7 @@ async function hubApply(): Promise<void> {
     // after this restart 42 of the 200 areas were still not stubs (those spokes' hellos refused).
     const restart = await timed(lab, t.hub.node, '/usr/lib/frr/frrinit.sh restart >/dev/null 2>&1');
     const loaded = async () => {
-      const stubs = (await lab.sh(t.hub.node, "vtysh -c 'show running-config'")).split('\n').filter((l) => /^ area \S+ stub no-summary$/.test(l)).length;
-      const ifaces = Object.keys((JSON.parse(await lab.sh(t.hub.node, "vtysh -c 'show ip ospf interface json'")) as { interfaces?: Record<string, unknown> }).interfaces ?? {}).filter((n) => /^obt\d+$/.test(n)).length;
-      return { stubs, ifaces };
+      return { stubs: stubAreas(await lab.sh(t.hub.node, "vtysh -c 'show running-config'")), ifaces: await ospfTaps(lab) };
     };
     const t0 = performance.now();
     let got = await loaded();
@@ -201,7 +208,10 @@ async function hubSessions(lab: Lab): Promise<{ full: number; bfdUp: number; sta
   const all = Object.entries(neighborsByIface(nbrJson)).filter(([i]) => /^obt\d+$/.test(i));
   const nbrs = all.filter(([, n]) => n.state.startsWith('Full'));
   const count = new Map<string, number>();
-  for (const [, n] of all) count.set(n.state.split('/')[0]!, (count.get(n.state.split('/')[0]!) ?? 0) + 1);
+  for (const [, n] of all) {
+    const state = n.state.split('/')[0]!;
+    count.set(state, (count.get(state) ?? 0) + 1);
+  }
   const states = [...count].map(([k, v]) => `${v} ${k}`).join(', ') || 'no neighbours';
   const bfd = Object.entries(bfdByIface(bfdJson)).filter(([i, p]) => /^obt\d+$/.test(i) && p.status === 'up');
   return { full: nbrs.length, bfdUp: bfd.length, states, nbrUpMs: new Map(nbrs.map(([i, n]) => [i, n.upMs ?? 0])), bfdUpS: new Map(bfd.map(([i, p]) => [i, p.uptime ?? 0])) };

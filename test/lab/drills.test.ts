@@ -4,7 +4,7 @@ import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
 import { buildBondedLab, allFull, allBonded, adjacencyUptimes, adjacencyResets, pingRun, failWan, restoreWan, itLeaksNoSecrets, daemonUnitArgs, daemonLog as scenarioDaemonLog } from './scenario.js';
 import { labTopology, demoSites } from './topology.js';
-import { FLOWS_JS, uploadWan, downloadWan, hubTapWans, udpBufferDrops } from '../bench/measure.js';
+import { FLOWS_JS, uploadWan, downloadWan, hubTapWans, flowsHarnessDrops, directionLosses } from '../bench/measure.js';
 
 /**
  * Issue 6's fault drills on a bonded two-WAN site: what the internet and the machines themselves do
@@ -141,9 +141,7 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
       })),
     );
     const other = site.wans.filter((w) => w !== wan1).map((w) => w.name);
-    // Judged per direction: both ends hash a flow alike (the kernel's flow hash is symmetric), so
-    // whether its two directions share a WAN depends on the order of the two routes' nexthops,
-    // which a restart of either end's FRR can flip: then no flow rides one WAN both ways.
+    // Judged per direction (see directionLosses): after an FRR restart no flow may ride one WAN both ways.
     const upOther = paths.filter((p) => other.includes(p.up));
     const downOther = paths.filter((p) => other.includes(p.down));
     const routes = paths.map((p) => `${p.up}/${p.down}`).join(' ');
@@ -158,8 +156,7 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
     const uptimes = new Map([...(await adjacencyUptimes(lab))].filter(([k]) => wanOf(k) !== wan1.name));
     assert.equal(uptimes.size, 2 * other.length, `the other WANs' adjacencies are Full at both ends (${[...uptimes.keys()].join(', ')})`);
 
-    const harness = async () => (await udpBufferDrops(lab, 'server')) + (await udpBufferDrops(lab, site.host));
-    const harnessBefore = await harness();
+    const harnessBefore = await flowsHarnessDrops(lab, site);
     const out = `${lab.dir}/echo-storm.json`;
     const echo = lab.sh('server', `node ${FLOWS_JS} echo --port ${port} --seconds ${stormS + 12} --out ${out}`, { timeoutMs: 120_000 });
     await waitFor('echo listening', 5000, async () => (await lab.sh('server', `ss -Huln 'sport = :${port}'`)).trim() !== '', 50);
@@ -183,11 +180,9 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
     const sent = JSON.parse(await send) as { sent: number; startedAt: number; flows: Flows };
     await echo;
     const recv = JSON.parse(await lab.sh('server', `cat ${out}`)) as { flows: Flows };
-    const harnessDrops = (await harness()) - harnessBefore;
-    // Up: what the server did not receive. Down: what the server echoed and the host did not receive.
+    const harnessDrops = (await flowsHarnessDrops(lab, site)) - harnessBefore;
     const flow = (p: { sport: number }) => ({ s: sent.flows.find((f) => f.sport === p.sport), r: recv.flows.find((f) => f.sport === p.sport) });
-    const lostUp = upOther.map((p) => sent.sent - (flow(p).r?.received ?? 0));
-    const lostDown = downOther.map((p) => (flow(p).r?.received ?? 0) - (flow(p).s?.received ?? 0));
+    const { up: lostUp, down: lostDown } = directionLosses(sent, recv, upOther, downOther);
     const touching = paths.filter((p) => p.up === wan1.name || p.down === wan1.name).map((p) => sent.sent - (flow(p).s?.received ?? 0));
     const resets = await adjacencyResets(lab, uptimes, Date.now() - start + 2000);
     const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
