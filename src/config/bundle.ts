@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { OspfbondError, EXIT } from '../errors.js';
+import { OspfbondError, EXIT } from '../base/errors.js';
 import { publicKeyOf } from '../model/keys.js';
-import { parseEndpoint, checkPool, mbitNumber, BFD_PROFILES, WG_KEY, WAN_NAME, SPOKE_NAME, type BfdProfileName } from './schema.js';
+import { MAX_WAN_COST } from '../model/policy.js';
+import { BFD_PROFILE_NAMES, MAX_WANS, SPOKE_ID, SPOKE_NAME, TUNNEL, WAN_MTU, WAN_NAME, WG_KEY } from '../model/limits.js';
+import { parseEndpoint, checkPool, mbitNumber } from './schema.js';
 
 /**
  * A bundle is everything one spoke needs from the hub, in one file of mode 0600: the spoke's own
@@ -21,23 +23,24 @@ export const bundleSchema = z.strictObject({
     endpoint: z.string().refine((s) => typeof parseEndpoint(s) !== 'string', 'not HOST:PORT'),
     public_key: key,
     tunnel_pool: z.string().refine((s) => checkPool(s) === undefined, 'not a tunnel pool'),
-    bfd_profile: z.enum(Object.keys(BFD_PROFILES) as [BfdProfileName, ...BfdProfileName[]]),
+    bfd_profile: z.enum(BFD_PROFILE_NAMES),
   }),
-  spoke: z.strictObject({ name: z.string().min(1), id: z.number().int().min(1).max(65535) }),
+  spoke: z.strictObject({ name: z.string().regex(SPOKE_NAME), id: z.number().int().min(SPOKE_ID.min).max(SPOKE_ID.max) }),
   wans: z
     .array(
       z.strictObject({
         name: z.string().regex(WAN_NAME),
-        tunnel: z.number().int().min(1),
+        tunnel: z.number().int().min(TUNNEL.min).max(TUNNEL.max),
         private_key: key,
         public_key: key,
-        cost: z.number().int().min(1).max(65535),
-        mtu: z.number().int().min(1280).max(9000),
+        cost: z.number().int().min(1).max(MAX_WAN_COST),
+        mtu: z.number().int().min(WAN_MTU.min).max(WAN_MTU.max),
         down_mbit: mbitNumber.optional(),
         up_mbit: mbitNumber.optional(),
       }),
     )
-    .min(1),
+    .min(1)
+    .max(MAX_WANS),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'not a SHA-256 in hex'),
 });
 export type Bundle = z.infer<typeof bundleSchema>;

@@ -1,5 +1,5 @@
 import * as ini from 'ini';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../base/errors.js';
 
 export interface IniDocument {
   data: Record<string, unknown>;

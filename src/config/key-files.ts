@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { publicKeyOf } from '../model/keys.js';
-import type { Config } from './config.js';
+import type { Config } from './types.js';
 
 /**
  * The config names its private keys by file and states their public keys; `wg` reads the files.

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { Registry, Gauge, Counter } from 'prom-client';
 import type { Logger } from 'pino';
-import type { StatusReport } from '../status/report.js';
+import type { StatusReport } from '../status/schema.js';
 
 /** OSPF neighbour states (RFC 2328 10.1), as FRR names them before the "/DR" role suffix. */
 const OSPF_STATES = ['Down', 'Attempt', 'Init', '2-Way', 'ExStart', 'Exchange', 'Loading', 'Full'] as const;

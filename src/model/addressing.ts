@@ -22,6 +22,13 @@ export function maxTunnels(pool: string): number {
   return Number((1n << BigInt(bits)) / BLOCK) - 1;
 }
 
+/** An IPv4 address on a link: a prefix, or a /32 with a peer (WireGuard's inner addresses). */
+export interface Addr {
+  local: string;
+  prefixlen: number;
+  peer?: string;
+}
+
 export interface TunnelAddresses {
   hubInner: string;
   spokeInner: string;
@@ -45,6 +52,11 @@ export function tunnelAddresses(pool: string, tunnel: number): TunnelAddresses {
 
 export function hubRouterId(pool: string): string {
   return at(pool, 1n);
+}
+
+/** Each spoke is its own OSPF area, numbered by the spoke's id. */
+export function areaId(spokeId: number): string {
+  return [spokeId >>> 24, (spokeId >>> 16) & 255, (spokeId >>> 8) & 255, spokeId & 255].join('.');
 }
 
 /** Bytes each encapsulation adds: WireGuard over IPv4 (IP 20 + UDP 8 + WireGuard 32), VXLAN (IP 20 + UDP 8 + VXLAN 8 + Ethernet 14). */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { HubConfig, SpokeConfig } from '../config/config.js';
+import type { HubConfig, SpokeConfig } from '../config/types.js';
 import { wanPolicy, HUB_WG, VXLAN_PORT, BFD_PORTS } from '../model/addressing.js';
 
 export const NFT_TABLE = 'ospfbond';

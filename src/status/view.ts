@@ -1,6 +1,6 @@
 import Table from 'cli-table3';
 import pc from 'picocolors';
-import type { StatusReport, TunnelStatus } from './report.js';
+import type { StatusReport, TunnelStatus } from './schema.js';
 
 type Colors = ReturnType<typeof pc.createColors>;
 

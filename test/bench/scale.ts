@@ -11,7 +11,7 @@ import { Lab } from '../lab/lab.js';
 import { labTopology, type SiteSpec } from '../lab/topology.js';
 import { ospfbondSteps, stepCommand, bundlePath } from '../lab/provision.js';
 import { allFull } from '../lab/scenario.js';
-import { neighborsByIface, bfdByIface } from '../../src/status/frr-json.js';
+import { neighborsByIface, bfdByIface } from '../../src/frr/json.js';
 
 const { values: args } = parseArgs({
   options: {

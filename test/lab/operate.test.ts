@@ -4,8 +4,8 @@ import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
 import { buildBondedLab, adjacencyUptimes, adjacencyResets, ospfNeighbors, ecmpWidth, failWan, restoreWan, pingRun, itLeaksNoSecrets, daemonUnitArgs, daemonLog } from './scenario.js';
 import { labTopology, coreSites, type SpokeSpec } from './topology.js';
-import type { StatusReport } from '../../src/status/report.js';
-import { statusReport } from '../../src/status/report.js';
+import type { StatusReport } from '../../src/status/schema.js';
+import { statusReport } from '../../src/status/schema.js';
 
 /**
  * Issue 4 on real FRR, WireGuard and kernels: status, mode switching at either end, the daemon

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { shellQuote } from '../../src/plan/steps.js';
+import { shellQuote } from '../../src/model/step.js';
 import { labTopology, demoSites, type Topology } from './topology.js';
 
 /** The shell scripts both labs run on their nodes (test/lab/provision/). */

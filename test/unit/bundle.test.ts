@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readBundle, bundleText, canonicalBundleText, BUNDLE_FORMAT, BUNDLE_VERSION, type BundleContent } from '../../src/config/bundle.js';
 import { generateKeyPair } from '../../src/model/keys.js';
-import { OspfbondError, EXIT } from '../../src/errors.js';
+import { OspfbondError, EXIT } from '../../src/base/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ospfbond-bundle-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { parseConfig } from '../../src/config/config.js';
+import { parseConfig } from '../../src/config/load.js';
 
 /** The CLI's own config and bundle handling, in a temporary directory: none of this touches the router. */
-const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'ospfbond-cli-'));
 const hubIni = join(dir, 'hub', 'ospfbond.ini');
 const spokeIni = join(dir, 'spoke', 'ospfbond.ini');

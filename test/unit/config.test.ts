@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig, type SpokeConfig } from '../../src/config/config.js';
-import { ConfigError } from '../../src/errors.js';
-import { parseWanSpec } from '../../src/commands/init.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { SpokeConfig } from '../../src/config/types.js';
+import { ConfigError } from '../../src/base/errors.js';
+import { parseWanSpec } from '../../src/cli/init.js';
 import { tunnelAddresses, maxTunnels, hubRouterId, tapMtu, wgMtu, demotedMetric, isDemoted } from '../../src/model/addressing.js';
 import { generateKeyPair, publicKeyOf } from '../../src/model/keys.js';
-import { fixture, golden } from './golden.js';
+import { fixture, golden } from './files.js';
 
 test('a spoke config parses with its defaults filled in', () => {
   const s = parseConfig('/x.ini', fixture('spoke.ini')) as SpokeConfig;

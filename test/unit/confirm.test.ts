@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { whyStale, REVERT_GRACE_MS } from '../../src/system/pending.js';
+import { whyStale, REVERT_GRACE_MS } from '../../src/engine/confirm-timer.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 test('a confirm window is left to its timer until the machine reboots or the deadline is a grace period past', () => {
   const deadline = '2026-11-21T10:00:00.000Z';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { retryOnce } from '../../src/daemon/daemon.js';
+import { retryOnce } from '../../src/daemon/scheduler.js';
 
 const cases: { what: string; job: string; failures: number; stopping: boolean; ok: boolean; calls: number; logged: string[] }[] = [
   { what: 'a job that fails once on a changing router is retried with a fresh reading: a warning, no error', job: 'reconcile', failures: 1, stopping: false, ok: true, calls: 2, logged: ['warn reconcile failed; reading the router again and retrying in 0 s'] },

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseListeners, uplinkBlocked } from '../../src/system/doctor.js';
+import { parseListeners, uplinkBlocked } from '../../src/doctor/uplink.js';
 
 // `ss -Htulnp` on a lab hub with a user's bgpd, wireguard-go and sshd (columns as iproute2 6.1 prints them).
 const SS = `udp   UNCONN 0      0                  0.0.0.0:3784       0.0.0.0:*    users:(("bfdd",pid=4013,fd=14))

@@ -7,14 +7,16 @@ import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import fc from 'fast-check';
-import { parseConfig, MAX_WANS, type Config } from '../../src/config/config.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/types.js';
+import { MAX_WANS } from '../../src/model/limits.js';
 import { readBundle, bundleText, canonicalBundleText, BUNDLE_VERSION, type Bundle, type BundleContent } from '../../src/config/bundle.js';
 import { publicKeyOf } from '../../src/model/keys.js';
 import { checkPool } from '../../src/config/schema.js';
 import { maxTunnels } from '../../src/model/addressing.js';
 import { policyCheck, MAX_WAN_COST } from '../../src/model/policy.js';
-import { OspfbondError, ConfigError, EXIT } from '../../src/errors.js';
-import { fixture } from './golden.js';
+import { OspfbondError, ConfigError, EXIT } from '../../src/base/errors.js';
+import { fixture } from './files.js';
 
 /**
  * Random and mutated configs and bundles against the parsers. Any exception other than an
@@ -161,7 +163,7 @@ test('random INI (sections, keys and values ospfbond and the ini package know): 
   fc.assert(fc.property(iniText, parsesOrRefuses), { numRuns: 500, includeErrorInReport: true });
 });
 
-const GOLDEN_CONFIGS = ['spoke.ini', 'frr84/spoke.ini', 'hub.ini', 'frr84/hub.ini'];
+const FIXTURE_CONFIGS = ['spoke.ini', 'frr84/spoke.ini', 'hub.ini', 'frr84/hub.ini'];
 
 /** How a value already in the file can be written again so that it means the same to the schema. */
 const SPELLINGS = ['same', 'zero', 'spaces', 'squote', 'dquote', 'comment'] as const;
@@ -247,12 +249,12 @@ function mutate(text: string, m: Mutation): string {
 }
 
 test('the golden configs parse, so their mutations start from valid input', () => {
-  for (const name of GOLDEN_CONFIGS) assert.doesNotThrow(() => parseConfig(FILE, fixture(name)), name);
+  for (const name of FIXTURE_CONFIGS) assert.doesNotThrow(() => parseConfig(FILE, fixture(name)), name);
 });
 
 test('mutated golden configs: a sane config or a ConfigError naming the file, nothing else', () => {
   fc.assert(
-    fc.property(fc.constantFrom(...GOLDEN_CONFIGS), fc.array(mutation, { minLength: 1, maxLength: 4 }), (name, mutations) => {
+    fc.property(fc.constantFrom(...FIXTURE_CONFIGS), fc.array(mutation, { minLength: 1, maxLength: 4 }), (name, mutations) => {
       parsesOrRefuses(mutations.reduce(mutate, fixture(name)));
     }),
     { numRuns: 500, includeErrorInReport: true },
@@ -273,7 +275,7 @@ test('regression: a number spelled with a leading zero is still a duplicate id o
 });
 
 // Bundles: made by the CLI itself, as on a hub, then broken in every way a copy or an editor can.
-const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'ospfbond-fuzz-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const BUNDLE_FILE = join(dir, 'fuzzed.ospfbond');

@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig, type SpokeConfig, type HubConfig } from '../../src/config/config.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { SpokeConfig, HubConfig } from '../../src/config/types.js';
 import { keyFileProblems } from '../../src/config/key-files.js';
 import { generateKeyPair } from '../../src/model/keys.js';
-import { fixture } from './golden.js';
+import { fixture } from './files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ospfbond-keys-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

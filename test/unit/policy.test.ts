@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mirrorAction, policyFromCosts, tunnelCost, policyKey, type Policy } from '../../src/model/policy.js';
-import { costOnlyChanges } from '../../src/render/frr.js';
+import { costOnlyChanges } from '../../src/frr/block.js';
 import { intervalCron } from '../../src/config/schema.js';
-import { parseConfig } from '../../src/config/config.js';
-import { ConfigError } from '../../src/errors.js';
-import { renderChecks } from '../../src/system/doctor.js';
-import { fixture } from './golden.js';
+import { parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/base/errors.js';
+import { renderChecks } from '../../src/doctor/checks.js';
+import { fixture } from './files.js';
 
 const AA: Policy = { mode: 'active-active' };
 const S1: Policy = { mode: 'active-standby', primary: ['dsl'] };

@@ -1,16 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig, renderHubIni, renderSpokeIni, type HubConfig, type SpokeConfig } from '../../src/config/config.js';
-import { renderHubFrr, renderSpokeFrr, spliceFrrConf, extractBlock, conflictsInUserConf } from '../../src/render/frr.js';
+import { parseConfig } from '../../src/config/load.js';
+import { renderHubIni, renderSpokeIni } from '../../src/config/write.js';
+import type { HubConfig, SpokeConfig } from '../../src/config/types.js';
+import { renderHubFrr, renderSpokeFrr } from '../../src/render/frr.js';
+import { spliceFrrConf, extractBlock, conflictsInUserConf, wrapBlock } from '../../src/frr/block.js';
 import { renderHubNft, renderSpokeNft, nftHash } from '../../src/render/nft.js';
 import { renderShaper, shaperFor, shapeSignature, observedShape, wireBytes } from '../../src/render/tc.js';
-import { fixture, golden } from './golden.js';
+import { fixture, golden } from './files.js';
 
 const hub = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig;
 const spoke = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('spoke.ini')) as SpokeConfig;
 
-test('hub FRR block', () => golden('hub.frr.conf', renderHubFrr(hub)));
-test('spoke FRR block', () => golden('spoke.frr.conf', renderSpokeFrr(spoke)));
+test('hub FRR block', () => golden('hub.frr.conf', wrapBlock(renderHubFrr(hub))));
+test('spoke FRR block', () => golden('spoke.frr.conf', wrapBlock(renderSpokeFrr(spoke))));
 test('hub nft ruleset', () => golden('hub.nft', renderHubNft(hub)));
 test('spoke nft ruleset', () => golden('spoke.nft', renderSpokeNft(spoke)));
 
@@ -46,7 +49,7 @@ test('config files round-trip through their writer', () => {
 
 test('the ospfbond block is spliced into frr.conf without touching the user\'s config', () => {
   const user = 'frr defaults traditional\nhostname r1\n!\nrouter bgp 64512\n neighbor 192.0.2.9 remote-as 64513\nexit\n!\n';
-  const block = renderSpokeFrr(spoke);
+  const block = wrapBlock(renderSpokeFrr(spoke));
   const once = spliceFrrConf(user, block);
   assert.ok(once.startsWith(user));
   assert.equal(extractBlock(once), block);
@@ -56,7 +59,7 @@ test('the ospfbond block is spliced into frr.conf without touching the user\'s c
 
 test('a user\'s own router ospf is reported as a conflict', () => {
   assert.equal(conflictsInUserConf('router bgp 1\nexit\n', 'spoke').length, 0);
-  assert.equal(conflictsInUserConf(spliceFrrConf('', renderSpokeFrr(spoke)), 'spoke').length, 0, 'ospfbond\'s own block is no conflict');
+  assert.equal(conflictsInUserConf(spliceFrrConf('', wrapBlock(renderSpokeFrr(spoke))), 'spoke').length, 0, 'ospfbond\'s own block is no conflict');
   assert.match(conflictsInUserConf('router ospf\n network 10.0.0.0/8 area 0\n', 'hub').join(), /router ospf/);
   const staticDefault = 'ip route 0.0.0.0/0 192.0.2.1\n';
   assert.match(conflictsInUserConf(staticDefault, 'spoke').join(), /static default route/);
@@ -67,7 +70,7 @@ test('shaper: a full tap frame costs 1514 bytes on the line at tap MTU 1390', ()
 test('shaper tc script', () => golden('shaper.tc', renderShaper(shaperFor('obt1', 50, 1390))));
 test('shaper: what tc shows of the script reads back as the same signature (no change on the next apply)', () => {
   // Captured from `tc` (iproute2 6.1) (`tc -d class show`) after running the shaper.tc script on a VXLAN device.
-  const seen = observedShape(fixture('tc-qdisc.json'), fixture('tc-class.txt'), fixture('tc-filter.json'));
+  const seen = observedShape(fixture('iproute2-6.1/tc-qdisc.json'), fixture('iproute2-6.1/tc-class.txt'), fixture('iproute2-6.1/tc-filter.json'));
   assert.equal(seen, shapeSignature(shaperFor('obt1', 50, 1390)));
   assert.notEqual(seen, shapeSignature(shaperFor('obt1', 40, 1390)), 'another rate is a change');
   assert.equal(observedShape('[{"kind":"noqueue","handle":"0:","root":true,"refcnt":2,"options":{}}]', '', '[]'), undefined);

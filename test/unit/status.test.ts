@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { parseConfig } from '../../src/config/config.js';
-import { parseWgDump } from '../../src/system/observe.js';
-import { neighborsByIface, bfdByIface, ospfNexthops, routerLinks, costOnPrefix, ospfInterfaces } from '../../src/status/frr-json.js';
-import { buildReport, parseLinkCounters, statusReport, type StatusInputs, type LinkSample } from '../../src/status/report.js';
+import { parseConfig } from '../../src/config/load.js';
+import { parseWgDump, parseLinkCounters, type LinkSample } from '../../src/router/kernel.js';
+import { neighborsByIface, bfdByIface, ospfNexthops, routerLinks, costOnPrefix, ospfInterfaces } from '../../src/frr/json.js';
+import { buildReport, type StatusInputs } from '../../src/status/build.js';
+import { statusReport } from '../../src/status/schema.js';
 import { renderStatus } from '../../src/status/view.js';
 import { metricsRegistry } from '../../src/daemon/metrics.js';
-import { fixture, golden } from './golden.js';
+import { fixture, golden } from './files.js';
 
 /**
  * Status is built from real FRR 8.4.4 JSON, wg and ip output captured in the namespace lab

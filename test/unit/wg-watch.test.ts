@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WgWatch, STALL_MS, FLOWING_SAMPLES, restartPeerArgv } from '../../src/daemon/wg-watch.js';
+import { WgWatch, STALL_MS, FLOWING_SAMPLES, restartPeerArgv } from '../../src/daemon/jobs/wg-watch.js';
 
 /** Feeds one sample a second; `rx(t)` gives each WAN's received bytes at second t. Returns the restarts by second. */
 function run(seconds: number, rx: (t: number) => Record<string, number>): Map<number, string[]> {

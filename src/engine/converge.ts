@@ -1,0 +1,42 @@
+import type { Config } from '../config/types.js';
+import { desiredState, endpointHosts, type Desired } from '../plan/desired.js';
+import { planApply } from '../plan/plan.js';
+import { execute, printPlan, type Printer } from '../router/executor.js';
+import { observe, type Observed } from '../router/observe.js';
+import { executeAtomically } from './transaction.js';
+
+export interface ConvergeOptions {
+  /** Print the plan, change nothing. */
+  dryRun?: boolean;
+  /** The daemon's repair: a part of the router not there yet is left with a warning (plan/leniency.ts). */
+  repair?: boolean;
+  /** A user's apply: a failed step rolls the whole run back. */
+  atomic?: boolean;
+  /** Runs after planning and before the first change (a confirm window opens its timer here). */
+  beforeChange?: (have: Observed, want: Desired) => Promise<void>;
+}
+
+/**
+ * Makes the router match `cfg`: reads it, plans, runs the steps. Returns how many steps that took
+ * and, for a repair, what was left as it is. The caller holds the router lock.
+ */
+export async function converge(cfg: Config, print: Printer, opts: ConvergeOptions = {}): Promise<{ steps: number; warnings: string[] }> {
+  const want = desiredState(cfg);
+  const have = await observe({ sysctls: Object.keys(want.sysctls), hosts: endpointHosts(cfg) });
+  const { steps, warnings } = planApply(want, have, opts.repair ? 'repair' : 'apply');
+  if (steps.length === 0) return { steps: 0, warnings };
+  if (opts.dryRun) {
+    printPlan(steps, print);
+    return { steps: steps.length, warnings };
+  }
+  await opts.beforeChange?.(have, want);
+  if (opts.atomic) await executeAtomically(steps, want, have, print, failStep());
+  else await execute(steps, print);
+  return { steps: steps.length, warnings };
+}
+
+/** The lab's fault injection: OSPFBOND_FAIL_STEP=N fails a user's apply before its Nth step. */
+function failStep(): number | undefined {
+  const v = process.env.OSPFBOND_FAIL_STEP;
+  return v && /^[1-9]\d*$/.test(v) ? Number(v) : undefined;
+}

@@ -1,0 +1,222 @@
+import type { HubConfig, SpokeConfig, Config, Endpoint } from '../config/types.js';
+import {
+  tunnelAddresses,
+  hubRouterId,
+  hubTapName,
+  spokeTapName,
+  spokeWgName,
+  wanPolicy,
+  wgMtu,
+  tapMtu,
+  HUB_WG,
+  VXLAN_PORT,
+  LINK_ALIAS_PREFIX,
+  type Addr,
+} from '../model/addressing.js';
+import { wrapBlock } from '../frr/block.js';
+import { OSPFBOND_DAEMONS } from '../frr/daemons.js';
+import { renderHubFrr, renderSpokeFrr } from '../render/frr.js';
+import { renderHubNft, renderSpokeNft } from '../render/nft.js';
+import { shaperFor, type Shaper } from '../render/tc.js';
+
+/** What the router must look like for a config: pure data, computed in one place, shown by --dry-run. */
+interface LinkBase {
+  name: string;
+  mtu: number;
+  alias: string;
+  addrs: Addr[];
+}
+export interface VxlanSpec {
+  id: number;
+  local: string;
+  remote: string;
+  port: number;
+}
+export type LinkSpec = (LinkBase & { kind: 'wireguard' }) | (LinkBase & { kind: 'vxlan'; vxlan: VxlanSpec });
+export interface PeerSpec {
+  publicKey: string;
+  endpoint?: Endpoint;
+  allowedIps: string[];
+  keepalive?: number;
+}
+export interface WgSpec {
+  name: string;
+  privateKeyFile: string;
+  publicKey: string;
+  listenPort?: number;
+  fwmark?: number;
+  peers: PeerSpec[];
+}
+export interface RuleSpec {
+  pref: number;
+  fwmark: number;
+  table?: number; // absent: `unreachable`
+}
+export interface WanRouteSpec {
+  wan: string;
+  dev: string;
+  gw: string; // IPv4 or 'dhcp'
+  table: number;
+}
+/** Every tap, with its shaper when the line's rate in that direction is known (else none at all). */
+export interface ShapeSpec {
+  dev: string;
+  shaper?: Shaper;
+}
+export interface Desired {
+  role: 'hub' | 'spoke';
+  links: LinkSpec[];
+  shapes: ShapeSpec[];
+  wg: WgSpec[];
+  rules: RuleSpec[];
+  wanRoutes: WanRouteSpec[];
+  sysctls: Record<string, string>;
+  nft: string;
+  frrBlock: string;
+  daemons: Record<string, string>;
+  /** Devices that must exist before anything is changed, with what names them in the config. */
+  requiredDevs: { dev: string; what: string }[];
+}
+
+/** NATs and carrier NAT drop idle UDP mappings after 30 s or more; 25 s keeps them, as wg-quick users do. */
+export const KEEPALIVE_SECONDS = 25;
+
+/** DNS names the router must resolve to apply `cfg`: a spoke's hub. */
+export function endpointHosts(cfg: Config): string[] {
+  return cfg.role === 'spoke' ? [cfg.hub.host] : [];
+}
+
+export function desiredState(cfg: Config): Desired {
+  return cfg.role === 'hub' ? hubDesired(cfg) : spokeDesired(cfg);
+}
+
+/**
+ * ospfd joins AllSPFRouters (224.0.0.5) and, as DR, AllDRouters (224.0.0.6) on every tap, all on
+ * one socket, and the kernel allows a socket 20 groups by default: on a hub with more than 20 taps
+ * the joins after the 20th fail, its hellos still go out but the spokes' never come in, and those
+ * spokes stay in Init (the scale benchmark: 20 of 60 tunnels Full, the rest never). Two per tap,
+ * plus the default's 20.
+ */
+export function igmpMemberships(taps: number): number {
+  return 2 * taps + 20;
+}
+
+function hubDesired(cfg: HubConfig): Desired {
+  const tunnels = cfg.spokes.flatMap((s) => s.wans.map((t) => ({ spoke: s.name, ...t, a: tunnelAddresses(cfg.tunnelPool, t.tunnel) })));
+  const wg: LinkSpec = {
+    name: HUB_WG,
+    kind: 'wireguard',
+    mtu: wgMtu(Math.max(1500, ...tunnels.map((t) => t.mtu))),
+    alias: `${LINK_ALIAS_PREFIX}hub`,
+    // One hub inner address per tunnel, each with a /32 peer route to that spoke WAN's inner address.
+    addrs: [
+      { local: hubRouterId(cfg.tunnelPool), prefixlen: 32 },
+      ...tunnels.map((t) => ({ local: t.a.hubInner, prefixlen: 32, peer: t.a.spokeInner })),
+    ],
+  };
+  const taps: LinkSpec[] = tunnels.map((t) => ({
+    name: hubTapName(t.tunnel),
+    kind: 'vxlan',
+    mtu: tapMtu(t.mtu),
+    alias: `${LINK_ALIAS_PREFIX}${t.spoke}/${t.wan}`,
+    addrs: [{ local: t.a.hubTap, prefixlen: 30 }],
+    vxlan: { id: t.a.vni, local: t.a.hubInner, remote: t.a.spokeInner, port: VXLAN_PORT },
+  }));
+  return {
+    role: 'hub',
+    links: [wg, ...taps],
+    shapes: tunnels.map((t, i) => ({ dev: taps[i]!.name, shaper: t.downMbit === undefined ? undefined : shaperFor(taps[i]!.name, t.downMbit, taps[i]!.mtu) })),
+    wg: [
+      {
+        name: HUB_WG,
+        privateKeyFile: cfg.privateKeyFile,
+        publicKey: cfg.publicKey,
+        listenPort: cfg.listenPort,
+        peers: tunnels.map((t) => ({ publicKey: t.publicKey, allowedIps: [`${t.a.spokeInner}/32`] })),
+      },
+    ],
+    rules: [],
+    wanRoutes: [],
+    sysctls: {
+      'net.ipv4.ip_forward': '1',
+      'net.ipv4.fib_multipath_hash_policy': '1',
+      'net.ipv4.conf.all.rp_filter': '2',
+      'net.ipv4.igmp_max_memberships': String(igmpMemberships(taps.length)),
+    },
+    nft: renderHubNft(cfg),
+    frrBlock: wrapBlock(renderHubFrr(cfg)),
+    daemons: { ...OSPFBOND_DAEMONS },
+    requiredDevs: [{ dev: cfg.uplink, what: 'hub.uplink' }],
+  };
+}
+
+function spokeDesired(cfg: SpokeConfig): Desired {
+  const links: LinkSpec[] = [];
+  const wg: WgSpec[] = [];
+  const rules: RuleSpec[] = [];
+  const wanRoutes: WanRouteSpec[] = [];
+  const shapes: ShapeSpec[] = [];
+  cfg.wans.forEach((w, i) => {
+    const a = tunnelAddresses(cfg.tunnelPool, w.tunnel);
+    const p = wanPolicy(i + 1);
+    links.push({
+      name: spokeWgName(w.name),
+      kind: 'wireguard',
+      mtu: wgMtu(w.mtu),
+      alias: `${LINK_ALIAS_PREFIX}${w.name}`,
+      addrs: [{ local: a.spokeInner, prefixlen: 32, peer: a.hubInner }],
+    });
+    wg.push({
+      name: spokeWgName(w.name),
+      privateKeyFile: w.privateKeyFile,
+      publicKey: w.publicKey,
+      fwmark: p.fwmark,
+      peers: [
+        {
+          publicKey: cfg.hub.publicKey,
+          endpoint: { host: cfg.hub.host, port: cfg.hub.port },
+          allowedIps: [`${a.hubInner}/32`],
+          keepalive: KEEPALIVE_SECONDS,
+        },
+      ],
+    });
+    // The tap MTU must equal the hub's side of the tunnel where it can; mtu-ignore covers the rest.
+    const mtu = Math.min(tapMtu(w.mtu), tapMtu(w.hubMtu));
+    shapes.push({ dev: spokeTapName(w.name), shaper: w.upMbit === undefined ? undefined : shaperFor(spokeTapName(w.name), w.upMbit, mtu) });
+    links.push({
+      name: spokeTapName(w.name),
+      kind: 'vxlan',
+      mtu,
+      alias: `${LINK_ALIAS_PREFIX}${w.name}`,
+      addrs: [{ local: a.spokeTap, prefixlen: 30 }],
+      vxlan: { id: a.vni, local: a.spokeInner, remote: a.hubInner, port: VXLAN_PORT },
+    });
+    rules.push({ pref: p.lookupPref, fwmark: p.fwmark, table: p.table });
+    // Without this, a WAN whose table lost its route would send its tunnel's packets through the
+    // main table's default, i.e. into a sibling tunnel (tunnel-in-tunnel, LAB-NOTES).
+    rules.push({ pref: p.stopPref, fwmark: p.fwmark });
+    wanRoutes.push({ wan: w.name, dev: w.dev, gw: w.gw, table: p.table });
+  });
+  return {
+    role: 'spoke',
+    // All WireGuard links first: the VXLAN links ride on their addresses.
+    links: [...links.filter((l) => l.kind === 'wireguard'), ...links.filter((l) => l.kind === 'vxlan')],
+    shapes,
+    wg,
+    rules,
+    wanRoutes,
+    sysctls: {
+      'net.ipv4.ip_forward': '1',
+      'net.ipv4.fib_multipath_hash_policy': '1',
+      'net.ipv4.conf.all.rp_filter': '2',
+      'net.ipv4.conf.all.src_valid_mark': '1',
+    },
+    nft: renderSpokeNft(cfg),
+    frrBlock: wrapBlock(renderSpokeFrr(cfg)),
+    daemons: { ...OSPFBOND_DAEMONS },
+    requiredDevs: [
+      ...cfg.wans.map((w) => ({ dev: w.dev, what: `wan.${w.name}.dev` })),
+      ...cfg.lanDevs.map((d) => ({ dev: d, what: 'spoke.lan_devs' })),
+    ],
+  };
+}

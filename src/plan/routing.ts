@@ -1,0 +1,98 @@
+import { RULE_PROTO, demotedMetric, isDemoted } from '../model/addressing.js';
+import { run, type Step } from '../model/step.js';
+import { hex } from '../render/nft.js';
+import type { ObservedRoute } from '../router/kernel.js';
+import type { Observed } from '../router/observe.js';
+import type { Desired } from './desired.js';
+import type { Leniency } from './leniency.js';
+
+/** Policy routing: sysctls, each WAN's table and rules, and the WANs' own default routes demoted. */
+
+export function planSysctls(want: Desired, have: Observed): Step[] {
+  return Object.entries(want.sysctls)
+    .filter(([k, v]) => have.sysctls[k] !== v)
+    .map(([k, v]) => run('sysctl', ['sysctl', '-q', '-w', `${k}=${v}`]));
+}
+
+/** The gateway of a `gw=dhcp` WAN: the DHCP client's default route (even once demoted), else what we installed. */
+export function dhcpGateway(have: Observed, dev: string, table: number): string | undefined {
+  const viaDev = (r: ObservedRoute) => r.dst === 'default' && r.dev === dev && r.gateway;
+  return (
+    have.routes.find((r) => r.table === 'main' && viaDev(r) && r.protocol !== String(RULE_PROTO))?.gateway ??
+    have.routes.find((r) => r.table === String(table) && viaDev(r))?.gateway
+  );
+}
+
+export function planWanRoutes(want: Desired, have: Observed, lenient: Leniency): Step[] {
+  const steps: Step[] = [];
+  const tables = new Set(want.wanRoutes.map((w) => String(w.table)));
+  for (const w of want.wanRoutes) {
+    const gw = w.gw === 'dhcp' ? dhcpGateway(have, w.dev, w.table) : w.gw;
+    if (!gw) {
+      lenient.tolerate(
+        `wan ${w.wan}: no DHCP gateway on ${w.dev} yet: its table is left as it is`,
+        `wan ${w.wan}: no DHCP gateway on ${w.dev} yet (no default route via ${w.dev})`,
+        'wait for the DHCP lease, or set gw= to the gateway address; nothing was changed',
+      );
+      continue;
+    }
+    const inTable = have.routes.filter((r) => r.table === String(w.table));
+    const ok = inTable.length === 1 && inTable[0]!.dst === 'default' && inTable[0]!.gateway === gw && inTable[0]!.dev === w.dev;
+    if (!ok) {
+      for (const r of inTable.filter((r) => r.dst !== 'default')) steps.push(delRoute(r));
+      steps.push(run('wan-route', ['ip', 'route', 'replace', 'default', 'via', gw, 'dev', w.dev, 'table', String(w.table), 'proto', String(RULE_PROTO)]));
+    }
+  }
+  for (const r of have.routes) {
+    if (r.protocol === String(RULE_PROTO) && r.table !== 'main' && !tables.has(r.table)) steps.push(delRoute(r));
+  }
+  return steps;
+}
+
+export function delRoute(r: ObservedRoute): Step {
+  const argv = ['ip', 'route', 'del', r.dst];
+  if (r.type && r.type !== 'unicast') argv.splice(3, 0, r.type);
+  if (r.gateway) argv.push('via', r.gateway);
+  if (r.dev) argv.push('dev', r.dev);
+  argv.push('table', r.table);
+  if (r.metric) argv.push('metric', String(r.metric));
+  return run('wan-route', argv);
+}
+
+export function planRules(want: Desired, have: Observed): Step[] {
+  const steps: Step[] = [];
+  const ours = have.rules.filter((r) => r.protocol === String(RULE_PROTO));
+  const same = (w: Desired['rules'][number], r: (typeof ours)[number]) =>
+    r.pref === w.pref && r.fwmark === w.fwmark && (w.table === undefined ? r.action === 'unreachable' : r.table === String(w.table));
+  for (const r of ours) {
+    if (!want.rules.some((w) => same(w, r))) steps.push(run('rule', ['ip', 'rule', 'del', 'pref', String(r.pref)]));
+  }
+  for (const w of want.rules) {
+    if (ours.some((r) => same(w, r))) continue;
+    const action = w.table === undefined ? ['unreachable'] : ['lookup', String(w.table)];
+    steps.push(run('rule', ['ip', 'rule', 'add', 'pref', String(w.pref), 'fwmark', hex(w.fwmark), ...action, 'protocol', String(RULE_PROTO)]));
+  }
+  return steps;
+}
+
+/** WAN defaults from DHCP/PPP would beat OSPF's default in zebra (distance = metric's top byte). */
+export function planDemote(want: Desired, have: Observed): Step[] {
+  const devs = new Set(want.wanRoutes.map((w) => w.dev));
+  const steps: Step[] = [];
+  for (const r of have.routes) {
+    if (r.table !== 'main' || r.dst !== 'default' || !r.dev || !devs.has(r.dev) || isDemoted(r.metric)) continue;
+    steps.push(...moveRoute(r, demotedMetric(r.metric)));
+  }
+  return steps;
+}
+
+/**
+ * A default route to another metric: the new one first, so the WAN is never without it. `replace`,
+ * not `add`: a run stopped between the two steps leaves both, and the next run's (or a rollback's)
+ * move must not fail on the one already there.
+ */
+export function moveRoute(r: ObservedRoute, metric: number): Step[] {
+  const add = ['ip', 'route', 'replace', 'default', ...(r.gateway ? ['via', r.gateway] : []), 'dev', r.dev!, 'metric', String(metric)];
+  if (r.protocol) add.push('proto', r.protocol);
+  return [run('wan-route', add), delRoute(r)];
+}

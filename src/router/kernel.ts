@@ -1,0 +1,185 @@
+import { lookup } from 'node:dns/promises';
+import { OspfbondError, EXIT } from '../base/errors.js';
+import { probe, probeJson } from '../base/run.js';
+import { RULE_PROTO, type Addr } from '../model/addressing.js';
+import { NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
+import { observedShape } from '../render/tc.js';
+
+/** Readers of the kernel's state (ip -j, wg show dump, tc, nft) and of DNS, as the planner compares it. */
+
+export interface ObservedLink {
+  name: string;
+  kind?: string;
+  mtu: number;
+  up: boolean;
+  alias?: string;
+  vxlan?: { id: number; local: string; remote: string; port: number };
+  addrs: Addr[];
+}
+export interface ObservedPeer {
+  publicKey: string;
+  endpoint?: string;
+  allowedIps: string[];
+  keepalive?: number;
+  /** Unix time of the latest handshake, 0 when there was none. */
+  latestHandshake: number;
+  rxBytes: number;
+  txBytes: number;
+}
+export interface ObservedWg {
+  publicKey: string;
+  listenPort: number;
+  fwmark: number;
+  peers: ObservedPeer[];
+}
+export interface ObservedRule {
+  pref: number;
+  fwmark?: number;
+  table?: string;
+  action?: string;
+  protocol?: string;
+}
+export interface ObservedRoute {
+  table: string; // 'main' or a number
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  metric: number;
+  protocol?: string;
+  type?: string;
+}
+
+interface IpLink {
+  ifname: string;
+  mtu: number;
+  flags?: string[];
+  ifalias?: string;
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; remote?: string; port?: number } };
+  addr_info?: { family: string; local: string; address?: string; prefixlen: number }[];
+}
+
+export async function observeLinks(): Promise<ObservedLink[]> {
+  const links = await probeJson<IpLink[]>(['ip', '-j', '-d', 'addr', 'show']);
+  return links.map((l) => {
+    const info = l.linkinfo?.info_data;
+    const kind = l.linkinfo?.info_kind;
+    return {
+      name: l.ifname,
+      kind,
+      mtu: l.mtu,
+      up: (l.flags ?? []).includes('UP'),
+      alias: l.ifalias,
+      vxlan:
+        kind === 'vxlan' && info
+          ? { id: info.id ?? 0, local: info.local ?? '', remote: info.remote ?? '', port: info.port ?? 0 }
+          : undefined,
+      addrs: (l.addr_info ?? [])
+        .filter((a) => a.family === 'inet')
+        .map((a) => (a.address && a.address !== a.local ? { local: a.local, prefixlen: a.prefixlen, peer: a.address } : { local: a.local, prefixlen: a.prefixlen })),
+    };
+  });
+}
+
+/** `wg show dump`, with the private key dropped the moment the line is split: it is never kept. */
+export function parseWgDump(text: string): Record<string, ObservedWg> {
+  const out: Record<string, ObservedWg> = {};
+  for (const line of text.split('\n')) {
+    const f = line.split('\t');
+    if (f.length === 5) {
+      const [name, , publicKey, port, fwmark] = f as [string, string, string, string, string];
+      out[name] = { publicKey, listenPort: Number(port), fwmark: fwmark === 'off' ? 0 : Number(fwmark), peers: [] };
+    } else if (f.length === 9) {
+      const [name, publicKey, , endpoint, allowed, handshake, rx, tx, keepalive] = f as string[];
+      out[name!]?.peers.push({
+        publicKey: publicKey!,
+        endpoint: endpoint === '(none)' ? undefined : endpoint,
+        allowedIps: allowed === '(none)' ? [] : allowed!.split(','),
+        keepalive: keepalive === 'off' ? undefined : Number(keepalive),
+        latestHandshake: Number(handshake) || 0,
+        rxBytes: Number(rx) || 0,
+        txBytes: Number(tx) || 0,
+      });
+    }
+  }
+  return out;
+}
+
+/** Every WireGuard interface's state; {} where none exists (or `wg` cannot say). */
+export async function observeWg(): Promise<Record<string, ObservedWg>> {
+  const r = await probe(['wg', 'show', 'all', 'dump']);
+  if (r.exitCode !== 0) return {};
+  return parseWgDump(r.stdout);
+}
+
+export async function observeRules(): Promise<ObservedRule[]> {
+  const rules = await probeJson<{ priority: number; fwmark?: string; table?: string; action?: string; protocol?: string }[]>(['ip', '-j', 'rule', 'show']);
+  return rules.map((r) => ({ pref: r.priority, fwmark: r.fwmark ? Number(r.fwmark) : undefined, table: r.table, action: r.action, protocol: r.protocol }));
+}
+
+/** Default routes (every table) and ospfbond's own routes: all the planner and status look at. */
+export async function observeRoutes(): Promise<ObservedRoute[]> {
+  const routes = await probeJson<{ dst: string; gateway?: string; dev?: string; metric?: number; table?: string; protocol?: string; type?: string }[]>([
+    'ip', '-j', 'route', 'show', 'table', 'all',
+  ]);
+  return routes
+    .filter((r) => r.table === undefined || r.table === 'main' || /^\d+$/.test(r.table))
+    .filter((r) => r.dst === 'default' || r.protocol === String(RULE_PROTO))
+    .map((r) => ({ table: r.table ?? 'main', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: r.metric ?? 0, protocol: r.protocol, type: r.type }));
+}
+
+/** The shaper signature (render/tc.ts) of each of `taps` that has a root qdisc. */
+export async function observeShapes(taps: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const dev of taps) {
+    const qdiscs = await probe(['tc', '-j', 'qdisc', 'show', 'dev', dev]);
+    if (qdiscs.exitCode !== 0) continue;
+    const classes = await probe(['tc', '-d', 'class', 'show', 'dev', dev]);
+    const filters = await probe(['tc', '-j', 'filter', 'show', 'dev', dev, 'parent', '1:']);
+    const sig = observedShape(qdiscs.stdout, classes.stdout, filters.exitCode === 0 ? filters.stdout : '[]');
+    if (sig !== undefined) out[dev] = sig;
+  }
+  return out;
+}
+
+export interface LinkCounters {
+  name: string;
+  carrier: boolean;
+  rxBytes: number;
+  txBytes: number;
+}
+/** A sample of every link's counters (`ip -j -s link show`) and when it was taken. */
+export interface LinkSample {
+  at: number;
+  links: LinkCounters[];
+}
+
+export function parseLinkCounters(json: string): LinkCounters[] {
+  const j = JSON.parse(json) as { ifname: string; flags?: string[]; stats64?: { rx: { bytes: number }; tx: { bytes: number } } }[];
+  return j.map((l) => {
+    const flags = l.flags ?? [];
+    return { name: l.ifname, carrier: flags.includes('UP') && flags.includes('LOWER_UP'), rxBytes: l.stats64?.rx.bytes ?? 0, txBytes: l.stats64?.tx.bytes ?? 0 };
+  });
+}
+
+export async function sampleLinks(): Promise<LinkSample> {
+  const r = await probe(['ip', '-j', '-s', 'link', 'show']);
+  return { at: Date.now(), links: parseLinkCounters(r.stdout || '[]') };
+}
+
+/** ospfbond's nft table as `nft list` prints it, undefined when there is none. */
+export async function observeNft(): Promise<string | undefined> {
+  const r = await probe(['nft', 'list', 'table', NFT_FAMILY, NFT_TABLE]);
+  return r.exitCode === 0 ? r.stdout : undefined;
+}
+
+export async function resolveHosts(hosts: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const host of new Set(hosts)) {
+    try {
+      out[host] = (await lookup(host, { family: 4 })).address;
+    } catch (err) {
+      throw new OspfbondError(`hub endpoint ${host}: does not resolve (${(err as NodeJS.ErrnoException).code})`, EXIT.precondition, 'check the name and the resolver, or use the hub\'s IPv4 address');
+    }
+  }
+  return out;
+}

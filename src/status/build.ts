@@ -1,0 +1,161 @@
+import type { Config, HubConfig, SpokeConfig } from '../config/types.js';
+import { tunnelAddresses, hubRouterId, hubTapName, spokeTapName, spokeWgName, wanPolicy, areaId, HUB_WG } from '../model/addressing.js';
+import { isStandby, policyFromCosts, policyKey, type Policy } from '../model/policy.js';
+import { neighborsByIface, ospfInterfaces, bfdByIface, ospfNexthops, routerLinks, costOnPrefix, type RouterLink } from '../frr/json.js';
+import type { LinkSample, ObservedRoute, ObservedWg } from '../router/kernel.js';
+import { STATUS_SCHEMA, type StatusReport, type TunnelStatus } from './schema.js';
+
+/** The status report, built (pure) from what collect.ts read. */
+
+/** Everything status reads from the router, raw: vtysh JSON as text, so the parsers are tested on real output. */
+export interface StatusInputs {
+  sample: LinkSample;
+  previous?: LinkSample;
+  wg: Record<string, ObservedWg>;
+  kernelRoutes: ObservedRoute[];
+  vtysh: { neighbors: string; interfaces: string; bfd: string; routes: string; routerLsas: string };
+}
+
+interface Frr {
+  neighbors: ReturnType<typeof neighborsByIface>;
+  interfaces: ReturnType<typeof ospfInterfaces>;
+  bfd: ReturnType<typeof bfdByIface>;
+  nexthops: Record<string, string[]>;
+  links: RouterLink[];
+}
+
+export function buildReport(cfg: Config, inp: StatusInputs): StatusReport {
+  const frr: Frr = {
+    neighbors: neighborsByIface(inp.vtysh.neighbors),
+    interfaces: ospfInterfaces(inp.vtysh.interfaces),
+    bfd: bfdByIface(inp.vtysh.bfd),
+    nexthops: ospfNexthops(inp.vtysh.routes),
+    links: routerLinks(inp.vtysh.routerLsas),
+  };
+  const seconds = inp.previous ? (inp.sample.at - inp.previous.at) / 1000 : undefined;
+  const rates = (name: string) => {
+    const now = inp.sample.links.find((l) => l.name === name);
+    const before = inp.previous?.links.find((l) => l.name === name);
+    const r = (a?: number, b?: number) => (a === undefined || b === undefined || !seconds || a < b ? null : ((a - b) * 8) / seconds);
+    return { rxBytes: now?.rxBytes ?? 0, txBytes: now?.txBytes ?? 0, rxBitsPerSecond: r(now?.rxBytes, before?.rxBytes), txBitsPerSecond: r(now?.txBytes, before?.txBytes) };
+  };
+  const age = (handshake?: number) => (handshake ? Math.max(0, Math.round(inp.sample.at / 1000 - handshake)) : null);
+  const common = (tap: string) => ({
+    tap,
+    ospf: frr.neighbors[tap]?.state ?? 'Down',
+    bfd: frr.bfd[tap]?.status ?? 'none',
+    cost: frr.interfaces[tap]?.cost ?? null,
+    ...rates(tap),
+  });
+  const tunnels: TunnelStatus[] = [];
+  const spokes: StatusReport['spokes'] = [];
+  if (cfg.role === 'spoke') {
+    const rows = spokeRows(cfg, inp, frr, common, age);
+    tunnels.push(...rows);
+    spokes.push(summary(cfg.name, cfg.policy, rows));
+  } else {
+    for (const s of cfg.spokes) {
+      const rows = hubRows(cfg, s, inp, frr, common, age);
+      tunnels.push(...rows);
+      spokes.push(summary(s.name, s.policy, rows));
+    }
+  }
+  return {
+    schema: STATUS_SCHEMA,
+    role: cfg.role,
+    time: new Date(inp.sample.at).toISOString(),
+    intervalSeconds: seconds ?? null,
+    spokes,
+    tunnels,
+    totals: {
+      rxBytes: sum(tunnels.map((t) => t.rxBytes))!,
+      txBytes: sum(tunnels.map((t) => t.txBytes))!,
+      rxBitsPerSecond: sum(tunnels.map((t) => t.rxBitsPerSecond)),
+      txBitsPerSecond: sum(tunnels.map((t) => t.txBitsPerSecond)),
+    },
+  };
+}
+
+type Common = (tap: string) => Pick<TunnelStatus, 'tap' | 'ospf' | 'bfd' | 'cost' | 'rxBytes' | 'txBytes' | 'rxBitsPerSecond' | 'txBitsPerSecond'>;
+
+function spokeRows(cfg: SpokeConfig, inp: StatusInputs, frr: Frr, common: Common, age: (h?: number) => number | null): TunnelStatus[] {
+  const hubId = hubRouterId(cfg.tunnelPool);
+  const area = areaId(cfg.id);
+  return cfg.wans.map((w, i) => {
+    const a = tunnelAddresses(cfg.tunnelPool, w.tunnel);
+    const tap = spokeTapName(w.name);
+    const peer = inp.wg[spokeWgName(w.name)]?.peers[0];
+    const table = String(wanPolicy(i + 1).table);
+    return {
+      spoke: cfg.name,
+      wan: w.name,
+      tunnel: w.tunnel,
+      ...common(tap),
+      dev: w.dev,
+      carrier: inp.sample.links.find((l) => l.name === w.dev)?.carrier ?? false,
+      gateway: inp.kernelRoutes.find((r) => r.table === table && r.dst === 'default')?.gateway ?? null,
+      endpoint: peer?.endpoint ?? null,
+      handshakeAgeSeconds: age(peer?.latestHandshake),
+      peerCost: costOnPrefix(frr.links, area, (r) => r === hubId, a.tapPrefix) ?? null,
+      role: isStandby(cfg.policy, w.name) ? 'standby' : 'active',
+      inEcmp: (frr.nexthops['0.0.0.0/0'] ?? []).includes(tap),
+    };
+  });
+}
+
+function hubRows(cfg: HubConfig, s: HubConfig['spokes'][number], inp: StatusInputs, frr: Frr, common: Common, age: (h?: number) => number | null): TunnelStatus[] {
+  const hubId = hubRouterId(cfg.tunnelPool);
+  const area = areaId(s.id);
+  const viaTap = new Set(Object.values(frr.nexthops).flat());
+  return s.wans.map((t) => {
+    const a = tunnelAddresses(cfg.tunnelPool, t.tunnel);
+    const tap = hubTapName(t.tunnel);
+    const peer = inp.wg[HUB_WG]?.peers.find((p) => p.publicKey === t.publicKey);
+    return {
+      spoke: s.name,
+      wan: t.wan,
+      tunnel: t.tunnel,
+      ...common(tap),
+      dev: null,
+      carrier: null,
+      gateway: null,
+      endpoint: peer?.endpoint ?? null,
+      handshakeAgeSeconds: age(peer?.latestHandshake),
+      peerCost: costOnPrefix(frr.links, area, (r) => r !== hubId, a.tapPrefix) ?? null,
+      role: isStandby(s.policy, t.wan) ? 'standby' : 'active',
+      inEcmp: viaTap.has(tap),
+    };
+  });
+}
+
+/** The other end's policy for one site, from the costs it gives that site's tunnels. */
+function peerPolicyOf(rows: TunnelStatus[]): Policy | undefined {
+  return policyFromCosts(
+    rows.map((r) => r.wan),
+    Object.fromEntries(rows.map((r) => [r.wan, r.peerCost ?? undefined])),
+  );
+}
+
+function summary(name: string, policy: Policy, rows: TunnelStatus[]): StatusReport['spokes'][number] {
+  const peer = peerPolicyOf(rows);
+  return {
+    name,
+    mode: policy.mode,
+    primary: policy.mode === 'active-standby' ? policy.primary : [],
+    peerPolicy: peer ? policyKey(peer) : null,
+    inSync: peer ? policyKey(peer) === policyKey(policy) : null,
+    rxBitsPerSecond: sum(rows.map((r) => r.rxBitsPerSecond)),
+    txBitsPerSecond: sum(rows.map((r) => r.txBitsPerSecond)),
+  };
+}
+
+/** The other end's policy for each site, read from a report (what mode mirroring acts on). */
+export function peerPolicies(report: StatusReport): Record<string, Policy | undefined> {
+  return Object.fromEntries(
+    report.spokes.map((s) => [s.name, peerPolicyOf(report.tunnels.filter((t) => t.spoke === s.name))]),
+  );
+}
+
+function sum(xs: (number | null)[]): number | null {
+  return xs.some((x) => x === null) ? null : xs.reduce<number>((a, b) => a + (b ?? 0), 0);
+}
