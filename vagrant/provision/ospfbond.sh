@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs ospfbond from the tarball the Vagrantfile uploaded (made by `npm pack` on the host), as
-# the README's "Installing on a real router" does. npm fetches its dependencies from the registry,
+# README.md's "Install on a real router" does. npm fetches its dependencies from the registry,
 # so this must run before isolate.sh cuts the VM off; a tarball already installed is skipped.
 # Usage: ospfbond.sh TARBALL
 set -euo pipefail

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A router VM (hub or spoke) after its init steps: apply, then the two systemd units the package
-# ships (apply at boot after FRR; the daemon), as the README's "Installing on a real router" says.
+# ships (apply at boot after FRR; the daemon), as docs/operating.md's "systemd units and removal" says.
 # Usage: router.sh
 set -euo pipefail
 
