@@ -1,4 +1,4 @@
-// Exit codes are part of the CLI contract (README "Exit codes").
+// Exit codes are part of the CLI contract (docs/operating.md, Exit codes).
 export const EXIT = {
   failure: 1, // a command on the router failed; what ran is printed above the error
   usage: 2, // bad flags or bad config: nothing was changed

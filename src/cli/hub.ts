@@ -86,7 +86,7 @@ export function addSpoke(file: string, name: string, opts: { wans: string; rate?
   saveConfig(cfg);
   print(`ospfbond: spoke ${name} added (area ${id}, tunnels ${wans.map((t) => `${t.wan}=${t.tunnel}`).join(' ')})`);
   const unshaped = wans.filter((t) => t.downMbit === undefined).map((t) => t.wan);
-  if (unshaped.length) print(`[!] no --rate for ${unshaped.join(', ')}: those tunnels are not shaped, and a saturated line can drop BFD and flap its tunnel (README: Shaping)`);
+  if (unshaped.length) print(`[!] no --rate for ${unshaped.join(', ')}: those tunnels are not shaped, and a saturated line can drop BFD and flap its tunnel (docs/operating.md, Shaping)`);
   print(`bundle for the spoke: ${out} (mode 0600, holds the spoke's private keys: copy it over a secure channel)`);
   print(`this hub: ${bundle.hub.endpoint}, public key ${cfg.publicKey} (give it to \`init spoke --hub-key\` to check the bundle is this hub's)`);
   print('next: `ospfbond apply` here; on the spoke: `ospfbond init spoke --bundle FILE --wan ...` then `ospfbond apply`');

@@ -194,7 +194,7 @@ export async function initSpoke(
     if (w.mtu !== w.hubMtu) print(`[!] wan ${w.name}: mtu ${w.mtu} differs from the hub's ${w.hubMtu} for this tunnel; set mtu = ${w.mtu} under [spoke.${cfg.name}.wan.${w.name}] on the hub to match`);
     const bw = bundle.wans.find((b) => b.name === w.name)!;
     if (w.downMbit !== bw.down_mbit) print(`[!] wan ${w.name}: down ${w.downMbit} Mbit/s differs from the hub's ${bw.down_mbit ?? '(none)'}; the hub shapes this WAN's download: set down_mbit = ${w.downMbit} under [spoke.${cfg.name}.wan.${w.name}] on the hub`);
-    if (w.upMbit === undefined) print(`[!] wan ${w.name}: no upload rate (up=): its tunnel is not shaped, and a saturated upload can drop BFD and flap it (README: Shaping)`);
+    if (w.upMbit === undefined) print(`[!] wan ${w.name}: no upload rate (up=): its tunnel is not shaped, and a saturated upload can drop BFD and flap it (docs/operating.md, Shaping)`);
   }
   if (replaced) print(replaced);
   for (const bw of bundle.wans) writeSecretAtomic(join(keysDir(file), `${bw.name}.key`), `${bw.private_key}\n`);

@@ -10,7 +10,8 @@ import { frrControl } from './service.js';
  * router advertisements on its uplink keeps them.
  */
 export const IPV6_FORWARDING = 'net.ipv6.conf.all.forwarding';
-const IPV6_FORWARDING_OFF: Step = run('sysctl', ['sysctl', '-q', '-w', `${IPV6_FORWARDING}=0`]);
+// FRR's area, not a sysctl of ospfbond's own: it undoes what FRR's reload did.
+const IPV6_FORWARDING_OFF: Step = run('frr', ['sysctl', '-q', '-w', `${IPV6_FORWARDING}=0`]);
 
 /** What puts IPv6 forwarding back after a reload: `before` and `now` are its values (readSysctl). */
 export function ipv6ForwardingBack(before: string, now: string): Step[] {

@@ -6,7 +6,7 @@ import { Address4 } from 'ip-address';
  *   +4/30 the tap (VXLAN) segment:    +5 hub tap address, +6 spoke tap address
  * Block 0 is the hub's own (+1 is its router id). A distinct hub inner address per tunnel matters:
  * VXLAN's `dev` does not pin the underlay route, so two WireGuard interfaces with a route to the
- * same hub address would carry each other's VXLAN (LAB-NOTES).
+ * same hub address would carry each other's VXLAN (seen in the lab: docs/design.md, Addressing).
  */
 const BLOCK = 8n;
 

@@ -193,7 +193,7 @@ function spokeDesired(cfg: SpokeConfig): Desired {
     });
     rules.push({ pref: p.lookupPref, fwmark: p.fwmark, table: p.table });
     // Without this, a WAN whose table lost its route would send its tunnel's packets through the
-    // main table's default, i.e. into a sibling tunnel (tunnel-in-tunnel, LAB-NOTES).
+    // main table's default, i.e. into a sibling tunnel (tunnel-in-tunnel: docs/design.md, Policy routing on a spoke).
     rules.push({ pref: p.stopPref, fwmark: p.fwmark });
     wanRoutes.push({ wan: w.name, dev: w.dev, gw: w.gw, table: p.table });
   });

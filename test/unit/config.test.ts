@@ -42,6 +42,37 @@ test('duplicate WAN devices and tunnels are caught after the schema passes', () 
   );
 });
 
+test('schema problems, policy problems and tunnels past the pool come in one pass (spoke and hub)', () => {
+  const problems = (text: string) => {
+    try {
+      parseConfig('/c.ini', text);
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems.map((p) => `${p.key}: ${p.message}`);
+      throw err;
+    }
+    assert.fail('accepted');
+  };
+  const spoke = fixture('spoke.ini')
+    .replace('bfd_profile = aggressive', 'bfd_profile = aggressive\ncolour = blue\nmode = active-standby\nprimary = wifi')
+    .replace('tunnel_pool = 10.255.0.0/16', 'tunnel_pool = 10.255.0.0/24')
+    .replace('tunnel = 2', 'tunnel = 40');
+  assert.deepEqual(problems(spoke), [
+    'spoke.colour: unknown key',
+    'spoke.primary: primary wifi: no such WAN (the WANs are dsl, lte)',
+    'wan.lte.tunnel: tunnel 40 does not fit tunnel_pool 10.255.0.0/24 (at most 31)',
+  ]);
+  const hub = fixture('hub.ini')
+    .replace('nat = true', 'nat = true\ncolour = blue\ntunnel_pool = 10.255.0.0/24')
+    .replace('tunnel_pool = 10.255.0.0/16\n', '')
+    .replace('[spoke.branch1]\nid = 1', '[spoke.branch1]\nid = 1\nprimary = dsl')
+    .replace('tunnel = 3', 'tunnel = 32');
+  assert.deepEqual(problems(hub), [
+    'hub.colour: unknown key',
+    'spoke.branch1.primary: primary only applies to mode = active-standby',
+    'spoke.farm.wan.lte1.tunnel: tunnel 32 does not fit tunnel_pool 10.255.0.0/24 (at most 31)',
+  ]);
+});
+
 test('a file with no role says what it expects', () => {
   assert.throws(() => parseConfig('/a.ini', '[hub]\nendpoint = x\n'), /\/a\.ini:1 ospfbond\.role: expected role = hub or role = spoke/);
 });
