@@ -6,7 +6,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
-import Table from 'cli-table3';
 import { buildBondedLab, allBonded, ecmpWidth, adjacencyUptimes, adjacencyResets } from '../lab/scenario.js';
 import { labTopology, type SpokeSpec } from '../lab/topology.js';
 import { waitFor, type Lab } from '../lab/lab.js';
@@ -29,6 +28,7 @@ import {
   directionLosses,
 } from './measure.js';
 import { renderChart, type ChartPoint } from './chart.js';
+import { Scorecard } from './report.js';
 
 const { values: args } = parseArgs({ options: { short: { type: 'boolean', default: false }, out: { type: 'string', default: '/tmp/ospfbond-bench' } } });
 const SHORT = args.short!;
@@ -46,22 +46,8 @@ interface Recorders {
   down: PathRecorder;
 }
 
-interface Target {
-  name: string;
-  value: string;
-  target: string;
-  met: boolean;
-}
-const targets: Target[] = [];
-const infos: { name: string; value: string }[] = [];
-function info(name: string, value: string): void {
-  infos.push({ name, value });
-  log(`info   ${name}: ${value}`);
-}
-function target(name: string, value: string, goal: string, met: boolean): void {
-  targets.push({ name, value, target: goal, met });
-  log(`${met ? 'met   ' : 'MISSED'} ${name}: ${value} (target ${goal})`);
-}
+const card = new Scorecard(log);
+const { info, target } = card;
 
 const sites = [
   { name: 'two', wanRates: [RATE, RATE] },
@@ -352,21 +338,15 @@ async function main(): Promise<void> {
   } finally {
     lab.teardown();
   }
-  report.targets = targets;
-  report.info = infos;
+  report.targets = card.targets;
+  report.info = card.infos;
   report.chart = { points: chart, ...marks };
   mkdirSync(OUT, { recursive: true });
   writeFileSync(`${OUT}/report.json`, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(`${OUT}/throughput.svg`, await renderChart(chart, marks, `8 TCP flows through 2 x ${RATE} Mbit/s WANs; wan1 loses carrier, then returns`));
-  const plain = !process.stdout.isTTY;
-  const table = new Table({ head: ['measurement', 'result', 'target', ''], wordWrap: true, colWidths: [46, 60, 22, 8], style: plain ? { head: [], border: [] } : {} });
-  for (const t of targets) table.push([t.name, t.value, t.target, t.met ? 'met' : 'MISSED']);
-  for (const i of infos) table.push([i.name, i.value, '(for information)', '']);
-  console.log(table.toString());
+  card.printTable([...card.targets, ...card.rows.filter((r) => r.met === undefined)], [46, 60, 22, 8]);
   console.log(`report: ${OUT}/report.json   chart: ${OUT}/throughput.svg`);
-  const missed = targets.filter((t) => !t.met).length;
-  console.log(`${targets.length - missed} passed, ${missed} failed`);
-  process.exitCode = missed ? 1 : 0;
+  card.verdict();
 }
 
 await main();

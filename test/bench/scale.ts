@@ -5,13 +5,13 @@
 //   npm run bench:scale [-- --part hub|spokes] [-- --hub-spokes N] [-- --sites N]
 import { parseArgs } from 'node:util';
 import os from 'node:os';
-import Table from 'cli-table3';
 import { readFileSync } from 'node:fs';
 import { Lab } from '../lab/lab.js';
 import { labTopology, type SiteSpec } from '../lab/topology.js';
 import { ospfbondSteps, stepCommand, bundlePath } from '../lab/provision.js';
 import { allFull } from '../lab/scenario.js';
 import { neighborsByIface, bfdByIface } from '../../src/status/frr-json.js';
+import { Scorecard } from './report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -30,21 +30,8 @@ const RESTART_LOAD_TARGET_S = 15;
 const WATCH_S = 60;
 const log = (s: string) => process.stderr.write(`[scale] ${s}\n`);
 
-interface Row {
-  name: string;
-  value: string;
-  target: string;
-  met?: boolean;
-}
-const rows: Row[] = [];
-function info(name: string, value: string): void {
-  rows.push({ name, value, target: '(for information)' });
-  log(`info   ${name}: ${value}`);
-}
-function target(name: string, value: string, goal: string, met: boolean): void {
-  rows.push({ name, value, target: goal, met });
-  log(`${met ? 'met   ' : 'MISSED'} ${name}: ${value} (target ${goal})`);
-}
+const card = new Scorecard(log);
+const { info, target } = card;
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /** Runs `cmd` on `node` and returns its output and how long it took, in ms. */
@@ -352,14 +339,8 @@ async function main(): Promise<void> {
   log(`machine: ${os.cpus().length} CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}`);
   if (args.part === 'all' || args.part === 'hub') await hubApply();
   if (args.part === 'all' || args.part === 'spokes') await spokesBond();
-  const plain = !process.stdout.isTTY;
-  const table = new Table({ head: ['measurement', 'result', 'target', ''], wordWrap: true, colWidths: [46, 70, 20, 8], style: plain ? { head: [], border: [] } : {} });
-  for (const r of rows) table.push([r.name, r.value, r.target, r.met === undefined ? '' : r.met ? 'met' : 'MISSED']);
-  console.log(table.toString());
-  const judged = rows.filter((r) => r.met !== undefined);
-  const missed = judged.filter((r) => !r.met).length;
-  console.log(`${judged.length - missed} passed, ${missed} failed`);
-  process.exitCode = missed ? 1 : 0;
+  card.printTable(card.rows, [46, 70, 20, 8]);
+  card.verdict();
 }
 
 await main();
