@@ -13,9 +13,8 @@ import {
   FLOWS_JS,
   PAYLOAD_SHARE,
   limitMbit,
-  uploadWan,
-  downloadWan,
-  wanTxBytes,
+  udpFlowPaths,
+  wanBytes,
   failWan,
   restoreWan,
   median,
@@ -77,9 +76,9 @@ async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<v
       // ECMP hashes flows onto tunnels: 8 flows leave one of 4 tunnels idle about a third of the
       // time (4 * (3/4)^8), 32 flows practically never. Both are measured; 32 is the gate.
       for (const flows of [8, 32]) {
-        const before = await wanTxBytes(lab, site);
+        const before = await wanBytes(lab, site);
         const run = await iperf(lab, site, 5201, `-P ${flows} -O 2 ${dir === 'download' ? '-R' : ''}`);
-        const after = await wanTxBytes(lab, site);
+        const after = await wanBytes(lab, site);
         const share = run.mbit / limit;
         rows.push({ site: spec.name, rates: spec.wanRates, dir, flows, mbit: run.mbit, limitMbit: limit, share, error: run.error });
         const label = `${flows} flows, ${what}, ${dir}`;
@@ -88,7 +87,7 @@ async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<v
         else target(label, value, '>= 97 % of the encapsulation limit', share >= 0.97 && !run.error);
         if (spec.name === 'uneq' && dir === 'upload' && flows === 32) {
           // Both links busy: each WAN's own bytes against its line rate over the run.
-          const util = spec.wanRates.map((r, i) => ((after[`wan${i + 1}`]! - before[`wan${i + 1}`]!) * 8) / (IPERF_SECONDS + 2) / (r * 1e6));
+          const util = spec.wanRates.map((r, i) => ((after[`wan${i + 1}`]!.tx - before[`wan${i + 1}`]!.tx) * 8) / (IPERF_SECONDS + 2) / (r * 1e6));
           rows.push({ site: 'uneq', dir: 'upload per-WAN line use', utilization: util });
           target("50 + 10 Mbit/s: each WAN's line in use", util.map((u, i) => `wan${i + 1} ${(100 * u).toFixed(0)} %`).join(', '), 'both >= 85 % of line rate', util.every((u) => u >= 0.85));
         }
@@ -163,13 +162,7 @@ async function failoverTrial(lab: Lab, site: SpokeSpec, kind: FailureKind, trial
   const sportBase = 42000 + 100 * trial + (kind === 'blackhole' ? 1000 : 0);
   const flows = 16;
   const seconds = 6;
-  const paths = await Promise.all(
-    Array.from({ length: flows }, async (_, i) => ({
-      sport: sportBase + i,
-      up: await uploadWan(lab, site, 'udp', sportBase + i, port),
-      down: await downloadWan(lab, site, 'udp', port, sportBase + i),
-    })),
-  );
+  const paths = await udpFlowPaths(lab, site, flows, sportBase, port);
   const harnessBefore = await flowsHarnessDrops(lab, site);
   const out = `${lab.dir}/echo-${kind}-${trial}.json`;
   const echo = lab.sh('server', `node ${FLOWS_JS} echo --port ${port} --seconds ${seconds + 3} --out ${out}`, { timeoutMs: 60_000 });
@@ -267,7 +260,7 @@ async function tcpSurvival(lab: Lab, report: Record<string, unknown>, rec: Recor
   const stop2 = await lab.iperfServer('server', 5204);
   const pending = iperf(lab, site, 5204, '-P 8', 16);
   const t0 = Date.now();
-  let prev = await wanTxBytes(lab, site);
+  let prev = await wanBytes(lab, site);
   let prevT = 0;
   let failed = false;
   let restored = false;
@@ -284,10 +277,10 @@ async function tcpSurvival(lab: Lab, report: Record<string, unknown>, rec: Recor
       marks.restoreAt = t;
       restored = true;
     }
-    const now = await wanTxBytes(lab, site);
+    const now = await wanBytes(lab, site);
     let total = 0;
     for (const w of site.wans) {
-      const mbit = ((now[w.name]! - prev[w.name]!) * 8) / (t - prevT) / 1e6;
+      const mbit = ((now[w.name]!.tx - prev[w.name]!.tx) * 8) / (t - prevT) / 1e6;
       total += mbit;
       chart.push({ t: Math.round(t * 100) / 100, series: w.name, mbit });
     }

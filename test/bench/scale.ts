@@ -7,10 +7,10 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { Lab } from '../lab/lab.js';
-import { labTopology, type SiteSpec } from '../lab/topology.js';
+import { labTopology, routerNodes, type SiteSpec } from '../lab/topology.js';
 import { ospfbondSteps, stepCommand, bundlePath } from '../lab/provision.js';
-import { allFull } from '../lab/scenario.js';
-import { neighborsByIface, bfdByIface } from '../../src/status/frr-json.js';
+import { allFull, hubTunnels } from '../lab/scenario.js';
+import { neighborsByIface, bfdByIface, ospfInterfaces } from '../../src/status/frr-json.js';
 import { Scorecard } from './report.js';
 
 const { values: args } = parseArgs({
@@ -70,8 +70,7 @@ function profile(stamped: string, startS: number, endS: number): string {
 
 /** The hub's taps on which ospfd runs OSPF. */
 async function ospfTaps(lab: Lab): Promise<number> {
-  const json = JSON.parse(await lab.sh(lab.topo.hub.node, "vtysh -c 'show ip ospf interface json'")) as { interfaces?: Record<string, unknown> };
-  return Object.keys(json.interfaces ?? {}).filter((n) => /^obt\d+$/.test(n)).length;
+  return Object.keys(ospfInterfaces(await lab.sh(lab.topo.hub.node, "vtysh -c 'show ip ospf interface json'"))).filter((n) => /^obt\d+$/.test(n)).length;
 }
 
 /** The stub areas (one per spoke) in a running config. */
@@ -216,12 +215,13 @@ async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): P
 async function diagnose(lab: Lab): Promise<void> {
   const hub = lab.topo.hub.node;
   const s = await hubSessions(lab).catch(() => undefined);
-  const aliases = Object.fromEntries((JSON.parse(await lab.sh(hub, 'ip -j link show type vxlan')) as { ifname: string; ifalias?: string }[]).map((l) => [l.ifname, l.ifalias ?? '']));
-  log(`diagnosis: Full at the hub: ${[...(s?.nbrUpMs.keys() ?? [])].map((i) => aliases[i]).sort().join(' ')}`);
+  const tunnels = await hubTunnels(lab);
+  const full = tunnels.filter((x) => s?.nbrUpMs.has(x.tap));
+  log(`diagnosis: Full at the hub: ${full.map((x) => `${x.site}/${x.wan}`).sort().join(' ')}`);
   const now = Math.floor(Date.now() / 1000);
   const hs = (await lab.sh(hub, 'wg show obwg0 latest-handshakes')).split('\n').filter(Boolean).map((l) => Number(l.split('\t')[1]));
   log(`diagnosis: hub WireGuard peers with a handshake: ${hs.filter((h) => h > 0).length} of ${hs.length}, within 3 min: ${hs.filter((h) => h > now - 180).length}`);
-  const down = lab.topo.spokes.find((sp) => !sp.wans.every((w) => [...(s?.nbrUpMs.keys() ?? [])].some((i) => aliases[i] === `ospfbond:${sp.name}/${w.name}`)));
+  const down = lab.topo.spokes.find((sp) => !sp.wans.every((w) => full.some((x) => x.site === sp.name && x.wan === w.name)));
   if (down) {
     for (const cmd of ['wg show all', "vtysh -c 'show ip ospf neighbor'", "vtysh -c 'show ip ospf interface brief'", 'ip route', 'ip rule']) log(`diagnosis: ${down.name}: ${cmd}\n${(await lab.try(down.name, cmd)).out}`);
   }
@@ -248,7 +248,7 @@ async function spokesBond(): Promise<void> {
     info('provisioning: `init hub` and the add-spokes on the hub, then each site\'s `init spoke` (4 at a time)', `${secs(performance.now() - tProv)} (hub ${secs(hubMs)})`);
 
     // t0: `ospfbond apply` started on the hub and on every site at the same moment.
-    const routers = [t.hub.node, ...t.spokes.map((s) => s.name)];
+    const routers = routerNodes(t);
     const cpu0 = cpuTimes();
     const t0 = performance.now();
     const applyDone: number[] = [];
@@ -312,9 +312,11 @@ async function spokesBond(): Promise<void> {
     }
     const end = await hubSessions(lab);
     const watched = performance.now() - w0;
+    const taps = (await hubTunnels(lab)).map((x) => x.tap);
+    if (taps.length !== tunnels) throw new Error(`the hub's config has ${taps.length} tunnels, not ${tunnels}`);
     const resets = [
-      ...[...Array.from({ length: tunnels }, (_, i) => `obt${i + 1}`)].filter((i) => (end.nbrUpMs.get(i) ?? 0) < watched - 1000).map((i) => `${i} OSPF`),
-      ...[...Array.from({ length: tunnels }, (_, i) => `obt${i + 1}`)].filter((i) => (end.bfdUpS.get(i) ?? 0) < watched / 1000 - 1).map((i) => `${i} BFD`),
+      ...taps.filter((i) => (end.nbrUpMs.get(i) ?? 0) < watched - 1000).map((i) => `${i} OSPF`),
+      ...taps.filter((i) => (end.bfdUpS.get(i) ?? 0) < watched / 1000 - 1).map((i) => `${i} BFD`),
     ];
     const cpu3 = cpuTimes();
     target(

@@ -33,6 +33,16 @@ export interface Topology {
   tunnelPool: string;
 }
 
+/** The routers, hub first: the nodes ospfbond runs on. */
+export function routerNodes(topo: Topology): string[] {
+  return [topo.hub.node, ...topo.spokes.map((s) => s.name)];
+}
+
+/** All the sites' WANs: as many tunnels, taps at the hub and adjacencies there. */
+export function wanCount(topo: Topology): number {
+  return topo.spokes.reduce((n, s) => n + s.wans.length, 0);
+}
+
 export interface SiteSpec {
   name: string;
   /** One entry per WAN: its access line's rate in Mbit/s. WAN k rides ISP k. */
