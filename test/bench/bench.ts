@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { buildBondedLab, allBonded, ecmpWidth, adjacencyUptimes, adjacencyResets } from '../lab/scenario.js';
 import { labTopology, type SpokeSpec } from '../lab/topology.js';
 import { waitFor, type Lab } from '../lab/lab.js';
@@ -37,7 +38,6 @@ const RATE = 20;
 const TRIALS = 5;
 const IPERF_SECONDS = SHORT ? 5 : 10;
 const FAILED = 'wan1';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 
 interface Recorders {

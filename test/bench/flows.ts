@@ -9,6 +9,7 @@ import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface FlowStats {
   sport: number;
@@ -65,7 +66,7 @@ async function echo(port: number, seconds: number, out: string): Promise<void> {
     sock.send(msg, rinfo.port, rinfo.address);
   });
   await new Promise<void>((res) => sock.bind(port, res));
-  await new Promise((res) => setTimeout(res, seconds * 1000));
+  await sleep(seconds * 1000);
   writeFileSync(out, JSON.stringify({ flows: t.stats() }));
   sock.close();
 }
@@ -90,7 +91,7 @@ async function send(dst: string, port: number, flows: number, sportBase: number,
   while (seq < total) {
     const due = start + (seq * 1000) / pps;
     const wait = due - performance.now();
-    if (wait > 1) await new Promise((res) => setTimeout(res, wait));
+    if (wait > 1) await sleep(wait);
     socks.forEach((s, i) => {
       buf.writeUInt16BE(i, 0);
       buf.writeUInt32BE(seq, 4);
@@ -98,7 +99,7 @@ async function send(dst: string, port: number, flows: number, sportBase: number,
     });
     seq++;
   }
-  await new Promise((res) => setTimeout(res, 1000));
+  await sleep(1000);
   socks.forEach((s) => s.close());
   process.stdout.write(JSON.stringify({ sent: total, startedAt, flows: t.stats(total) }));
 }

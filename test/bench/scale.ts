@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Lab } from '../lab/lab.js';
 import { labTopology, routerNodes, type SiteSpec } from '../lab/topology.js';
 import { ospfbondSteps, stepCommand, bundlePath } from '../lab/provision.js';
@@ -123,7 +124,7 @@ async function hubApply(): Promise<void> {
     // per-socket limit once stopped that at 20 taps): give it the time it takes to start up.
     const joined = async () => (await lab.sh(t.hub.node, 'ip maddr show')).split(/^(?=\d+:\s)/m).filter((d) => /^\d+:\s+obt\d+\s/.test(d) && /inet\s+224\.0\.0\.5\b/.test(d)).length;
     let listening = await joined();
-    for (const end = Date.now() + 30_000; listening < tunnels && Date.now() < end; listening = await joined()) await new Promise((r) => setTimeout(r, 1000));
+    for (const end = Date.now() + 30_000; listening < tunnels && Date.now() < end; listening = await joined()) await sleep(1000);
     const stubs = stubAreas(running);
     const made = `${taps} taps up, ${peers} WireGuard peers, ${frrIfaces} taps with OSPF in FRR's running config, ${ospfIfaces} OSPF interfaces, ${shaped} taps shaped, ${listening} taps where ospfd joined 224.0.0.5; ${stubs} stub areas`;
     target('what that apply made', made, `${tunnels} of each; ${HUB_SPOKES} stubs`, [taps, peers, frrIfaces, ospfIfaces, shaped, listening].every((n) => n === tunnels) && stubs === HUB_SPOKES);
@@ -142,7 +143,7 @@ async function hubApply(): Promise<void> {
     const t0 = performance.now();
     let got = await loaded();
     while ((got.stubs < HUB_SPOKES || got.ifaces < tunnels) && performance.now() - t0 < 60_000) {
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       got = await loaded();
     }
     const loadMs = performance.now() - t0;
@@ -268,7 +269,7 @@ async function spokesBond(): Promise<void> {
     let shown = 0;
     const deadline = t0 + 3 * BOND_TARGET_S * 1000;
     while (both === undefined && performance.now() < deadline && failed === undefined) {
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
       const s = await hubSessions(lab).catch(() => ({ full: 0, bfdUp: 0, states: 'FRR not answering' }));
       const now = performance.now() - t0;
       // The hub's neighbours by state every 5 s: where a slow bring-up waits.
@@ -306,7 +307,7 @@ async function spokesBond(): Promise<void> {
     const w0 = performance.now();
     const dips: string[] = [];
     while (performance.now() - w0 < WATCH_S * 1000) {
-      await new Promise((r) => setTimeout(r, 5000));
+      await sleep(5000);
       const s = await hubSessions(lab);
       if (s.full !== tunnels || s.bfdUp !== tunnels) dips.push(`${secs(performance.now() - w0)}: ${s.full} Full, ${s.bfdUp} BFD up`);
     }

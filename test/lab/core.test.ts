@@ -1,5 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Lab } from './lab.js';
 import { waitFor, REPO } from './lab.js';
 import { buildBondedLab, allFull, allBonded, ospfNeighbors, fullTaps, ospfNexthopDevs, wanBytes, adjacencyUptimes, adjacencyResets, hubTunnels, hubTunnelOf, USER_BGP, itLeaksNoSecrets } from './scenario.js';
@@ -124,7 +125,7 @@ describe('namespace lab: hub and spokes bonded over WireGuard+VXLAN with OSPF EC
     const [before, nbrs, peers] = [await counters(), await hubNeighbors(), await bfdPeers()];
     const N = 20;
     await lab.sh('server', `python3 ${REPO}test/lab/tools/inject.py ${t.hub.endpoint} ${N}`);
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     const after = await counters();
     const delta = (k: string) => (after[k] ?? NaN) - (before[k] ?? NaN);
     const up = JSON.stringify(t.hub.uplink);

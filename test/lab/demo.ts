@@ -2,6 +2,7 @@
 // with the installed ospfbond CLI; shows `ospfbond status`, an aggregated download, one TCP download
 // riding through the loss of the WAN it is on, the failover time, the WAN rejoining, then tears it
 // all down. Run: npm run demo (as root). Every figure it prints is measured in this run.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { buildBondedLab, allBonded, failWan, restoreWan, linkBytes, ospfNexthopDevs, hubTunnels, hubTunnelOf } from './scenario.js';
 import { labTopology, demoSites } from './topology.js';
 import { waitFor, type Lab } from './lab.js';
@@ -32,7 +33,7 @@ try {
   say('one TCP download running; the WAN it rides loses carrier (its modem dies)');
   const flowStart = Date.now();
   const flow = lab.iperfRun(site.host, server, 5201, '-t 12 -R -i 0.5');
-  await new Promise((r) => setTimeout(r, 3000));
+  await sleep(3000);
   const cut = await busiestWan(lab, site.wans.map((w) => w.name), site.name);
   const hubTap = hubTunnelOf(await hubTunnels(lab), site.name, cut).tap;
   const cutAt = Date.now();
@@ -69,7 +70,7 @@ try {
 async function busiestWan(lab: Lab, wans: string[], node: string): Promise<string> {
   const taps = wans.map((w) => `obt-${w}`);
   const a = await linkBytes(lab, node, taps);
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
   const b = await linkBytes(lab, node, taps);
   const rx = (w: string) => b[`obt-${w}`]!.rx - a[`obt-${w}`]!.rx;
   return wans.reduce((best, w) => (rx(w) > rx(best) ? w : best), wans[0]!);

@@ -1,5 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
 import { buildBondedLab, rebonded, adjacencyUptimes, adjacencyResets, pingRun, failWan, restoreWan, itLeaksNoSecrets, daemonUnitArgs, daemonLog as scenarioDaemonLog, daemonLogLines, type LogLine } from './scenario.js';
@@ -19,7 +20,6 @@ const daemonLog = (node = site.name) => scenarioDaemonLog(lab, node);
 const KEEPALIVE_S = 25;
 
 const seconds = (since: number) => ((Date.now() - since) / 1000).toFixed(1);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts the daemon on a router as its unit does, appending to its log, and waits for its "started". */
 async function startDaemon(node: string): Promise<void> {

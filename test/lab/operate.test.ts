@@ -1,5 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
 import {
@@ -150,7 +151,7 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
     const sitebBefore = await nexthopDevs(siteb.name, 'default');
     const t0 = Date.now();
     const pings = pingRun(lab, sitea, 20, 14);
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     const start = Date.now();
     const out = await lab.sh(sitea.name, 'ospfbond mode active-standby --primary wan1 2>&1');
     assert.match(out, /vtysh -c 'configure terminal' -c 'interface obt-wan2' -c 'ip ospf cost 1010'/);
@@ -194,7 +195,7 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
     const gaps: number[] = [];
     for (let trial = 1; trial <= 5; trial++) {
       const pings = pingRun(lab, sitea, 5, 4);
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       await failWan(lab, sitea, 'wan1', 'carrier');
       const { sent, seqs, worstGapMs: worst } = await pings;
       gaps.push(worst);
