@@ -4,7 +4,9 @@
 // Packet `seq` of every flow is sent at startedAt + seq / pps seconds (epoch ms, in the sender's output).
 // Every flow is one UDP 5-tuple (its own source port), so ECMP pins it to one tunnel each way.
 // Both ends record, per flow, packets seen, packets missing (sequence gaps) and the longest gap
-// between two arrivals: the outage that flow saw. Results are JSON (file for echo, stdout for send).
+// between two arrivals: the outage that flow saw. The sender also counts the time from a flow's last
+// arrival to its last send, or an outage that outlasted the run would look like none at all.
+// Results are JSON (file for echo, stdout for send).
 import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -38,15 +40,16 @@ class Tracker {
     s.seqs.add(seq);
     this.seen.set(key, s);
   }
-  /** `total`, when known (the sender's count), also counts the lost tail as missing. */
-  stats(total?: number): FlowStats[] {
+  /** `total`, when known (the sender's count), also counts the lost tail as missing; `lastSentAt` ends the last gap. */
+  stats(total?: number, lastSentAt?: number): FlowStats[] {
+    const gap = (sport: number, s: { maxGapMs: number }) => Math.max(s.maxGapMs, lastSentAt === undefined ? 0 : lastSentAt - this.last.get(sport)!);
     const missing = (s: { maxSeq: number; seqs: Set<number> }) => {
       const out: number[] = [];
       for (let q = 0; q < (total ?? s.maxSeq + 1) && out.length < MISSING_KEPT; q++) if (!s.seqs.has(q)) out.push(q);
       return out;
     };
     return [...this.seen.entries()]
-      .map(([sport, s]) => ({ sport, received: s.received, lost: s.maxSeq + 1 - s.received, maxGapMs: Math.round(s.maxGapMs * 10) / 10, missing: missing(s) }))
+      .map(([sport, s]) => ({ sport, received: s.received, lost: s.maxSeq + 1 - s.received, maxGapMs: Math.round(gap(sport, s) * 10) / 10, missing: missing(s) }))
       .sort((a, b) => a.sport - b.sport);
   }
 }
@@ -99,9 +102,10 @@ async function send(dst: string, port: number, flows: number, sportBase: number,
     });
     seq++;
   }
+  const lastSentAt = performance.now();
   await sleep(1000);
   socks.forEach((s) => s.close());
-  process.stdout.write(JSON.stringify({ sent: total, startedAt, flows: t.stats(total) }));
+  process.stdout.write(JSON.stringify({ sent: total, startedAt, flows: t.stats(total, lastSentAt) }));
 }
 
 const { positionals, values } = parseArgs({
