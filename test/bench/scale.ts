@@ -23,6 +23,12 @@ const { values: args } = parseArgs({
 });
 const HUB_SPOKES = Number(args['hub-spokes']);
 const SITES = Number(args.sites);
+// A part nobody asked for runs nothing, and no spoke makes nothing to count: either would print
+// "0 passed, 0 failed" or pass targets vacuously, and exit 0.
+if (!['all', 'hub', 'spokes'].includes(args.part!) || ![HUB_SPOKES, SITES].every((n) => Number.isInteger(n) && n > 0)) {
+  process.stderr.write(`[scale] usage: --part all|hub|spokes, --hub-spokes N and --sites N at least 1 (got --part ${args.part}, --hub-spokes ${args['hub-spokes']}, --sites ${args.sites})\n`);
+  process.exit(2);
+}
 const HUB_APPLY_TARGET_S = 30;
 const BOND_TARGET_S = 60;
 /** The drills' hub restart figure (issue 6: every spoke back within 15 s), for the config alone. */
