@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
-import Table from 'cli-table3';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { buildBondedLab, allBonded, ecmpWidth, adjacencyUptimes, adjacencyResets } from '../lab/scenario.js';
 import { labTopology, type SpokeSpec } from '../lab/topology.js';
 import { waitFor, type Lab } from '../lab/lab.js';
@@ -14,9 +14,8 @@ import {
   FLOWS_JS,
   PAYLOAD_SHARE,
   limitMbit,
-  uploadWan,
-  downloadWan,
-  wanTxBytes,
+  udpFlowPaths,
+  wanBytes,
   failWan,
   restoreWan,
   median,
@@ -29,6 +28,7 @@ import {
   directionLosses,
 } from './measure.js';
 import { renderChart, type ChartPoint } from './chart.js';
+import { Scorecard } from './report.js';
 
 const { values: args } = parseArgs({ options: { short: { type: 'boolean', default: false }, out: { type: 'string', default: '/tmp/ospfbond-bench' } } });
 const SHORT = args.short!;
@@ -38,7 +38,6 @@ const RATE = 20;
 const TRIALS = 5;
 const IPERF_SECONDS = SHORT ? 5 : 10;
 const FAILED = 'wan1';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 
 interface Recorders {
@@ -46,22 +45,8 @@ interface Recorders {
   down: PathRecorder;
 }
 
-interface Target {
-  name: string;
-  value: string;
-  target: string;
-  met: boolean;
-}
-const targets: Target[] = [];
-const infos: { name: string; value: string }[] = [];
-function info(name: string, value: string): void {
-  infos.push({ name, value });
-  log(`info   ${name}: ${value}`);
-}
-function target(name: string, value: string, goal: string, met: boolean): void {
-  targets.push({ name, value, target: goal, met });
-  log(`${met ? 'met   ' : 'MISSED'} ${name}: ${value} (target ${goal})`);
-}
+const card = new Scorecard(log);
+const { info, target } = card;
 
 const sites = [
   { name: 'two', wanRates: [RATE, RATE] },
@@ -91,9 +76,9 @@ async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<v
       // ECMP hashes flows onto tunnels: 8 flows leave one of 4 tunnels idle about a third of the
       // time (4 * (3/4)^8), 32 flows practically never. Both are measured; 32 is the gate.
       for (const flows of [8, 32]) {
-        const before = await wanTxBytes(lab, site);
+        const before = await wanBytes(lab, site);
         const run = await iperf(lab, site, 5201, `-P ${flows} -O 2 ${dir === 'download' ? '-R' : ''}`);
-        const after = await wanTxBytes(lab, site);
+        const after = await wanBytes(lab, site);
         const share = run.mbit / limit;
         rows.push({ site: spec.name, rates: spec.wanRates, dir, flows, mbit: run.mbit, limitMbit: limit, share, error: run.error });
         const label = `${flows} flows, ${what}, ${dir}`;
@@ -102,7 +87,7 @@ async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<v
         else target(label, value, '>= 97 % of the encapsulation limit', share >= 0.97 && !run.error);
         if (spec.name === 'uneq' && dir === 'upload' && flows === 32) {
           // Both links busy: each WAN's own bytes against its line rate over the run.
-          const util = spec.wanRates.map((r, i) => ((after[`wan${i + 1}`]! - before[`wan${i + 1}`]!) * 8) / (IPERF_SECONDS + 2) / (r * 1e6));
+          const util = spec.wanRates.map((r, i) => ((after[`wan${i + 1}`]!.tx - before[`wan${i + 1}`]!.tx) * 8) / (IPERF_SECONDS + 2) / (r * 1e6));
           rows.push({ site: 'uneq', dir: 'upload per-WAN line use', utilization: util });
           target("50 + 10 Mbit/s: each WAN's line in use", util.map((u, i) => `wan${i + 1} ${(100 * u).toFixed(0)} %`).join(', '), 'both >= 85 % of line rate', util.every((u) => u >= 0.85));
         }
@@ -177,13 +162,7 @@ async function failoverTrial(lab: Lab, site: SpokeSpec, kind: FailureKind, trial
   const sportBase = 42000 + 100 * trial + (kind === 'blackhole' ? 1000 : 0);
   const flows = 16;
   const seconds = 6;
-  const paths = await Promise.all(
-    Array.from({ length: flows }, async (_, i) => ({
-      sport: sportBase + i,
-      up: await uploadWan(lab, site, 'udp', sportBase + i, port),
-      down: await downloadWan(lab, site, 'udp', port, sportBase + i),
-    })),
-  );
+  const paths = await udpFlowPaths(lab, site, flows, sportBase, port);
   const harnessBefore = await flowsHarnessDrops(lab, site);
   const out = `${lab.dir}/echo-${kind}-${trial}.json`;
   const echo = lab.sh('server', `node ${FLOWS_JS} echo --port ${port} --seconds ${seconds + 3} --out ${out}`, { timeoutMs: 60_000 });
@@ -281,7 +260,7 @@ async function tcpSurvival(lab: Lab, report: Record<string, unknown>, rec: Recor
   const stop2 = await lab.iperfServer('server', 5204);
   const pending = iperf(lab, site, 5204, '-P 8', 16);
   const t0 = Date.now();
-  let prev = await wanTxBytes(lab, site);
+  let prev = await wanBytes(lab, site);
   let prevT = 0;
   let failed = false;
   let restored = false;
@@ -298,10 +277,10 @@ async function tcpSurvival(lab: Lab, report: Record<string, unknown>, rec: Recor
       marks.restoreAt = t;
       restored = true;
     }
-    const now = await wanTxBytes(lab, site);
+    const now = await wanBytes(lab, site);
     let total = 0;
     for (const w of site.wans) {
-      const mbit = ((now[w.name]! - prev[w.name]!) * 8) / (t - prevT) / 1e6;
+      const mbit = ((now[w.name]!.tx - prev[w.name]!.tx) * 8) / (t - prevT) / 1e6;
       total += mbit;
       chart.push({ t: Math.round(t * 100) / 100, series: w.name, mbit });
     }
@@ -352,21 +331,15 @@ async function main(): Promise<void> {
   } finally {
     lab.teardown();
   }
-  report.targets = targets;
-  report.info = infos;
+  report.targets = card.targets;
+  report.info = card.infos;
   report.chart = { points: chart, ...marks };
   mkdirSync(OUT, { recursive: true });
   writeFileSync(`${OUT}/report.json`, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(`${OUT}/throughput.svg`, await renderChart(chart, marks, `8 TCP flows through 2 x ${RATE} Mbit/s WANs; wan1 loses carrier, then returns`));
-  const plain = !process.stdout.isTTY;
-  const table = new Table({ head: ['measurement', 'result', 'target', ''], wordWrap: true, colWidths: [46, 60, 22, 8], style: plain ? { head: [], border: [] } : {} });
-  for (const t of targets) table.push([t.name, t.value, t.target, t.met ? 'met' : 'MISSED']);
-  for (const i of infos) table.push([i.name, i.value, '(for information)', '']);
-  console.log(table.toString());
+  card.printTable([...card.targets, ...card.rows.filter((r) => r.met === undefined)], [46, 60, 22, 8]);
   console.log(`report: ${OUT}/report.json   chart: ${OUT}/throughput.svg`);
-  const missed = targets.filter((t) => !t.met).length;
-  console.log(`${targets.length - missed} passed, ${missed} failed`);
-  process.exitCode = missed ? 1 : 0;
+  card.verdict();
 }
 
 await main();

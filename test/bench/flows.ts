@@ -4,11 +4,14 @@
 // Packet `seq` of every flow is sent at startedAt + seq / pps seconds (epoch ms, in the sender's output).
 // Every flow is one UDP 5-tuple (its own source port), so ECMP pins it to one tunnel each way.
 // Both ends record, per flow, packets seen, packets missing (sequence gaps) and the longest gap
-// between two arrivals: the outage that flow saw. Results are JSON (file for echo, stdout for send).
+// between two arrivals: the outage that flow saw. The sender also counts the time from a flow's last
+// arrival to its last send, or an outage that outlasted the run would look like none at all.
+// Results are JSON (file for echo, stdout for send).
 import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface FlowStats {
   sport: number;
@@ -37,15 +40,16 @@ class Tracker {
     s.seqs.add(seq);
     this.seen.set(key, s);
   }
-  /** `total`, when known (the sender's count), also counts the lost tail as missing. */
-  stats(total?: number): FlowStats[] {
+  /** `total`, when known (the sender's count), also counts the lost tail as missing; `lastSentAt` ends the last gap. */
+  stats(total?: number, lastSentAt?: number): FlowStats[] {
+    const gap = (sport: number, s: { maxGapMs: number }) => Math.max(s.maxGapMs, lastSentAt === undefined ? 0 : lastSentAt - this.last.get(sport)!);
     const missing = (s: { maxSeq: number; seqs: Set<number> }) => {
       const out: number[] = [];
       for (let q = 0; q < (total ?? s.maxSeq + 1) && out.length < MISSING_KEPT; q++) if (!s.seqs.has(q)) out.push(q);
       return out;
     };
     return [...this.seen.entries()]
-      .map(([sport, s]) => ({ sport, received: s.received, lost: s.maxSeq + 1 - s.received, maxGapMs: Math.round(s.maxGapMs * 10) / 10, missing: missing(s) }))
+      .map(([sport, s]) => ({ sport, received: s.received, lost: s.maxSeq + 1 - s.received, maxGapMs: Math.round(gap(sport, s) * 10) / 10, missing: missing(s) }))
       .sort((a, b) => a.sport - b.sport);
   }
 }
@@ -65,7 +69,7 @@ async function echo(port: number, seconds: number, out: string): Promise<void> {
     sock.send(msg, rinfo.port, rinfo.address);
   });
   await new Promise<void>((res) => sock.bind(port, res));
-  await new Promise((res) => setTimeout(res, seconds * 1000));
+  await sleep(seconds * 1000);
   writeFileSync(out, JSON.stringify({ flows: t.stats() }));
   sock.close();
 }
@@ -90,7 +94,7 @@ async function send(dst: string, port: number, flows: number, sportBase: number,
   while (seq < total) {
     const due = start + (seq * 1000) / pps;
     const wait = due - performance.now();
-    if (wait > 1) await new Promise((res) => setTimeout(res, wait));
+    if (wait > 1) await sleep(wait);
     socks.forEach((s, i) => {
       buf.writeUInt16BE(i, 0);
       buf.writeUInt32BE(seq, 4);
@@ -98,9 +102,10 @@ async function send(dst: string, port: number, flows: number, sportBase: number,
     });
     seq++;
   }
-  await new Promise((res) => setTimeout(res, 1000));
+  const lastSentAt = performance.now();
+  await sleep(1000);
   socks.forEach((s) => s.close());
-  process.stdout.write(JSON.stringify({ sent: total, startedAt, flows: t.stats(total) }));
+  process.stdout.write(JSON.stringify({ sent: total, startedAt, flows: t.stats(total, lastSentAt) }));
 }
 
 const { positionals, values } = parseArgs({

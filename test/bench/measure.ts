@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../lab/lab.js';
 import type { SpokeSpec } from '../lab/topology.js';
-export { wanTxBytes, failWan, restoreWan, type FailureKind } from '../lab/scenario.js';
+import { hubTunnels } from '../lab/scenario.js';
+export { wanBytes, failWan, restoreWan, type FailureKind } from '../lab/scenario.js';
 export { type IperfRun, PAYLOAD_SHARE, limitMbit } from '../lab/iperf.js';
 
 export const FLOWS_JS = fileURLToPath(new URL('./flows.js', import.meta.url));
@@ -57,13 +58,26 @@ export async function uploadWan(lab: Lab, site: SpokeSpec, proto: 'tcp' | 'udp',
 }
 
 /** The tunnel the hub's ECMP hash picks for the download direction of a flow (after NAT is undone). */
-export async function downloadWan(lab: Lab, site: SpokeSpec, proto: 'tcp' | 'udp', serverPort: number, hostPort: number): Promise<string> {
+export async function downloadWan(lab: Lab, site: SpokeSpec, proto: 'tcp' | 'udp', serverPort: number, hostPort: number, tapWan: (tap: string) => string): Promise<string> {
   const out = await lab.sh('hub', `ip route get ${site.hostAddr} from ${SERVER} iif ${lab.topo.hub.uplink} ipproto ${proto} sport ${serverPort} dport ${hostPort}`);
   const m = / dev (obt\d+)/.exec(out);
   if (!m) throw new Error(`hub: no tunnel toward ${site.name} for ${proto} ${serverPort}->${hostPort}: ${out}`);
-  const links = JSON.parse(await lab.sh('hub', `ip -j link show ${m[1]}`)) as { ifalias?: string }[];
-  // The hub's tap alias is `ospfbond:SITE/WAN`.
-  return links[0]!.ifalias!.split('/')[1]!;
+  return tapWan(m[1]!);
+}
+
+/**
+ * The WANs that `flows` UDP flows from the site's host (source ports sportBase, sportBase + 1, ...)
+ * to `port` on the server take up and down, as the two ends' ECMP hashes place them.
+ */
+export async function udpFlowPaths(lab: Lab, site: SpokeSpec, flows: number, sportBase: number, port: number): Promise<{ sport: number; up: string; down: string }[]> {
+  const tapWan = await hubTapWans(lab, site);
+  return Promise.all(
+    Array.from({ length: flows }, async (_, i) => ({
+      sport: sportBase + i,
+      up: await uploadWan(lab, site, 'udp', sportBase + i, port),
+      down: await downloadWan(lab, site, 'udp', port, sportBase + i, tapWan),
+    })),
+  );
 }
 
 /**
@@ -119,10 +133,9 @@ EOF`);
   }
 }
 
-/** The hub's tap names to WAN names of one site, from the taps' `ospfbond:SITE/WAN` aliases. */
+/** The hub's tap names to WAN names of one site (another site's tap: `other:TAP`). */
 export async function hubTapWans(lab: Lab, site: SpokeSpec): Promise<(tap: string) => string> {
-  const links = JSON.parse(await lab.sh('hub', 'ip -j link show')) as { ifname: string; ifalias?: string }[];
-  const map = new Map(links.filter((l) => l.ifalias?.startsWith(`ospfbond:${site.name}/`)).map((l) => [l.ifname, l.ifalias!.split('/')[1]!]));
+  const map = new Map((await hubTunnels(lab)).filter((x) => x.site === site.name).map((x) => [x.tap, x.wan]));
   return (tap) => map.get(tap) ?? `other:${tap}`;
 }
 

@@ -1,10 +1,12 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Lab } from './lab.js';
 import { waitFor, REPO } from './lab.js';
-import { buildBondedLab, allFull, allBonded, ospfNeighbors, wanTxBytes, adjacencyUptimes, adjacencyResets, USER_BGP, itLeaksNoSecrets } from './scenario.js';
-import { labTopology, coreSites } from './topology.js';
+import { buildBondedLab, allFull, allBonded, ospfNeighbors, fullTaps, ospfNexthopDevs, wanBytes, adjacencyUptimes, adjacencyResets, hubTunnels, hubTunnelOf, USER_BGP, itLeaksNoSecrets } from './scenario.js';
+import { labTopology, coreSites, routerNodes, wanCount } from './topology.js';
 import { limitMbit } from './iperf.js';
+import { ospfInterfaces, ospfNexthops } from '../../src/frr/json.js';
 
 /**
  * The core issue's behaviour on real kernels, FRR and wireguard-go: a hub, a two-WAN and a three-WAN
@@ -13,11 +15,11 @@ import { limitMbit } from './iperf.js';
 const RATE_MBIT = 20;
 let lab: Lab;
 const t = labTopology(coreSites(RATE_MBIT));
-const routers = [t.hub.node, ...t.spokes.map((s) => s.name)];
+const routers = routerNodes(t);
 
-async function routes(node: string, prefix: string): Promise<{ protocol: string; selected?: boolean; nexthops: { interfaceName?: string; active?: boolean }[] }[]> {
-  const j = JSON.parse(await lab.sh(node, `vtysh -c 'show ip route ${prefix} json'`)) as Record<string, never[]>;
-  return j[prefix] ?? [];
+/** The interfaces of zebra's selected OSPF route to `prefix` with an active nexthop (undefined: OSPF's route is not the selected one). */
+async function ospfVia(node: string, prefix: string): Promise<string[] | undefined> {
+  return ospfNexthops(await lab.sh(node, `vtysh -c 'show ip route ${prefix} json'`))[prefix]?.sort();
 }
 
 describe('namespace lab: hub and spokes bonded over WireGuard+VXLAN with OSPF ECMP', { timeout: 900_000 }, () => {
@@ -26,7 +28,7 @@ describe('namespace lab: hub and spokes bonded over WireGuard+VXLAN with OSPF EC
     lab = setup.lab;
     assert.deepEqual(setup.linksAfterDryRun, [], 'apply --dry-run creates nothing');
     for (const out of Object.values(setup.dryRunOutput)) assert.match(out, /\[#\] ip link add obt.*\n[\s\S]*dry run, \d+ steps planned, nothing changed/);
-    console.log(`# measured: all ${t.spokes.reduce((n, s) => n + s.wans.length, 0)} adjacencies Full ${setup.fullSeconds.toFixed(1)} s after apply started on all routers; every spoke default ECMP after ${setup.bondedSeconds.toFixed(1)} s`);
+    console.log(`# measured: all ${wanCount(t)} adjacencies Full ${setup.fullSeconds.toFixed(1)} s after apply started on all routers; every spoke default ECMP after ${setup.bondedSeconds.toFixed(1)} s`);
     for (const out of Object.values(setup.applyOutput)) {
       assert.match(out, /\[#\] ip link add obt/, 'apply prints each command it runs');
     }
@@ -39,35 +41,28 @@ describe('namespace lab: hub and spokes bonded over WireGuard+VXLAN with OSPF EC
 
   it('1: every tap has a Full adjacency and the hub is DR', async () => {
     assert.ok(await allFull(lab));
-    const ifaces = JSON.parse(await lab.sh('hub', "vtysh -c 'show ip ospf interface json'")) as { interfaces: Record<string, { state?: string; priority?: number }> };
-    const taps = Object.entries(ifaces.interfaces).filter(([n]) => /^obt\d+$/.test(n));
+    const taps = Object.entries(ospfInterfaces(await lab.sh('hub', "vtysh -c 'show ip ospf interface json'"))).filter(([n]) => /^obt\d+$/.test(n));
     assert.equal(taps.length, 5);
     for (const [name, i] of taps) assert.equal(i.state, 'DR', `hub is DR on ${name}`);
     for (const s of t.spokes) {
-      const ns = await ospfNeighbors(lab, s.name);
-      assert.deepEqual(
-        ns.map((n) => n.ifaceName.split(':')[0]).sort(),
-        s.wans.map((w) => `obt-${w.name}`).sort(),
-      );
+      assert.deepEqual(Object.keys(await ospfNeighbors(lab, s.name)).sort(), s.wans.map((w) => `obt-${w.name}`).sort());
     }
   });
 
   it('2: each spoke\'s default is ECMP over all its tunnels; the hub\'s route to each LAN is ECMP', async () => {
     for (const s of t.spokes) {
-      const [best] = (await routes(s.name, '0.0.0.0/0')).filter((r) => r.selected);
-      assert.equal(best?.protocol, 'ospf', `${s.name}: default from OSPF`);
-      const via = best!.nexthops.filter((n) => n.active).map((n) => n.interfaceName).sort();
-      assert.deepEqual(via, s.wans.map((w) => `obt-${w.name}`).sort(), `${s.name}: default over every tunnel`);
+      const taps = s.wans.map((w) => `obt-${w.name}`).sort();
+      const via = await ospfVia(s.name, '0.0.0.0/0');
+      assert.ok(via, `${s.name}: default from OSPF`);
+      assert.deepEqual(via, taps, `${s.name}: default over every tunnel`);
       // And in the kernel, which is what forwards packets (not only zebra's view):
-      const kernel = JSON.parse(await lab.sh(s.name, 'ip -j route show default')) as { protocol?: string; nexthops?: { dev: string }[] }[];
-      const ospf = kernel.find((r) => r.protocol === 'ospf');
-      assert.equal(ospf?.nexthops?.length, s.wans.length, `${s.name}: kernel default is multipath`);
+      assert.deepEqual(await ospfNexthopDevs(lab, s.name, 'default'), taps, `${s.name}: kernel default is multipath`);
       // A WAN's own DHCP default stays, demoted below OSPF and the blackhole fallback.
+      const kernel = JSON.parse(await lab.sh(s.name, 'ip -j route show default')) as { protocol?: string; metric?: number }[];
       for (const r of kernel.filter((r) => r.protocol !== 'ospf')) {
-        assert.equal((r as { metric?: number }).metric, 251 * 2 ** 24, `${s.name}: WAN default demoted`);
+        assert.equal(r.metric, 251 * 2 ** 24, `${s.name}: WAN default demoted`);
       }
-      const [lan] = (await routes('hub', s.lanPrefix)).filter((r) => r.selected);
-      assert.equal(lan?.nexthops.filter((n) => n.active).length, s.wans.length, `hub: ${s.lanPrefix} over ${s.wans.length} taps`);
+      assert.equal((await ospfVia('hub', s.lanPrefix))?.length, s.wans.length, `hub: ${s.lanPrefix} over ${s.wans.length} taps`);
     }
   });
 
@@ -86,17 +81,16 @@ describe('namespace lab: hub and spokes bonded over WireGuard+VXLAN with OSPF EC
   });
 
   it('4: each tunnel\'s outer packets leave through its own WAN', async () => {
+    const tunnels = await hubTunnels(lab);
     for (const s of t.spokes) {
-      const a = JSON.parse(await lab.sh(s.name, 'ip -j addr show')) as { ifname: string; addr_info: { local: string; prefixlen: number }[] }[];
       for (const w of s.wans) {
-        const tap = a.find((l) => l.ifname === `obt-${w.name}`)!.addr_info.find((x) => x.prefixlen === 30)!;
-        const hubTap = tap.local.replace(/\d+$/, (d) => String(Number(d) - 1));
-        const before = await wanTxBytes(lab, s);
+        const hubTap = hubTunnelOf(tunnels, s.name, w.name).addresses.hubTap;
+        const before = await wanBytes(lab, s);
         // 200 pings of 1000 bytes to the hub's end of this tunnel only: about 240 kB of outer packets.
         await lab.sh(s.name, `ping -q -c 200 -i 0.005 -s 1000 -W 2 ${hubTap}`);
-        const after = await wanTxBytes(lab, s);
+        const after = await wanBytes(lab, s);
         for (const x of s.wans) {
-          const delta = after[x.name]! - before[x.name]!;
+          const delta = after[x.name]!.tx - before[x.name]!.tx;
           if (x.name === w.name) assert.ok(delta > 200 * 1000, `${s.name}: tunnel ${w.name}'s packets leave ${x.name} (${delta} bytes)`);
           else assert.ok(delta < 50_000, `${s.name}: tunnel ${w.name}'s packets stay off ${x.name} (${delta} bytes: only hellos, BFD, keepalives)`);
         }
@@ -126,12 +120,12 @@ describe('namespace lab: hub and spokes bonded over WireGuard+VXLAN with OSPF EC
       }
       return out;
     };
-    const hubNeighbors = async () => (await ospfNeighbors(lab, 'hub')).map((n) => n.ifaceName).sort();
+    const hubNeighbors = async () => Object.keys(await ospfNeighbors(lab, 'hub')).sort();
     const bfdPeers = async () => (JSON.parse(await lab.sh('hub', "vtysh -c 'show bfd peers json'")) as { peer: string }[]).map((p) => p.peer).sort();
     const [before, nbrs, peers] = [await counters(), await hubNeighbors(), await bfdPeers()];
     const N = 20;
     await lab.sh('server', `python3 ${REPO}test/lab/tools/inject.py ${t.hub.endpoint} ${N}`);
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     const after = await counters();
     const delta = (k: string) => (after[k] ?? NaN) - (before[k] ?? NaN);
     const up = JSON.stringify(t.hub.uplink);
@@ -175,7 +169,7 @@ EOF`;
     // Every ISP drops everything it would forward, as when the path dies upstream of the modem.
     for (const isp of t.isps) await lab.sh(isp.name, 'nft add table inet cut && nft add chain inet cut cutoff "{ type filter hook forward priority -10; policy drop; }"');
     for (const s of t.spokes) {
-      await waitFor(`${s.name}: every adjacency down`, 15_000, async () => (await ospfNeighbors(lab, s.name)).length === 0);
+      await waitFor(`${s.name}: every adjacency down`, 15_000, async () => Object.keys(await ospfNeighbors(lab, s.name)).length === 0);
     }
     for (const s of t.spokes) {
       await lab.try(s.host, `ping -c 20 -i 0.05 -W 1 ${t.server.addr}`);
@@ -213,7 +207,7 @@ EOF`;
     // a row: an adjacency went down in both runs measured. Shaped, BFD and OSPF jump our own queue.
     assert.deepEqual(resets, [], 'no adjacency went down while the lines were saturated');
     // The control packets really went through the priority class, on both ends of a tunnel.
-    for (const [node, dev] of [['hub', 'obt1'], [s.name, 'obt-wan1']] as const) {
+    for (const [node, dev] of [['hub', hubTunnelOf(await hubTunnels(lab), s.name, 'wan1').tap], [s.name, 'obt-wan1']] as const) {
       const sent = /class htb 1:10 [^\n]*\n Sent \d+ bytes (\d+) pkt/.exec(await lab.sh(node, `tc -s class show dev ${dev}`));
       assert.ok(sent && Number(sent[1]) > 0, `${node} ${dev}: OSPF/BFD packets counted in the priority class`);
     }
@@ -242,8 +236,7 @@ EOF`;
     // Revoked at once: the site's sessions die with its peers, nothing waits for a rekey.
     const after = await lab.try(gone.host, `ping -c 3 -i 0.2 -W 1 ${t.server.addr}`);
     assert.match(after.out, / 0 received/, 'the removed site reaches nothing through the hub right after the apply');
-    const hubNeighbors = await ospfNeighbors(lab, 'hub');
-    assert.equal(hubNeighbors.filter((n) => n.nbrState.startsWith('Full')).length, t.spokes[0]!.wans.length, 'the other site stays Full');
+    assert.equal((await fullTaps(lab, 'hub')).length, t.spokes[0]!.wans.length, 'the other site stays Full');
     await lab.sh(t.spokes[0]!.host, `ping -c 2 -i 0.2 -W 2 ${t.server.addr}`);
   });
 
@@ -254,7 +247,8 @@ EOF`;
       const links = JSON.parse(await lab.sh(n, 'ip -j -d link show')) as { ifname: string; ifalias?: string }[];
       assert.deepEqual(links.filter((l) => l.ifalias?.startsWith('ospfbond') || l.ifname.startsWith('ob')).map((l) => l.ifname), [], `${n}: no ospfbond links`);
       assert.ok(!lab.processes(n).includes('wireguard-go'), `${n}: no wireguard-go left running`);
-      assert.doesNotMatch(await lab.sh(n, 'ip rule show'), /protocol 79|4f42/, `${n}: no ospfbond rules`);
+      // iproute2 shows a rule's protocol as `proto 79`, the tag `down` removes rules by.
+      assert.doesNotMatch(await lab.sh(n, 'ip rule show'), / proto 79\b|4f42/, `${n}: no ospfbond rules`);
       assert.doesNotMatch(await lab.sh(n, 'ip route show table all'), /proto 79|metric 42110/, `${n}: no ospfbond routes`);
       assert.equal((await lab.try(n, 'nft list table inet ospfbond')).code !== 0, true, `${n}: no nft table`);
       const conf = await lab.sh(n, 'cat /etc/frr/frr.conf');

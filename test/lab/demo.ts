@@ -1,8 +1,9 @@
-// The demo (README's first command): a hub and a two-WAN site behind two carrier-NAT ISPs, bonded
+// The demo (`npm run demo`, in the README): a hub and a two-WAN site behind two carrier-NAT ISPs, bonded
 // with the installed ospfbond CLI; shows `ospfbond status`, an aggregated download, one TCP download
 // riding through the loss of the WAN it is on, the failover time, the WAN rejoining, then tears it
 // all down. Run: npm run demo (as root). Every figure it prints is measured in this run.
-import { buildBondedLab, allBonded, failWan, restoreWan } from './scenario.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildBondedLab, allBonded, failWan, restoreWan, linkBytes, ospfNexthopDevs, hubTunnels, hubTunnelOf } from './scenario.js';
 import { labTopology, demoSites } from './topology.js';
 import { waitFor, type Lab } from './lab.js';
 import { limitMbit } from './iperf.js';
@@ -32,15 +33,15 @@ try {
   say('one TCP download running; the WAN it rides loses carrier (its modem dies)');
   const flowStart = Date.now();
   const flow = lab.iperfRun(site.host, server, 5201, '-t 12 -R -i 0.5');
-  await new Promise((r) => setTimeout(r, 3000));
+  await sleep(3000);
   const cut = await busiestWan(lab, site.wans.map((w) => w.name), site.name);
-  const hubTap = `obt${site.wans.findIndex((w) => w.name === cut) + 1}`;
+  const hubTap = hubTunnelOf(await hubTunnels(lab), site.name, cut).tap;
   const cutAt = Date.now();
   await failWan(lab, site, cut, 'carrier');
   console.log(`    ${cut} down (ip link set ${site.name}-${cut} down at its ISP)`);
   // Both ends must notice (BFD): the site's default route and the hub's route back to the site.
   const moved = async (node: string, prefix: string, dev: string) => {
-    await waitFor(`${node}: ${prefix} off ${dev}`, 10_000, async () => !(await lab.sh(node, `ip route show ${prefix}`)).includes(`dev ${dev} `), 10);
+    await waitFor(`${node}: ${prefix} off ${dev}`, 10_000, async () => !(await ospfNexthopDevs(lab, node, prefix)).includes(dev), 10);
     return Date.now() - cutAt;
   };
   const [spokeMs, hubMs] = await Promise.all([moved(site.name, 'default', `obt-${cut}`), moved('hub', site.lanPrefix, hubTap)]);
@@ -67,12 +68,10 @@ try {
 
 /** The WAN whose tap sends the most toward the LAN just now: where the single download rides. */
 async function busiestWan(lab: Lab, wans: string[], node: string): Promise<string> {
-  const rx = async () => {
-    const links = JSON.parse(await lab.sh(node, 'ip -j -s link show')) as { ifname: string; stats64: { rx: { bytes: number } } }[];
-    return Object.fromEntries(wans.map((w) => [w, links.find((l) => l.ifname === `obt-${w}`)!.stats64.rx.bytes]));
-  };
-  const a = await rx();
-  await new Promise((r) => setTimeout(r, 500));
-  const b = await rx();
-  return wans.reduce((best, w) => (b[w]! - a[w]! > b[best]! - a[best]! ? w : best), wans[0]!);
+  const taps = wans.map((w) => `obt-${w}`);
+  const a = await linkBytes(lab, node, taps);
+  await sleep(500);
+  const b = await linkBytes(lab, node, taps);
+  const rx = (w: string) => b[`obt-${w}`]!.rx - a[`obt-${w}`]!.rx;
+  return wans.reduce((best, w) => (rx(w) > rx(best) ? w : best), wans[0]!);
 }

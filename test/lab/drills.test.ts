@@ -1,13 +1,14 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
-import { buildBondedLab, allFull, allBonded, adjacencyUptimes, adjacencyResets, pingRun, failWan, restoreWan, itLeaksNoSecrets, daemonUnitArgs, daemonLog as scenarioDaemonLog } from './scenario.js';
+import { buildBondedLab, rebonded, adjacencyUptimes, adjacencyResets, pingRun, failWan, restoreWan, itLeaksNoSecrets, daemonUnitArgs, daemonLog as scenarioDaemonLog, daemonLogLines, type LogLine } from './scenario.js';
 import { labTopology, demoSites } from './topology.js';
-import { FLOWS_JS, uploadWan, downloadWan, hubTapWans, flowsHarnessDrops, directionLosses } from '../bench/measure.js';
+import { FLOWS_JS, udpFlowPaths, hubTapWans, flowsHarnessDrops, directionLosses } from '../bench/measure.js';
 
 /**
- * Issue 6's fault drills on a bonded two-WAN site: what the internet and the machines themselves do
+ * Fault drills on a bonded two-WAN site: what the internet and the machines themselves do
  * to a bond, each bounded in time, with what was measured printed.
  */
 let lab: Lab;
@@ -18,9 +19,7 @@ const daemonLog = (node = site.name) => scenarioDaemonLog(lab, node);
 /** The WireGuard keepalive ospfbond sets on spokes (KEEPALIVE_SECONDS). */
 const KEEPALIVE_S = 25;
 
-const lines_ = (log: string[], text: string) => log.find((l) => l.includes(text));
 const seconds = (since: number) => ((Date.now() - since) / 1000).toFixed(1);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts the daemon on a router as its unit does, appending to its log, and waits for its "started". */
 async function startDaemon(node: string): Promise<void> {
@@ -33,10 +32,9 @@ async function startDaemon(node: string): Promise<void> {
   await waitFor(`the daemon started on ${node}`, 20_000, async () => (await started()) > before);
 }
 
-/** Log lines of a daemon's job, parsed. */
-async function jobLines(node: string, job: string): Promise<{ level: number; msg: string; [k: string]: unknown }[]> {
-  return (await lab.sh(node, `cat ${daemonLog(node)}`)).split('\n').filter((l) => l.includes(`"job":"${job}"`)).map((l) => JSON.parse(l) as { level: number; msg: string });
-}
+const jobLines = (node: string, job: string) => daemonLogLines(lab, node, { job });
+/** The site's new WireGuard sessions so far, started by its daemon rather than by WireGuard's own timer. */
+const sessionRestarts = async () => (await jobLines(site.name, 'wg-watch')).filter((l) => l.msg.includes('starting a new WireGuard session'));
 
 /** The hub's view of a spoke WAN's WireGuard endpoint: the address and port its NAT gave it. */
 async function hubEndpointOf(wan: string): Promise<string | undefined> {
@@ -68,9 +66,7 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
       return now !== before && now?.split(':')[0] === before.split(':')[0] && now;
     }, 100);
     const rebound = seconds(start);
-    await waitFor('all adjacencies Full', (KEEPALIVE_S + 2) * 1000, () => allFull(lab));
-    await waitFor('bonded', (KEEPALIVE_S + 2) * 1000, () => allBonded(lab));
-    const ok = seconds(start);
+    const ok = (await rebonded(lab, start, (KEEPALIVE_S + 2) * 1000)).bonded.toFixed(1);
     const resets = await adjacencyResets(lab, uptimes, Date.now() - start);
     console.log(`# measured: NAT rebinding ${before} -> ${after}: hub followed in ${rebound} s, bonded at ${ok} s; adjacencies reset: ${resets.length ? resets.join(', ') : 'none'}`);
     assert.ok(Number(ok) <= KEEPALIVE_S + 2, `bonded within keepalive + 2 s (${ok} s)`);
@@ -85,29 +81,28 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
       process.kill(pids[0]!, 'SIGKILL');
       await waitFor(`${daemon} restarted`, 30_000, async () => lab.pidsMatching(site.name, new RegExp(`/usr/lib/frr/${daemon} `)).some((p) => p !== pids[0]));
       const restarted = seconds(start);
-      await waitFor('all adjacencies Full', 60_000, () => allFull(lab));
-      await waitFor('bonded', 60_000, () => allBonded(lab));
-      const bonded = seconds(start);
+      const bonded = (await rebonded(lab, start)).bonded.toFixed(1);
       const ping = await pingRun(lab, site, 100, 2);
       assert.ok(ping.seqs.length >= ping.sent - 1 && ping.sent > 0, `traffic flows: ${ping.seqs.length}/${ping.sent} replies`);
       // watchfrr waits a moment before it restarts a daemon, so the daemon sees it gone, then back
       // (or, if both happened between two looks, a new pid).
-      let seen: string[] = [];
-      const lines = await waitFor('the daemon reports it', 10_000, async () => {
-        const log = (await lab.sh(site.name, `cat ${daemonLog()}`)).split('\n').filter((l) => l.includes(`"job":"frr-watch"`) && l.includes(`"daemon":"${daemon}"`));
+      let seen: LogLine[] = [];
+      const [gone, back] = await waitFor('the daemon reports it', 10_000, async () => {
+        const log = (await jobLines(site.name, 'frr-watch')).filter((l) => l.daemon === daemon);
         seen = log;
-        const gone = lines_(log, `FRR ${daemon} restarted (pid ${pids[0]} -> `) ?? lines_(log, `FRR ${daemon} is not running (pid ${pids[0]} gone)`);
-        const back = lines_(log, `FRR ${daemon} restarted (pid ${pids[0]} -> `) ?? lines_(log, `FRR ${daemon} is running (pid `);
+        const said = (text: string) => log.find((l) => l.msg.includes(text));
+        const gone = said(`FRR ${daemon} restarted (pid ${pids[0]} -> `) ?? said(`FRR ${daemon} is not running (pid ${pids[0]} gone)`);
+        const back = said(`FRR ${daemon} restarted (pid ${pids[0]} -> `) ?? said(`FRR ${daemon} is running (pid `);
         return gone && back && ([gone, back] as const);
       }).catch(async (err: Error) => {
         // What the daemon reads: FRR's pid file, and the process name it checks it against.
         const pidFile = (await lab.try(site.name, `p=$(cat /run/frr/${daemon}.pid) && echo "pid file $p, comm $(cat /proc/$p/comm)"`)).out.trim();
         const all = (await lab.sh(site.name, `cat ${daemonLog()}`)).split('\n').filter((l) => l && !l.includes('"msg":"stats"'));
-        throw new Error(`${err.message}; killed pid ${pids[0]} at ${start}; the daemon's frr-watch lines for ${daemon}: ${seen.join(' | ') || 'none'}; ${pidFile}; its log: ${all.slice(0, 12).join(' | ')}`);
+        throw new Error(`${err.message}; killed pid ${pids[0]} at ${start}; the daemon's frr-watch lines for ${daemon}: ${seen.map((l) => JSON.stringify(l)).join(' | ') || 'none'}; ${pidFile}; its log: ${all.slice(0, 12).join(' | ')}`);
       });
-      assert.ok(JSON.parse(lines[0]).level >= 40, `as a warning or an error: ${lines[0]}`);
-      const reported = lines[0] === lines[1] ? JSON.parse(lines[0]).msg : `${JSON.parse(lines[0]).msg as string}, then ${JSON.parse(lines[1]).msg as string}`;
-      console.log(`# measured: ${daemon} SIGKILLed: restarted by watchfrr in ${restarted} s, site bonded again at ${bonded} s; daemon logged: ${reported as string}`);
+      assert.ok(gone.level >= 40, `as a warning or an error: ${JSON.stringify(gone)}`);
+      const reported = gone === back ? gone.msg : `${gone.msg}, then ${back.msg}`;
+      console.log(`# measured: ${daemon} SIGKILLed: restarted by watchfrr in ${restarted} s, site bonded again at ${bonded} s; daemon logged: ${reported}`);
     });
   }
 
@@ -117,13 +112,10 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
       const start = Date.now();
       await lab.sh(t.hub.node, '/usr/lib/frr/frrinit.sh restart > /dev/null 2>&1');
       const up = Date.now();
-      await waitFor('all adjacencies Full', 60_000, () => allFull(lab));
-      const full = (Date.now() - up) / 1000;
-      await waitFor('bonded', 60_000, () => allBonded(lab));
       // Counted from FRR running again: the init script's stop and start are FRR's own time. From
       // there OSPF takes its wait timer (one dead interval, 4 s) before the hub, DR, forms adjacencies;
       // the default follows at once only because of maxage-delay 1 (see OSPF in render/frr.ts).
-      const bonded = (Date.now() - up) / 1000;
+      const { full, bonded } = await rebonded(lab, up);
       figures.push(`init ${((up - start) / 1000).toFixed(1)} s, Full +${full.toFixed(1)} s, ECMP +${bonded.toFixed(1)} s`);
       assert.ok(bonded <= 15, `restart ${i}: full ECMP within 15 s of FRR running again (${bonded.toFixed(1)} s)`);
     }
@@ -133,13 +125,7 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
   it('WAN flap storm: wan1 goes down and up every 2 s for 60 s; flows on wan2 lose nothing; settled within 10 s after', async () => {
     const [port, sportBase, flows, stormS] = [9300, 43000, 16, 60];
     // UDP flows have no socket hash, so `ip route get` says which tunnel each takes both ways.
-    const paths = await Promise.all(
-      Array.from({ length: flows }, async (_, i) => ({
-        sport: sportBase + i,
-        up: await uploadWan(lab, site, 'udp', sportBase + i, port),
-        down: await downloadWan(lab, site, 'udp', port, sportBase + i),
-      })),
-    );
+    const paths = await udpFlowPaths(lab, site, flows, sportBase, port);
     const other = site.wans.filter((w) => w !== wan1).map((w) => w.name);
     // Judged per direction (see directionLosses): after an FRR restart no flow may ride one WAN both ways.
     const upOther = paths.filter((p) => other.includes(p.up));
@@ -149,8 +135,7 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
     // The adjacencies of the other WANs, at both ends (the hub's taps are named by number).
     const tapWan = await hubTapWans(lab, site);
     const wanOf = (key: string) => {
-      const [node, iface] = key.split(' ') as [string, string];
-      const tap = iface.split(':')[0]!;
+      const [node, tap] = key.split(' ') as [string, string];
       return node === t.hub.node ? tapWan(tap) : tap.replace(/^obt-/, '');
     };
     const uptimes = new Map([...(await adjacencyUptimes(lab))].filter(([k]) => wanOf(k) !== wan1.name));
@@ -173,9 +158,7 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
       flaps++;
       await sleep(1000 - ((Date.now() - start) % 1000));
     }
-    await waitFor('all adjacencies Full', 60_000, () => allFull(lab));
-    await waitFor('bonded', 60_000, () => allBonded(lab));
-    const settled = (Date.now() - stormEnd) / 1000;
+    const settled = (await rebonded(lab, stormEnd)).bonded;
     type Flows = { sport: number; received: number; lost: number; missing: number[] }[];
     const sent = JSON.parse(await send) as { sent: number; startedAt: number; flows: Flows };
     await echo;
@@ -193,7 +176,7 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
       ...downOther.filter((p) => (flow(p).s?.missing.length ?? 0) > (sent.sent - (flow(p).r?.received ?? 0))).map((p) => `${p.sport} up+down at ${when(flow(p).s!.missing)}`),
     ];
     if (lossTimes.length) {
-      const restarts = (await jobLines(site.name, 'wg-watch')).filter((l) => (l.time as number) >= start).map((l) => `${l.wan} at ${(((l.time as number) - start) / 1000).toFixed(2)}`);
+      const restarts = (await jobLines(site.name, 'wg-watch')).filter((l) => l.time >= start).map((l) => `${String(l.wan)} at ${((l.time - start) / 1000).toFixed(2)}`);
       lossTimes.push(`the site's WireGuard session restarts during the storm: ${restarts.join(', ') || 'none'}`);
     }
     console.log(
@@ -216,7 +199,7 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
     const figures: string[] = [];
     for (let i = 1; i <= 2; i++) {
       const pids = lab.pidsMatching(t.hub.node, /./);
-      assert.ok(lab.pidsMatching(t.hub.node, /wireguard-go|\/usr\/lib\/frr\/ospfd |ospfbond daemon/).length >= 2, 'FRR, the daemon (and wireguard-go where used) run on the hub');
+      for (const [what, cmd] of [['FRR', /\/usr\/lib\/frr\/ospfd /], ['the daemon', /ospfbond daemon/]] as const) assert.ok(lab.pidsMatching(t.hub.node, cmd).length > 0, `${what} runs on the hub`);
       for (const p of pids) process.kill(p, 'SIGKILL');
       await waitFor('everything on the hub gone', 10_000, async () => lab.pidsMatching(t.hub.node, /./).length === 0);
       // frr.service and ospfbond.service both restart 5 s after an abnormal exit (RestartSec=5).
@@ -224,11 +207,8 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
       const start = Date.now();
       await Promise.all([lab.sh(t.hub.node, '/usr/lib/frr/frrinit.sh start > /dev/null 2>&1'), startDaemon(t.hub.node)]);
       const up = Date.now();
-      await waitFor('all adjacencies Full', 60_000, () => allFull(lab));
-      const full = (Date.now() - up) / 1000;
-      await waitFor('bonded', 60_000, () => allBonded(lab));
-      const bonded = (Date.now() - up) / 1000;
-      const restarts = (await jobLines(site.name, 'wg-watch')).filter((l) => l.msg.includes('starting a new WireGuard session'));
+      const { full, bonded } = await rebonded(lab, up);
+      const restarts = await sessionRestarts();
       figures.push(`restart ${((up - start) / 1000).toFixed(1)} s, Full +${full.toFixed(1)} s, ECMP +${bonded.toFixed(1)} s (site's new WireGuard sessions so far: ${restarts.length})`);
       assert.ok(bonded <= 15, `kill ${i}: full ECMP within 15 s of the hub's services running again (${bonded.toFixed(1)} s)`);
       const repaired = (await jobLines(t.hub.node, 'reconcile')).filter((l) => l.msg.startsWith('repaired drift'));
@@ -237,7 +217,7 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
       // a hub dying again sooner is left to WireGuard's own 15 s.
       await sleep(5000);
     }
-    const restarts = (await jobLines(site.name, 'wg-watch')).filter((l) => l.msg.includes('starting a new WireGuard session'));
+    const restarts = await sessionRestarts();
     assert.ok(restarts.length >= 2, `the site started new WireGuard sessions rather than wait for WireGuard's 15 s (${restarts.length})`);
     console.log(`# measured: whole hub killed twice: ${figures.join('; ')}`);
   });

@@ -4,6 +4,7 @@ import { mkdirSync, rmSync, writeFileSync, existsSync, statSync, readFileSync, a
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Topology } from './topology.js';
 import { parseIperf, type IperfRun } from './iperf.js';
 import { netSteps, stepCommand } from './provision.js';
@@ -14,7 +15,7 @@ export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
  * A lab of network namespaces. Routers (hub, spokes) also get a private mount namespace in which
  * /etc is an overlay and /run/frr, /run/wireguard, /run/ospfbond and /var/lib/ospfbond are private,
  * so FRR's own init script, vtysh, wireguard-go and ospfbond (its lock too) run there exactly as on
- * a real router (LAB-NOTES).
+ * a real router (docs/design.md, Machine and FRR facts).
  * Names carry a random run id, so parallel runs never collide; teardown runs on exit and signals.
  */
 export class Lab {
@@ -184,7 +185,7 @@ export class Lab {
       if (r.code !== 0 && !run.error) run.error = `iperf3 exit ${r.code}`;
       // The server refuses a test while it is still closing the previous one's many streams.
       if (attempt > 10 || !run.error?.includes('server is busy')) return run;
-      await new Promise((res) => setTimeout(res, 500));
+      await sleep(500);
     }
   }
 
@@ -249,6 +250,6 @@ export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Prom
       last = err;
     }
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
 }

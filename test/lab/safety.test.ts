@@ -2,11 +2,11 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
-import { preparedLab, routerSnapshot, allFull, allBonded, ospfNeighbors, itLeaksNoSecrets } from './scenario.js';
+import { preparedLab, routerSnapshot, allFull, allBonded, fullTaps, itLeaksNoSecrets } from './scenario.js';
 import { labTopology, demoSites } from './topology.js';
 
 /**
- * Issue 6: an apply is all or nothing, and `apply --confirm` undoes a change nobody confirmed. OSPFBOND_FAIL_STEP=N makes a real apply fail before its
+ * An apply is all or nothing, and `apply --confirm` undoes a change nobody confirmed. OSPFBOND_FAIL_STEP=N makes a real apply fail before its
  * Nth step; the router must then read exactly as before (routerSnapshot), for every N.
  */
 let lab: Lab;
@@ -87,7 +87,7 @@ describe('transactional apply: a failure at any step leaves the router as it was
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /run `ospfbond confirm` by \S+ \(15 s\), or the router goes back to the last applied config/);
     assert.equal(waiters().length, 1, 'one waiter holds the revert (the one armed during the apply was stopped)');
-    await waitFor('the site cut off: no adjacency Full', 12_000, async () => (await ospfNeighbors(lab, s)).every((n) => !n.nbrState.startsWith('Full')));
+    await waitFor('the site cut off: no adjacency Full', 12_000, async () => (await fullTaps(lab, s)).length === 0);
     const cut = (Date.now() - applied) / 1000;
     await waitFor('the revert', 45_000, async () => (await lab.try(s, `test -e ${pending}`)).code !== 0, 250);
     const reverted = (Date.now() - applied) / 1000;
@@ -121,7 +121,7 @@ describe('transactional apply: a failure at any step leaves the router as it was
     await lab.sh(s, breakIt);
     r = await lab.try(s, 'ospfbond apply --confirm 600 2>&1');
     assert.equal(r.code, 0, r.out);
-    await waitFor('the site cut off again', 12_000, async () => (await ospfNeighbors(lab, s)).every((n) => !n.nbrState.startsWith('Full')));
+    await waitFor('the site cut off again', 12_000, async () => (await fullTaps(lab, s)).length === 0);
     for (const pid of waiters()) process.kill(pid, 'SIGKILL');
     await lab.sh(s, `sed -i 's/"boot": "[^"]*"/"boot": "an-earlier-boot"/' ${pending}`);
     const booted = Date.now();

@@ -2,8 +2,12 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, waitFor } from './lab.js';
-import { labTopology, type Topology, type SpokeSpec } from './topology.js';
+import { labTopology, routerNodes, wanCount, type Topology, type SpokeSpec } from './topology.js';
 import { ospfbondSteps, stepCommand, bundlePath } from './provision.js';
+import { neighborsByIface, type NeighborState } from '../../src/frr/json.js';
+import { parseConfig } from '../../src/config/load.js';
+import { DEFAULT_CONFIG } from '../../src/base/paths.js';
+import { hubTapName, tunnelAddresses, type TunnelAddresses } from '../../src/model/addressing.js';
 
 /** The daemon's arguments from the systemd unit's ExecStart (the lab runs it as the unit does); undefined if the unit runs something else. */
 export function daemonUnitArgs(): string | undefined {
@@ -13,20 +17,35 @@ export function daemonUnitArgs(): string | undefined {
 /** Where the lab's tests keep a router's daemon log (in the run dir, searched for keys at the end). */
 export const daemonLog = (lab: Lab, node: string): string => `${lab.dir}/${node}-daemon.log`;
 
+export type LogLine = { level: number; msg: string; time: number; [key: string]: unknown };
+
+/**
+ * The daemon's log lines (pino: one JSON object a line), those of `job` and with a `msg` matching,
+ * when given. Every line must be JSON: anything else there (a stack trace) is a finding, not noise.
+ */
+export async function daemonLogLines(lab: Lab, node: string, only: { job?: string; msg?: RegExp } = {}): Promise<LogLine[]> {
+  const parse = (line: string): LogLine => {
+    try {
+      return JSON.parse(line) as LogLine;
+    } catch {
+      throw new Error(`${node}: a line of the daemon's log that is not JSON: ${line}`);
+    }
+  };
+  return (await lab.sh(node, `cat ${daemonLog(lab, node)}`))
+    .split('\n')
+    .filter(Boolean)
+    .map(parse)
+    .filter((l) => (only.job === undefined || l.job === only.job) && (only.msg === undefined || only.msg.test(String(l.msg))));
+}
+
 /** A user's own FRR config, which ospfbond must leave alone through apply and down. */
 export const USER_BGP = 'router bgp 64512\n bgp router-id 192.0.2.250\n no bgp ebgp-requires-policy\nexit\n!\n';
 
-export interface Neighbor {
-  nbrState: string;
-  ifaceName: string;
-  upTimeInMsec?: number;
-}
-
-/** How long each router's adjacency on each tap has been up, in ms (absent: not Full). */
+/** How long each router's adjacency on each tap has been up, in ms, by `node tap` (absent: not Full). */
 export async function adjacencyUptimes(lab: Lab): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  for (const n of [lab.topo.hub.node, ...lab.topo.spokes.map((s) => s.name)]) {
-    for (const nb of await ospfNeighbors(lab, n)) if (nb.nbrState.startsWith('Full')) out.set(`${n} ${nb.ifaceName}`, nb.upTimeInMsec ?? 0);
+  for (const n of routerNodes(lab.topo)) {
+    for (const [tap, nb] of Object.entries(await ospfNeighbors(lab, n))) if (nb.state.startsWith('Full')) out.set(`${n} ${tap}`, nb.upMs ?? 0);
   }
   return out;
 }
@@ -37,29 +56,37 @@ export async function adjacencyResets(lab: Lab, before: Map<string, number>, ela
   return [...before.keys()].filter((k) => (now.get(k) ?? -1) < (before.get(k) ?? 0) + elapsedMs - 1000);
 }
 
-export async function ospfNeighbors(lab: Lab, node: string): Promise<Neighbor[]> {
-  const j = JSON.parse(await lab.sh(node, "vtysh -c 'show ip ospf neighbor json'")) as { neighbors?: Record<string, Neighbor[]> };
-  return Object.values(j.neighbors ?? {}).flat();
+/** A router's OSPF neighbours by interface (status's reader: one neighbour a tap). */
+export async function ospfNeighbors(lab: Lab, node: string): Promise<Record<string, NeighborState>> {
+  return neighborsByIface(await lab.sh(node, "vtysh -c 'show ip ospf neighbor json'"));
+}
+
+/** The interfaces on which a router has a Full adjacency. */
+export async function fullTaps(lab: Lab, node: string): Promise<string[]> {
+  return Object.entries(await ospfNeighbors(lab, node)).filter(([, n]) => n.state.startsWith('Full')).map(([tap]) => tap);
 }
 
 /** Every tap of every router has a Full adjacency; the spokes see the hub as DR. */
 export async function allFull(lab: Lab): Promise<boolean> {
   const t = lab.topo;
-  const hub = await ospfNeighbors(lab, t.hub.node);
-  const wanCount = t.spokes.reduce((n, s) => n + s.wans.length, 0);
-  if (hub.filter((n) => n.nbrState.startsWith('Full')).length !== wanCount) return false;
+  if ((await fullTaps(lab, t.hub.node)).length !== wanCount(t)) return false;
   for (const s of t.spokes) {
-    const ns = await ospfNeighbors(lab, s.name);
-    if (ns.filter((n) => n.nbrState === 'Full/DR').length !== s.wans.length) return false;
+    const ns = Object.values(await ospfNeighbors(lab, s.name));
+    if (ns.filter((n) => n.state === 'Full/DR').length !== s.wans.length) return false;
   }
   return true;
 }
 
+/** The devices the kernel's OSPF route to `prefix` on `node` leaves by, sorted (none: no OSPF route). */
+export async function ospfNexthopDevs(lab: Lab, node: string, prefix: string): Promise<string[]> {
+  const routes = JSON.parse(await lab.sh(node, `ip -j route show ${prefix}`)) as { protocol?: string; dev?: string; nexthops?: { dev: string }[] }[];
+  const r = routes.find((x) => x.protocol === 'ospf');
+  return r ? (r.nexthops?.map((n) => n.dev) ?? [r.dev!]).sort() : [];
+}
+
 /** How many tunnels the kernel's OSPF route to `prefix` on `node` spreads over (0: none). */
 export async function ecmpWidth(lab: Lab, node: string, prefix: string): Promise<number> {
-  const routes = JSON.parse(await lab.sh(node, `ip -j route show ${prefix}`)) as { protocol?: string; nexthops?: unknown[]; dev?: string }[];
-  const ospf = routes.find((r) => r.protocol === 'ospf');
-  return ospf ? (ospf.nexthops?.length ?? 1) : 0;
+  return (await ospfNexthopDevs(lab, node, prefix)).length;
 }
 
 /** Both directions use every tunnel: each spoke's default and the hub's route to each spoke's LAN. */
@@ -69,6 +96,14 @@ export async function allBonded(lab: Lab): Promise<boolean> {
     if ((await ecmpWidth(lab, lab.topo.hub.node, s.lanPrefix)) !== s.wans.length) return false;
   }
   return true;
+}
+
+/** Waits for every adjacency Full, then for every route ECMP: the seconds from `since` to each. */
+export async function rebonded(lab: Lab, since: number, timeoutMs = 60_000): Promise<{ full: number; bonded: number }> {
+  await waitFor('all adjacencies Full', timeoutMs, () => allFull(lab));
+  const full = (Date.now() - since) / 1000;
+  await waitFor('bonded', timeoutMs, () => allBonded(lab));
+  return { full, bonded: (Date.now() - since) / 1000 };
 }
 
 export interface Setup {
@@ -98,7 +133,7 @@ export async function preparedLab(topo: Topology = labTopology()): Promise<Lab> 
 export async function buildBondedLab(topo: Topology = labTopology()): Promise<Setup> {
   const lab = await preparedLab(topo);
   const t = lab.topo;
-  const routers = [t.hub.node, ...t.spokes.map((s) => s.name)];
+  const routers = routerNodes(t);
   const dryRunOutput: Record<string, string> = {};
   const linksAfterDryRun: string[] = [];
   for (const n of routers) {
@@ -118,10 +153,43 @@ export async function buildBondedLab(topo: Topology = labTopology()): Promise<Se
   return { lab, fullSeconds, bondedSeconds: (Date.now() - start) / 1000, applyOutput, dryRunOutput, linksAfterDryRun };
 }
 
-/** Bytes each of a site's WAN devices has sent, read in one `ip -s link`. */
-export async function wanTxBytes(lab: Lab, site: SpokeSpec): Promise<Record<string, number>> {
-  const links = JSON.parse(await lab.sh(site.name, 'ip -j -s link show')) as { ifname: string; stats64: { tx: { bytes: number }; rx: { bytes: number } } }[];
-  return Object.fromEntries(site.wans.map((w) => [w.name, links.find((l) => l.ifname === w.name)!.stats64.tx.bytes]));
+/** Bytes each of `devs` on `node` has received and sent, read in one `ip -s link`. */
+export async function linkBytes(lab: Lab, node: string, devs: string[]): Promise<Record<string, { rx: number; tx: number }>> {
+  const links = JSON.parse(await lab.sh(node, 'ip -j -s link show')) as { ifname: string; stats64: { tx: { bytes: number }; rx: { bytes: number } } }[];
+  return Object.fromEntries(
+    devs.map((d) => {
+      const l = links.find((x) => x.ifname === d);
+      if (!l) throw new Error(`${node}: no link ${d}`);
+      return [d, { rx: l.stats64.rx.bytes, tx: l.stats64.tx.bytes }];
+    }),
+  );
+}
+
+/** Bytes each of a site's WAN devices has received and sent, by WAN name. */
+export function wanBytes(lab: Lab, site: SpokeSpec): Promise<Record<string, { rx: number; tx: number }>> {
+  return linkBytes(lab, site.name, site.wans.map((w) => w.name));
+}
+
+/** A site WAN's tunnel as the hub numbers it: `hub add-spoke` picks the number, not the lab. */
+export interface HubTunnel {
+  site: string;
+  wan: string;
+  /** The hub's tap for it (the spoke's is obt-WAN). */
+  tap: string;
+  addresses: TunnelAddresses;
+}
+
+/** Every tunnel of the hub, read from its config with ospfbond's own reader and names. */
+export async function hubTunnels(lab: Lab): Promise<HubTunnel[]> {
+  const cfg = parseConfig(DEFAULT_CONFIG, await lab.sh(lab.topo.hub.node, `cat ${DEFAULT_CONFIG}`));
+  if (cfg.role !== 'hub') throw new Error(`${lab.topo.hub.node}: ${DEFAULT_CONFIG} is not a hub's config`);
+  return cfg.spokes.flatMap((s) => s.wans.map((w) => ({ site: s.name, wan: w.wan, tap: hubTapName(w.tunnel), addresses: tunnelAddresses(cfg.tunnelPool, w.tunnel) })));
+}
+
+export function hubTunnelOf(tunnels: HubTunnel[], site: string, wan: string): HubTunnel {
+  const found = tunnels.find((x) => x.site === site && x.wan === wan);
+  if (!found) throw new Error(`the hub has no tunnel for ${site} ${wan}`);
+  return found;
 }
 
 export type FailureKind = 'carrier' | 'blackhole';
@@ -149,14 +217,18 @@ export async function restoreWan(lab: Lab, site: SpokeSpec, wan: string, kind: F
 
 /**
  * A ping every `intervalMs` from a site's LAN host to the lab's server for `seconds`: how many were
- * sent, which came back, and the longest time between two replies (ping's own receive timestamps, -D).
+ * sent, which came back, and the longest time without a reply (ping's own receive timestamps, -D).
  */
 export async function pingRun(lab: Lab, site: SpokeSpec, intervalMs: number, seconds: number): Promise<{ sent: number; seqs: number[]; worstGapMs: number }> {
+  const t0 = Date.now();
   const r = await lab.try(site.host, `ping -n -D -i ${intervalMs / 1000} -w ${seconds} -W 1 ${lab.topo.server.addr}`, (seconds + 10) * 1000);
   const replies = [...r.out.matchAll(/^\[(\d+\.\d+)\].*icmp_seq=(\d+)/gm)].map((m) => ({ at: Number(m[1]) * 1000, seq: Number(m[2]) }));
   const sent = Number(/(\d+) packets transmitted/.exec(r.out)?.[1] ?? 0);
   let worstGapMs = 0;
   for (let i = 1; i < replies.length; i++) worstGapMs = Math.max(worstGapMs, replies[i]!.at - replies[i - 1]!.at);
+  // An outage that lasts to the end has no reply after it: it runs until ping's deadline (-w), which
+  // is `seconds` after ping started, itself after t0, so this never makes a gap longer than it was.
+  worstGapMs = Math.max(worstGapMs, t0 + seconds * 1000 - (replies.at(-1)?.at ?? t0));
   return { sent, seqs: replies.map((x) => x.seq), worstGapMs: Math.round(worstGapMs) };
 }
 
@@ -209,7 +281,7 @@ export async function routerSnapshot(lab: Lab, node: string, opts: { learnedEndp
  * bundles), and ospfbond's state files on each router. Also checks the key files' modes.
  */
 export async function leakedSecrets(lab: Lab): Promise<{ keys: number; bytes: number; problems: string[] }> {
-  const routers = [lab.topo.hub.node, ...lab.topo.spokes.map((s) => s.name)];
+  const routers = routerNodes(lab.topo);
   const keys = new Map<string, string>();
   const problems: string[] = [];
   for (const n of routers) {
@@ -244,7 +316,7 @@ export function itLeaksNoSecrets(getLab: () => Lab): void {
     const lab = getLab();
     const r = await leakedSecrets(lab);
     console.log(`# measured: searched ${(r.bytes / 1e6).toFixed(1)} MB of this run's output for ${r.keys} private keys`);
-    const want = 1 + lab.topo.spokes.reduce((n, s) => n + s.wans.length, 0);
+    const want = 1 + wanCount(lab.topo);
     assert.ok(r.keys >= want && r.bytes > 100_000, `the search had every key and output to search (${r.keys} of ${want} keys, ${r.bytes} bytes)`);
     assert.deepEqual(r.problems, []);
   });

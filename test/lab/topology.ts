@@ -33,6 +33,16 @@ export interface Topology {
   tunnelPool: string;
 }
 
+/** The routers, hub first: the nodes ospfbond runs on. */
+export function routerNodes(topo: Topology): string[] {
+  return [topo.hub.node, ...topo.spokes.map((s) => s.name)];
+}
+
+/** All the sites' WANs: as many tunnels, taps at the hub and adjacencies there. */
+export function wanCount(topo: Topology): number {
+  return topo.spokes.reduce((n, s) => n + s.wans.length, 0);
+}
+
 export interface SiteSpec {
   name: string;
   /** One entry per WAN: its access line's rate in Mbit/s. WAN k rides ISP k. */
@@ -49,7 +59,7 @@ export function coreSites(rateMbit = 20): SiteSpec[] {
   ];
 }
 
-/** The demo's and the Vagrant lab's site: two WANs behind two ISPs (issue 5's shape). */
+/** The demo's and the Vagrant lab's site: two WANs behind two ISPs. */
 export function demoSites(rateMbit = 20): SiteSpec[] {
   return [{ name: 'sitea', wanRates: [rateMbit, rateMbit] }];
 }
