@@ -84,11 +84,11 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
 
   for (const daemon of ['ospfd', 'bfdd']) {
     it(`${daemon} killed on the spoke: watchfrr restarts it, traffic resumes, the daemon reports it`, async () => {
-      const pids = lab.pidsMatching(site.name, new RegExp(`/usr/lib/frr/${daemon} `));
+      const pids = lab.programPids(site.name, new RegExp(`/usr/lib/frr/${daemon} `));
       assert.equal(pids.length, 1, `one ${daemon}`);
       const start = Date.now();
       process.kill(pids[0]!, 'SIGKILL');
-      await waitFor(`${daemon} restarted`, 30_000, async () => lab.pidsMatching(site.name, new RegExp(`/usr/lib/frr/${daemon} `)).some((p) => p !== pids[0]));
+      await waitFor(`${daemon} restarted`, 30_000, async () => lab.programPids(site.name, new RegExp(`/usr/lib/frr/${daemon} `)).some((p) => p !== pids[0]));
       const restarted = seconds(start);
       const bonded = (await rebonded(lab, start)).bonded.toFixed(1);
       const ping = await pingRun(lab, site, 100, 2);
@@ -207,7 +207,7 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
   it('the whole hub killed (FRR, WireGuard, the daemon) and restarted as systemd would: the site is back to full ECMP within 15 s', async () => {
     const figures: string[] = [];
     for (let i = 1; i <= 2; i++) {
-      for (const [what, cmd] of [['FRR', /\/usr\/lib\/frr\/ospfd /], ['the daemon', /ospfbond daemon/]] as const) assert.ok(lab.pidsMatching(t.hub.node, cmd).length > 0, `${what} runs on the hub`);
+      for (const [what, cmd] of [['FRR', /\/usr\/lib\/frr\/ospfd /], ['the daemon', /ospfbond daemon/]] as const) assert.ok(lab.programPids(t.hub.node, cmd).length > 0, `${what} runs on the hub`);
       // The daemon runs short-lived commands (vtysh, ip, wg): one listed may be gone before its kill.
       for (const p of lab.pidsMatching(t.hub.node, /./)) killGone(p);
       await waitFor('everything on the hub gone', 10_000, async () => lab.pidsMatching(t.hub.node, /./).length === 0);

@@ -162,6 +162,19 @@ export class Lab {
       .map(Number);
   }
 
+  /**
+   * The processes of a program whose command line matches, one per running copy. A child forked
+   * but not yet exec'd shows its parent's command line for a moment (the ospfbond daemon forks for
+   * its vtysh, ip and wg several times a second): it is not a second copy, and is left out.
+   */
+  programPids(node: string, pattern: RegExp): number[] {
+    return this.pidsMatching(node, pattern).filter((p) => {
+      const ppid = procFile(String(p), 'stat')?.split(')').at(-1)?.trim().split(' ')[1];
+      const cmdline = procFile(String(p), 'cmdline');
+      return !ppid || cmdline === undefined || procFile(ppid, 'cmdline') !== cmdline;
+    });
+  }
+
   /** Command names of the processes running in a node's network namespace. */
   processes(node: string): string[] {
     return pidsIn(this.ns(node)).flatMap((p) => procFile(p, 'comm')?.trim() ?? []);

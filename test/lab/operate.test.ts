@@ -249,12 +249,12 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
     const daemon = new RegExp(`ospfbond ${daemonArgs}`);
     for (const n of routers) {
       await lab.sh(n, `sed -i 's/^reconcile_every = .*/reconcile_every = ${REPAIR_RECONCILE}/' /etc/ospfbond/ospfbond.ini`);
-      const pids = lab.pidsMatching(n, daemon);
+      const pids = lab.programPids(n, daemon);
       assert.equal(pids.length, 1, `${n}: one daemon running`);
       process.kill(pids[0]!, 'SIGTERM');
     }
     for (const n of routers) {
-      await waitFor(`${n}: daemon exited`, 10_000, async () => lab.pidsMatching(n, daemon).length === 0);
+      await waitFor(`${n}: daemon exited`, 10_000, async () => lab.programPids(n, daemon).length === 0);
       assert.equal((await logLines(n, /^stopping$/)).length, 1, `${n}: logged its stop`);
       await lab.sh(n, `setsid ospfbond ${daemonArgs} >> ${log(n)} 2>&1 < /dev/null &`);
     }
@@ -294,8 +294,8 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
   it('daemon: FRR stopped is started again with the ospfbond config, once (no daemon left over from the stop)', async () => {
     await repair('FRR stopped', siteb.name, () => lab.sh(siteb.name, '/usr/lib/frr/frrinit.sh stop').then(() => undefined), async () => (await fullTaps(lab, siteb.name).catch(() => [])).length === siteb.wans.length);
     // Started while the stop was still at work, FRR ran a second ospfd beside the old one (lab, before the fix).
-    assert.equal(lab.pidsMatching(siteb.name, /^\/usr\/lib\/frr\/ospfd /).length, 1, 'one ospfd');
-    assert.equal(lab.pidsMatching(siteb.name, /^\/usr\/lib\/frr\/zebra /).length, 1, 'one zebra');
+    assert.equal(lab.programPids(siteb.name, /^\/usr\/lib\/frr\/ospfd /).length, 1, 'one ospfd');
+    assert.equal(lab.programPids(siteb.name, /^\/usr\/lib\/frr\/zebra /).length, 1, 'one zebra');
   });
 
   it('daemon: a new DHCP lease with another gateway (siteb wan3) moves the WAN table to it', async () => {
@@ -329,7 +329,7 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
 
   it('the daemon logged no error and is still running everywhere', async () => {
     for (const n of routers) {
-      assert.equal(lab.pidsMatching(n, new RegExp(`ospfbond ${daemonArgs}`)).length, 1, `${n}: the daemon still runs`);
+      assert.equal(lab.programPids(n, new RegExp(`ospfbond ${daemonArgs}`)).length, 1, `${n}: the daemon still runs`);
       const errors = await daemonLogLines(lab, n);
       // FRR stopped on purpose (siteb): jobs that read it fail until the reconcile starts it again.
       const unexpected = errors.filter((l) => l.level >= 50 && !(n === siteb.name && /is not running|failed to connect/.test(JSON.stringify(l))));
