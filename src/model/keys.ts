@@ -1,4 +1,4 @@
-import { generateKeyPairSync, createPrivateKey, createPublicKey } from 'node:crypto';
+import { randomBytes, createPrivateKey, createPublicKey } from 'node:crypto';
 
 /** WireGuard keys are raw X25519 keys in base64; Node's crypto makes them without the `wg` binary. */
 export interface KeyPair {
@@ -6,11 +6,19 @@ export interface KeyPair {
   publicKey: string;
 }
 
+/**
+ * A new key pair, made as `wg genkey` makes it: 32 random bytes, clamped for X25519 (RFC 7748 5).
+ * Not with crypto.generateKeyPairSync: on Node.js 20.20 a garbage collection inside the export of
+ * its keys ran a key-generation job's destructor, which waited for a lock the export held, and
+ * `hub add-spoke` hung for good (seen once in the scale benchmark's 200 add-spokes; gdb showed the
+ * main thread in ~KeyGenJob under ExportJWKEdKey).
+ */
 export function generateKeyPair(): KeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  const priv = privateKey.export({ format: 'jwk' }).d!;
-  const pub = publicKey.export({ format: 'jwk' }).x!;
-  return { privateKey: Buffer.from(priv, 'base64url').toString('base64'), publicKey: Buffer.from(pub, 'base64url').toString('base64') };
+  const raw = randomBytes(32);
+  raw[0]! &= 248;
+  raw[31] = (raw[31]! & 127) | 64;
+  const privateKey = raw.toString('base64');
+  return { privateKey, publicKey: publicKeyOf(privateKey) };
 }
 
 /** The PKCS#8 wrapping of a raw X25519 private key, so Node can derive its public key. */

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.js';
 import type { SpokeConfig } from '../../src/config/types.js';
@@ -118,10 +119,24 @@ test('demoted DHCP routes keep their metric in the low bits', () => {
   assert.ok(!isDemoted(1024));
 });
 
-test('keys: generated pairs match what X25519 derives from the private key', () => {
-  const kp = generateKeyPair();
-  assert.match(kp.privateKey, /^[A-Za-z0-9+/]{43}=$/);
-  assert.equal(publicKeyOf(kp.privateKey), kp.publicKey);
+test('keys: generated pairs are clamped X25519 keys whose public halves agree on a shared secret', () => {
+  const [a, b] = [generateKeyPair(), generateKeyPair()];
+  assert.notEqual(a.privateKey, b.privateKey);
+  for (const kp of [a, b]) {
+    assert.match(kp.privateKey, /^[A-Za-z0-9+/]{43}=$/);
+    const raw = Buffer.from(kp.privateKey, 'base64');
+    // As `wg genkey` writes them (RFC 7748 5): low 3 bits clear, top bit clear, bit 254 set.
+    assert.deepEqual([raw[0]! & 7, raw[31]! & 128, raw[31]! & 64], [0, 0, 64]);
+  }
+  // Each side's private key with the other's public key gives one secret only when each public
+  // key really is its private key's (Node's own X25519, not publicKeyOf).
+  const url = (b64: string) => Buffer.from(b64, 'base64').toString('base64url');
+  const x25519 = (kp: { privateKey: string; publicKey: string }, peer: string) =>
+    diffieHellman({
+      privateKey: createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: url(kp.privateKey), x: url(kp.publicKey) }, format: 'jwk' }),
+      publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: url(peer) }, format: 'jwk' }),
+    }).toString('hex');
+  assert.equal(x25519(a, b.publicKey), x25519(b, a.publicKey));
   // RFC 7748 section 6.1 test vector (Alice).
   const alice = Buffer.from('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a', 'hex').toString('base64');
   assert.equal(Buffer.from(publicKeyOf(alice), 'base64').toString('hex'), '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
