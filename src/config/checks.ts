@@ -50,9 +50,8 @@ function sameAsHubKey(file: string, doc: IniDocument, hubKey: unknown, hubKeyNam
     .map((w) => ({ file, line: doc.lineOf(w.section, 'public_key'), key: `${w.section}.public_key`, message: `the hub's key (${hubKeyName}): every WAN needs its own key` }));
 }
 
-/** A site's mode and primaries (in `section`) against its WANs. */
-function policyProblems(file: string, doc: IniDocument, section: string, wans: string[]): ConfigProblem[] {
-  const raw = record(valueAtSection(doc, section));
+/** A site's mode and primaries (`raw`, the INI section `section`) against its WANs. */
+function policyProblems(file: string, doc: IniDocument, section: string, raw: Record<string, unknown>, wans: string[]): ConfigProblem[] {
   const mode = raw.mode ?? 'active-active';
   const primary = splitList(raw.primary ?? []);
   if (!(MODES as readonly unknown[]).includes(mode) || !Array.isArray(primary) || primary.some((p) => typeof p !== 'string')) return [];
@@ -74,12 +73,6 @@ function poolProblems(file: string, doc: IniDocument, poolValue: unknown, tunnel
   });
 }
 
-function valueAtSection(doc: IniDocument, section: string): unknown {
-  let v: unknown = doc.data;
-  for (const p of section.split('.')) v = record(v)[p];
-  return v;
-}
-
 export function hubChecks(file: string, doc: IniDocument): ConfigProblem[] {
   const hub = record(doc.data.hub);
   const spokes = sections(doc.data.spoke);
@@ -90,7 +83,7 @@ export function hubChecks(file: string, doc: IniDocument): ConfigProblem[] {
     ...duplicates(file, doc, tunnels.map(({ name, wan, t, section }) => ({ section, key: 'public_key', value: t.public_key, owner: `${name}/${wan}` })), (o) => `same key as ${o}: every WAN needs its own key`),
     ...sameAsHubKey(file, doc, hub.public_key, 'hub.public_key', tunnels.map(({ t, section }) => ({ section, value: t.public_key }))),
     ...spokes.filter(([, s]) => sections(s.wan).length === 0).map(([name]) => ({ file, line: doc.lineOf(`spoke.${name}`), key: `spoke.${name}`, message: 'has no [spoke.NAME.wan.WAN] section' })),
-    ...spokes.flatMap(([name, s]) => policyProblems(file, doc, `spoke.${name}`, sections(s.wan).map(([wan]) => wan))),
+    ...spokes.flatMap(([name, s]) => policyProblems(file, doc, `spoke.${name}`, s, sections(s.wan).map(([wan]) => wan))),
     ...poolProblems(file, doc, hub.tunnel_pool, tunnels.map(({ t, section }) => ({ section, value: t.tunnel }))),
   ];
 }
@@ -98,7 +91,8 @@ export function hubChecks(file: string, doc: IniDocument): ConfigProblem[] {
 export function spokeChecks(file: string, doc: IniDocument): ConfigProblem[] {
   const spoke = record(doc.data.spoke);
   const wans = sections(doc.data.wan);
-  const lanDevs = typeof spoke.lan_devs === 'string' ? spoke.lan_devs.split(',').map((d) => d.trim()) : [];
+  const listed = splitList(spoke.lan_devs);
+  const lanDevs = Array.isArray(listed) ? listed : [];
   const problems = [
     ...duplicates(file, doc, wans.map(([name, w]) => ({ section: `wan.${name}`, key: 'dev', value: w.dev, owner: name })), (o, v) => `device ${v} is already WAN ${o}'s: one device per WAN`),
     ...duplicates(file, doc, wans.map(([name, w]) => ({ section: `wan.${name}`, key: 'tunnel', value: wholeNumber(w.tunnel), owner: name })), (o, v) => `tunnel ${v} is already WAN ${o}'s`),
@@ -108,7 +102,7 @@ export function spokeChecks(file: string, doc: IniDocument): ConfigProblem[] {
     ...wans
       .filter(([, w]) => typeof w.dev === 'string' && lanDevs.includes(w.dev))
       .map(([name, w]) => ({ file, line: doc.lineOf('spoke', 'lan_devs'), key: 'spoke.lan_devs', message: `${String(w.dev)} is WAN ${name}'s device and cannot be a LAN device too` })),
-    ...policyProblems(file, doc, 'spoke', wans.map(([name]) => name)),
+    ...policyProblems(file, doc, 'spoke', spoke, wans.map(([name]) => name)),
     ...poolProblems(file, doc, spoke.tunnel_pool, wans.map(([name, w]) => ({ section: `wan.${name}`, value: w.tunnel }))),
   ];
   if (wans.length === 0) problems.push({ file, line: doc.lineOf('spoke'), key: 'wan', message: 'no [wan.NAME] section: a spoke needs at least one WAN' });

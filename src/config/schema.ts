@@ -43,7 +43,7 @@ const bool = z.preprocess(
   (v) => (v === 'yes' || v === 'on' ? true : v === 'no' || v === 'off' ? false : v),
   z.boolean({ error: 'expected true or false' }),
 );
-export const bfdProfile = z.enum(BFD_PROFILE_NAMES, { error: `expected one of ${BFD_PROFILE_NAMES.join(', ')}` });
+const bfdProfile = z.enum(BFD_PROFILE_NAMES, { error: `expected one of ${BFD_PROFILE_NAMES.join(', ')}` });
 const ipv4 = z.string().refine((s) => isIP(s) === 4, 'not an IPv4 address');
 /** A value checked by a parser that returns its error message (undefined: fine). */
 const checked = (problem: (s: string) => string | undefined) =>

@@ -1,17 +1,18 @@
 import { OspfbondError, EXIT } from '../base/errors.js';
-import { readSysctl } from '../base/host.js';
+import { readSysctl, underSystemd } from '../base/host.js';
 import { STATE } from '../base/paths.js';
 import { loadConfig } from '../config/load.js';
 import { LINK_ALIAS_PREFIX } from '../model/addressing.js';
-import type { Step } from '../model/step.js';
+import { run, type Step } from '../model/step.js';
 import { extractBlock } from '../frr/block.js';
-import type { FrrObserved } from '../frr/observe.js';
+import { observeFrr, type FrrObserved } from '../frr/observe.js';
 import { IPV6_FORWARDING, ipv6ForwardingBack } from '../frr/reload.js';
 import { frrControl } from '../frr/service.js';
 import { desiredState, endpointHosts, type Desired } from '../plan/desired.js';
 import { planApply } from '../plan/plan.js';
 import { planDown } from '../plan/down.js';
 import { execute, type Printer } from '../router/executor.js';
+import { observeLinks } from '../router/kernel.js';
 import { observe, type Observed } from '../router/observe.js';
 import { forgetApplied, hasApplied, recordApplied } from '../router/records.js';
 import { dropPending } from './confirm-timer.js';
@@ -91,7 +92,7 @@ export type FrrBefore = Pick<FrrObserved, 'running' | 'unsettled' | 'ipv6Forward
 export async function rollBack(target: Exclude<RollbackTarget, { kind: 'none' }>, before: FrrBefore, sysctls: string[], ran: Step[], print: Printer): Promise<void> {
   // A link the run created but did not tag yet is not recognisably ospfbond's: the planner would
   // refuse to touch it ("not ospfbond's"), and it did not exist before this run.
-  const untagged = new Set((await observe({ sysctls: [], hosts: [] })).links.filter((l) => !l.alias?.startsWith(LINK_ALIAS_PREFIX)).map((l) => l.name));
+  const untagged = new Set((await observeLinks()).filter((l) => !l.alias?.startsWith(LINK_ALIAS_PREFIX)).map((l) => l.name));
   await execute(ran.flatMap((s) => (s.creates && untagged.has(s.creates.link) ? [s.creates.undo] : [])), print);
   const prevCfg = target.kind === 'config' ? loadConfig(target.file) : undefined;
   const prev = prevCfg && desiredState(prevCfg);
@@ -99,9 +100,9 @@ export async function rollBack(target: Exclude<RollbackTarget, { kind: 'none' }>
   const now = await observe({ sysctls: [...new Set([...sysctls, ...Object.keys(prev?.sysctls ?? {})])], hosts });
   const steps = prev ? planApply(prev, now).steps : planDown(now);
   await execute(steps, print);
-  const after = await observe({ sysctls: [], hosts: [] });
-  if (!before.running && !before.unsettled && after.frr.running) await execute([{ kind: 'run', area: 'frr', argv: frrControl('stop', after.frr.systemd) }], print);
-  else if (before.running && after.frr.daemons !== now.frr.daemons) await execute([{ kind: 'run', area: 'frr', argv: frrControl('reload', after.frr.systemd) }], print);
+  const after = await observeFrr(underSystemd());
+  if (!before.running && !before.unsettled && after.running) await execute([run('frr', frrControl('stop', after.systemd))], print);
+  else if (before.running && after.daemons !== now.frr.daemons) await execute([run('frr', frrControl('reload', after.systemd))], print);
   // A reload of the failed run turned IPv6 forwarding on, and the rollback's own reload only keeps what it found.
   await execute(ipv6ForwardingBack(before.ipv6Forwarding, readSysctl(IPV6_FORWARDING)), print);
 }

@@ -1,7 +1,8 @@
 import { lookup } from 'node:dns/promises';
 import { OspfbondError, EXIT } from '../base/errors.js';
 import { probe, probeJson } from '../base/run.js';
-import { RULE_PROTO, type Addr } from '../model/addressing.js';
+import type { SpokeConfig } from '../config/types.js';
+import { RULE_PROTO, spokeWgName, type Addr } from '../model/addressing.js';
 import { NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
 import { observedShape } from '../render/tc.js';
 
@@ -109,6 +110,16 @@ export async function observeWg(): Promise<Record<string, ObservedWg>> {
   const r = await probe(['wg', 'show', 'all', 'dump']);
   if (r.exitCode !== 0) return {};
   return parseWgDump(r.stdout);
+}
+
+/** A spoke's WireGuard peer for the hub, per WAN (a WAN whose interface or peer is missing is left out). */
+export function hubPeers(cfg: SpokeConfig, wg: Record<string, ObservedWg>): Map<string, ObservedPeer> {
+  return new Map(
+    cfg.wans.flatMap((w) => {
+      const peer = wg[spokeWgName(w.name)]?.peers.find((p) => p.publicKey === cfg.hub.publicKey);
+      return peer ? [[w.name, peer] as const] : [];
+    }),
+  );
 }
 
 export async function observeRules(): Promise<ObservedRule[]> {

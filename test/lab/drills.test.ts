@@ -33,15 +33,6 @@ async function startDaemon(node: string): Promise<void> {
 }
 
 const jobLines = (node: string, job: string) => daemonLogLines(lab, node, { job });
-
-/** SIGKILL to `pid`; a process that has exited already is what was wanted. */
-function killGone(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-  }
-}
 /** The site's new WireGuard sessions so far, started by its daemon rather than by WireGuard's own timer. */
 const sessionRestarts = async () => (await jobLines(site.name, 'wg-watch')).filter((l) => l.msg.includes('starting a new WireGuard session'));
 
@@ -209,7 +200,7 @@ describe('fault drills: NAT rebinding, FRR daemons killed, the hub restarted, a 
     for (let i = 1; i <= 2; i++) {
       for (const [what, cmd] of [['FRR', /\/usr\/lib\/frr\/ospfd /], ['the daemon', /ospfbond daemon/]] as const) assert.ok(lab.programPids(t.hub.node, cmd).length > 0, `${what} runs on the hub`);
       // The daemon runs short-lived commands (vtysh, ip, wg): one listed may be gone before its kill.
-      for (const p of lab.pidsMatching(t.hub.node, /./)) killGone(p);
+      lab.kill(lab.pidsMatching(t.hub.node, /./));
       await waitFor('everything on the hub gone', 10_000, async () => lab.pidsMatching(t.hub.node, /./).length === 0);
       // frr.service and ospfbond.service both restart 5 s after an abnormal exit (RestartSec=5).
       await sleep(5000);

@@ -175,6 +175,17 @@ export class Lab {
     });
   }
 
+  /** Signals processes of the lab; one that has exited meanwhile is what was wanted, not an error. */
+  kill(pids: number[], signal: NodeJS.Signals = 'SIGKILL'): void {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, signal);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
+  }
+
   /** Command names of the processes running in a node's network namespace. */
   processes(node: string): string[] {
     return pidsIn(this.ns(node)).flatMap((p) => procFile(p, 'comm')?.trim() ?? []);

@@ -122,7 +122,7 @@ describe('transactional apply: a failure at any step leaves the router as it was
     r = await lab.try(s, 'ospfbond apply --confirm 600 2>&1');
     assert.equal(r.code, 0, r.out);
     await waitFor('the site cut off again', 12_000, async () => (await fullTaps(lab, s)).length === 0);
-    for (const pid of waiters()) process.kill(pid, 'SIGKILL');
+    lab.kill(waiters());
     await lab.sh(s, `sed -i 's/"boot": "[^"]*"/"boot": "an-earlier-boot"/' ${pending}`);
     const booted = Date.now();
     r = await lab.try(s, 'ospfbond apply --boot 2>&1');

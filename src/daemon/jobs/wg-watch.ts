@@ -2,7 +2,7 @@ import { spokeWgName } from '../../model/addressing.js';
 import { run } from '../../model/step.js';
 import { withRouterLock } from '../../engine/lock.js';
 import { execute } from '../../router/executor.js';
-import { observeWg, type ObservedPeer } from '../../router/kernel.js';
+import { hubPeers, observeWg, type ObservedPeer } from '../../router/kernel.js';
 import type { Job } from './job.js';
 
 /**
@@ -80,13 +80,7 @@ export function wgWatchJob(): Job {
   const stallSeconds = STALL_MS / 1000;
   return async (cfg, log) => {
     if (cfg.role !== 'spoke') return;
-    const wg = await observeWg();
-    const peers = new Map(
-      cfg.wans.flatMap((w) => {
-        const peer = wg[spokeWgName(w.name)]?.peers.find((p) => p.publicKey === cfg.hub.publicKey);
-        return peer ? [[w.name, peer] as const] : [];
-      }),
-    );
+    const peers = hubPeers(cfg, await observeWg());
     const restart = watch.sample(Date.now(), Object.fromEntries([...peers].map(([w, p]) => [w, p.rxBytes])));
     if (restart.length === 0) return;
     // Under the router lock, as every change the daemon makes; not waiting long: an apply that
