@@ -216,18 +216,27 @@ export async function restoreWan(lab: Lab, site: SpokeSpec, wan: string, kind: F
 }
 
 /**
- * A ping every `intervalMs` from a site's LAN host to the lab's server for `seconds`: how many were
- * sent, which came back, and the longest time without a reply (ping's own receive timestamps, -D).
+ * A ping every `intervalMs` from a site's LAN host to the lab's server, `seconds` worth of them: how
+ * many were sent, which came back, and the longest time without a reply (ping's own receive
+ * timestamps, -D).
+ *
+ * -c with -w: ping sends until that many replies came back (a lost request is followed by more) or
+ * the deadline passes, and it waits for the last reply. With -w alone it exits at the deadline with
+ * the last request's reply possibly still on its way, and that request counted as lost: a CI run's
+ * mode-switch test failed on "1 of 582 lost" that way. The deadline, twice the run, only ends a run
+ * that is failing anyway.
  */
 export async function pingRun(lab: Lab, site: SpokeSpec, intervalMs: number, seconds: number): Promise<{ sent: number; seqs: number[]; worstGapMs: number }> {
   const t0 = Date.now();
-  const r = await lab.try(site.host, `ping -n -D -i ${intervalMs / 1000} -w ${seconds} -W 1 ${lab.topo.server.addr}`, (seconds + 10) * 1000);
+  const count = Math.round((seconds * 1000) / intervalMs);
+  const r = await lab.try(site.host, `ping -n -D -i ${intervalMs / 1000} -c ${count} -w ${2 * seconds} -W 1 ${lab.topo.server.addr}`, (2 * seconds + 10) * 1000);
   const replies = [...r.out.matchAll(/^\[(\d+\.\d+)\].*icmp_seq=(\d+)/gm)].map((m) => ({ at: Number(m[1]) * 1000, seq: Number(m[2]) }));
   const sent = Number(/(\d+) packets transmitted/.exec(r.out)?.[1] ?? 0);
   let worstGapMs = 0;
   for (let i = 1; i < replies.length; i++) worstGapMs = Math.max(worstGapMs, replies[i]!.at - replies[i - 1]!.at);
-  // An outage that lasts to the end has no reply after it: it runs until ping's deadline (-w), which
-  // is `seconds` after ping started, itself after t0, so this never makes a gap longer than it was.
+  // An outage that lasts to the end has no reply after it: it runs at least until `seconds` after
+  // ping started (ping goes on sending to its deadline), itself after t0, so this never makes a gap
+  // longer than it was.
   worstGapMs = Math.max(worstGapMs, t0 + seconds * 1000 - (replies.at(-1)?.at ?? t0));
   return { sent, seqs: replies.map((x) => x.seq), worstGapMs: Math.round(worstGapMs) };
 }
