@@ -50,3 +50,14 @@ export const FRR = {
 export const wireguardSocket = (name: string) => `/var/run/wireguard/${name}.sock`;
 /** Changes at every boot: a confirm window's timer does not survive one. */
 export const BOOT_ID = '/proc/sys/kernel/random/boot_id';
+
+/**
+ * The aggregation proxies' configs (they hold each site's key: mode 0600) and pid files. The key is
+ * in the file, not on a command line, where `ps` would show it.
+ */
+export const AGGREGATE = {
+  dir: `${ROOT}/etc/ospfbond/aggregate`,
+  config: (name: string) => `${ROOT}/etc/ospfbond/aggregate/${name}.json`,
+  pid: (name: string) => `${RUN_DIR}/aggregate-${name}.pid`,
+  runDir: RUN_DIR,
+} as const;

@@ -7,6 +7,7 @@ import type { HubConfig, HubTunnel } from '../config/types.js';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, bundleText, type BundleContent } from '../config/bundle.js';
 import { parseMbit } from '../config/schema.js';
 import { maxTunnels } from '../model/addressing.js';
+import { AGGREGATE_MODES, DEFAULT_AGGREGATE, type AggregateMode } from '../model/aggregate.js';
 import { generateKeyPair } from '../model/keys.js';
 import { DEFAULT_COST, DEFAULT_WAN_MTU, MAX_WANS, MBIT, SPOKE_ID, SPOKE_NAME, SPOKE_NAME_RULE, WAN_NAME, WAN_NAME_RULE } from '../model/limits.js';
 import type { Printer } from '../router/executor.js';
@@ -39,8 +40,9 @@ export function parseRate(spec: string, wanNames: string[]): [string, LineRate] 
   return [m[1]!, { downMbit: down!, upMbit: up! }];
 }
 
-export function addSpoke(file: string, name: string, opts: { wans: string; rate?: string[]; out?: string }, print: Printer): void {
+export function addSpoke(file: string, name: string, opts: { wans: string; rate?: string[]; out?: string; aggregate?: string }, print: Printer): void {
   if (!SPOKE_NAME.test(name)) throw usage(`spoke name '${name}': ${SPOKE_NAME_RULE}`);
+  const aggregate = parseAggregate(opts.aggregate);
   const wanNames = opts.wans.split(',').map((s) => s.trim()).filter(Boolean);
   if (wanNames.length === 0) throw usage('--wans: give at least one WAN name, e.g. --wans wan1,wan2');
   for (const w of wanNames) if (!WAN_NAME.test(w)) throw usage(`--wans: '${w}' is not a WAN name (${WAN_NAME_RULE})`);
@@ -77,12 +79,12 @@ export function addSpoke(file: string, name: string, opts: { wans: string; rate?
       tunnel_pool: cfg.tunnelPool,
       bfd_profile: cfg.bfdProfile,
     },
-    spoke: { name, id },
+    spoke: { name, id, aggregate },
     wans: wans.map((t) => ({ name: t.wan, tunnel: t.tunnel, private_key: keys.get(t.wan)!.privateKey, public_key: t.publicKey, cost: t.cost, mtu: t.mtu, down_mbit: t.downMbit, up_mbit: t.upMbit })),
   };
   // The bundle first: a config that names a spoke whose keys were never written would be useless.
   writeSecretAtomic(out, bundleText(bundle));
-  cfg.spokes.push({ name, id, policy: { mode: 'active-active' }, wans });
+  cfg.spokes.push({ name, id, policy: { mode: 'active-active' }, aggregate, wans });
   saveConfig(cfg);
   print(`ospfbond: spoke ${name} added (area ${id}, tunnels ${wans.map((t) => `${t.wan}=${t.tunnel}`).join(' ')})`);
   const unshaped = wans.filter((t) => t.downMbit === undefined).map((t) => t.wan);
@@ -90,6 +92,13 @@ export function addSpoke(file: string, name: string, opts: { wans: string; rate?
   print(`bundle for the spoke: ${out} (mode 0600, holds the spoke's private keys: copy it over a secure channel)`);
   print(`this hub: ${bundle.hub.endpoint}, public key ${cfg.publicKey} (give it to \`init spoke --hub-key\` to check the bundle is this hub's)`);
   print('next: `ospfbond apply` here; on the spoke: `ospfbond init spoke --bundle FILE --wan ...` then `ospfbond apply`');
+}
+
+/** `--aggregate tcp|off`, for `hub add-spoke` and `init spoke`. */
+export function parseAggregate(text: string | undefined): AggregateMode {
+  if (text === undefined) return DEFAULT_AGGREGATE;
+  if ((AGGREGATE_MODES as readonly string[]).includes(text)) return text as AggregateMode;
+  throw usage(`--aggregate ${text}: expected ${AGGREGATE_MODES.join(' or ')}`, 'tcp: one connection gets the sum of the links (docs/aggregation.md); off: each connection rides one tunnel');
 }
 
 export function removeSpoke(file: string, name: string, print: Printer): void {

@@ -11,6 +11,8 @@ import type { Config, HubConfig, SpokeConfig, SpokeWan } from '../config/types.j
 import { parseEndpoint, parseUplinkAllow, checkPool, parseMbit, DEFAULT_DAEMON } from '../config/schema.js';
 import { readBundle, type Bundle } from '../config/bundle.js';
 import { HUB_WG } from '../model/addressing.js';
+import { DEFAULT_AGGREGATE } from '../model/aggregate.js';
+import { parseAggregate } from './hub.js';
 import { generateKeyPair, publicKeyOf } from '../model/keys.js';
 import { DEFAULT_POOL, DEFAULT_UPLINK_ALLOW, DEFAULT_WAN_MTU, MBIT, WAN_MTU, WAN_NAME, WG_KEY } from '../model/limits.js';
 import type { Printer } from '../router/executor.js';
@@ -139,7 +141,7 @@ function describeReplaced(file: string, bundle: Bundle): string | undefined {
 
 export async function initSpoke(
   file: string,
-  opts: { bundle: string; wan: string[]; lanDev: string[]; hubKey?: string; force?: boolean },
+  opts: { bundle: string; wan: string[]; lanDev: string[]; hubKey?: string; force?: boolean; aggregate?: string },
   print: Printer,
 ): Promise<void> {
   const bundle = readBundle(opts.bundle);
@@ -187,6 +189,9 @@ export async function initSpoke(
     lanDevs: opts.lanDev,
     bfdProfile: bundle.hub.bfd_profile,
     policy: { mode: 'active-active' },
+    // The hub's choice for this site, unless the site's operator says otherwise.
+    aggregate: opts.aggregate === undefined ? (bundle.spoke.aggregate ?? DEFAULT_AGGREGATE) : parseAggregate(opts.aggregate),
+    aggregateExclude: [],
     daemon: DEFAULT_DAEMON,
     wans,
   };

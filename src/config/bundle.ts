@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { OspfbondError, EXIT } from '../base/errors.js';
 import { publicKeyOf } from '../model/keys.js';
+import { AGGREGATE_MODES } from '../model/aggregate.js';
 import { MAX_WAN_COST } from '../model/policy.js';
 import { BFD_PROFILE_NAMES, MAX_WANS, SPOKE_ID, SPOKE_NAME, TUNNEL, WAN_MTU, WAN_NAME, WG_KEY } from '../model/limits.js';
 import { parseEndpoint, checkPool, mbitNumber } from './schema.js';
@@ -25,7 +26,8 @@ export const bundleSchema = z.strictObject({
     tunnel_pool: z.string().refine((s) => checkPool(s) === undefined, 'not a tunnel pool'),
     bfd_profile: z.enum(BFD_PROFILE_NAMES),
   }),
-  spoke: z.strictObject({ name: z.string().regex(SPOKE_NAME), id: z.number().int().min(SPOKE_ID.min).max(SPOKE_ID.max) }),
+  // `aggregate` is optional so that bundles written before it existed still read (as the default, tcp).
+  spoke: z.strictObject({ name: z.string().regex(SPOKE_NAME), id: z.number().int().min(SPOKE_ID.min).max(SPOKE_ID.max), aggregate: z.enum(AGGREGATE_MODES).optional() }),
   wans: z
     .array(
       z.strictObject({

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { OspfbondError, EXIT } from '../base/errors.js';
+import { aggregateSecret } from '../model/aggregate.js';
 import { publicKeyOf } from '../model/keys.js';
 import type { Config } from './types.js';
 
@@ -30,4 +32,28 @@ export function keyFileProblems(cfg: Config): string[] {
     if (derived !== k.publicKey) problems.push(`${k.what}: ${k.file} is not the private key of ${k.field} (\`wg pubkey < ${k.file}\` prints its public key)`);
   }
   return problems;
+}
+
+/**
+ * Each aggregating site's proxy key, by site name (model/aggregate.ts aggregateSecret): the hub's
+ * from its own key and each site's lowest tunnel's public key, a spoke's from that tunnel's key and
+ * the hub's public key. Reading the key files needs root.
+ */
+export function aggregateSecrets(cfg: Config): Record<string, string> {
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new OspfbondError(`${what}: ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`, EXIT.precondition, 'run as root, and check the key file named in the config');
+    }
+  };
+  if (cfg.role === 'spoke') {
+    if (cfg.aggregate !== 'tcp' || cfg.wans.length === 0) return {};
+    const lowest = [...cfg.wans].sort((a, b) => a.tunnel - b.tunnel)[0]!;
+    return { [cfg.name]: aggregateSecret(read(lowest.privateKeyFile, `wan ${lowest.name}`), cfg.hub.publicKey) };
+  }
+  const sites = cfg.spokes.filter((s) => s.aggregate === 'tcp' && s.wans.length > 0);
+  if (sites.length === 0) return {};
+  const hubKey = read(cfg.privateKeyFile, 'hub');
+  return Object.fromEntries(sites.map((s) => [s.name, aggregateSecret(hubKey, [...s.wans].sort((a, b) => a.tunnel - b.tunnel)[0]!.publicKey)]));
 }

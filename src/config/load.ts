@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { ConfigError, OspfbondError, EXIT, type ConfigProblem } from '../base/errors.js';
+import { parseExclude, type ExcludeItem } from '../model/aggregate.js';
 import type { Policy } from '../model/policy.js';
 import { parseIni, type IniDocument } from './ini-file.js';
 import { hubIniSchema, spokeIniSchema, parseEndpoint, parseUplinkAllow, type HubIni, type SpokeIni } from './schema.js';
@@ -99,6 +100,7 @@ function toHub(file: string, ini: HubIni): HubConfig {
       name,
       id: s.id,
       policy: toPolicy(s.mode, s.primary),
+      aggregate: s.aggregate,
       wans: Object.entries(s.wan).map(([wan, t]) => ({ wan, tunnel: t.tunnel, publicKey: t.public_key, cost: t.cost, mtu: t.mtu, downMbit: t.down_mbit, upMbit: t.up_mbit })),
     })),
   };
@@ -116,6 +118,8 @@ function toSpoke(file: string, ini: SpokeIni): SpokeConfig {
     lanDevs: ini.spoke.lan_devs,
     bfdProfile: ini.spoke.bfd_profile,
     policy: toPolicy(ini.spoke.mode, ini.spoke.primary),
+    aggregate: ini.spoke.aggregate,
+    aggregateExclude: parseExclude(ini.spoke.aggregate_exclude) as ExcludeItem[],
     daemon: toDaemon(ini.daemon),
     wans: Object.entries(ini.wan).map(([name, w]) => ({
       name,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Address4 } from 'ip-address';
 import { isIP } from 'node:net';
+import { AGGREGATE_MODES, DEFAULT_AGGREGATE, parseExclude } from '../model/aggregate.js';
 import { MAX_WAN_COST, MODES } from '../model/policy.js';
 import {
   BFD_PROFILE_NAMES,
@@ -164,10 +165,17 @@ export const splitList = (v: unknown): unknown => (typeof v === 'string' ? v.spl
 const nameList = z.preprocess(splitList, z.array(z.string()));
 const wanSections = <T extends z.ZodType>(section: T) => z.record(z.string().regex(WAN_NAME, WAN_NAME_RULE), section);
 
+const aggregate = z.enum(AGGREGATE_MODES, { error: `expected one of ${AGGREGATE_MODES.join(', ')}` }).default(DEFAULT_AGGREGATE);
+const aggregateExclude = checked((s) => {
+  const r = parseExclude(s);
+  return 'error' in r ? r.error : undefined;
+}).default('');
+
 const hubSpoke = z.strictObject({
   id: spokeId,
   mode,
   primary: nameList.default([]),
+  aggregate,
   wan: wanSections(hubTunnel),
 });
 
@@ -216,6 +224,8 @@ export const spokeIniSchema = z.strictObject({
     bfd_profile: bfdProfile.default('fast'),
     mode,
     primary: nameList.default([]),
+    aggregate,
+    aggregate_exclude: aggregateExclude,
   }),
   wan: wanSections(spokeWan),
   daemon: daemonSection,

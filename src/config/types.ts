@@ -1,4 +1,5 @@
 import type { BfdProfileName } from '../model/limits.js';
+import type { AggregateMode, ExcludeItem } from '../model/aggregate.js';
 import type { Policy } from '../model/policy.js';
 
 /** A config as the program uses it, read from the INI file by load.ts and written back by write.ts. */
@@ -29,6 +30,8 @@ export interface HubSpoke {
   id: number;
   /** How this spoke's WANs are used; the hub keeps it in step with the spoke's own (see policy.ts). */
   policy: Policy;
+  /** `tcp`: the hub runs a proxy for this site's single-connection aggregation (docs/aggregation.md). */
+  aggregate: AggregateMode;
   wans: HubTunnel[];
 }
 /** How often `ospfbond daemon` runs each job (30s, 5m, 1h), and where it serves metrics (IPV4:PORT). */
@@ -80,6 +83,10 @@ export interface SpokeConfig {
   lanDevs: string[];
   bfdProfile: BfdProfileName;
   policy: Policy;
+  /** `tcp`: LAN TCP to the internet goes through the MPTCP proxies, one subflow per tunnel. */
+  aggregate: AggregateMode;
+  /** Destinations and ports that go unproxied, besides private space (ALWAYS_BYPASS). */
+  aggregateExclude: ExcludeItem[];
   wans: SpokeWan[];
   daemon: DaemonSettings;
 }

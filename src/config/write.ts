@@ -1,4 +1,5 @@
 import { writeFileAtomic } from '../base/files.js';
+import { formatExclude } from '../model/aggregate.js';
 import type { Policy } from '../model/policy.js';
 import { encodeIni } from './ini-file.js';
 import { formatUplinkAllow } from './schema.js';
@@ -19,7 +20,7 @@ export function renderHubIni(cfg: HubConfig): string {
   for (const s of cfg.spokes) {
     const wan: Record<string, unknown> = {};
     for (const t of s.wans) wan[t.wan] = { tunnel: t.tunnel, public_key: t.publicKey, cost: t.cost, mtu: t.mtu, down_mbit: t.downMbit, up_mbit: t.upMbit };
-    spoke[s.name] = { id: s.id, ...policyIni(s.policy), wan };
+    spoke[s.name] = { id: s.id, ...policyIni(s.policy), aggregate: s.aggregate, wan };
   }
   return encodeIni('ospfbond hub configuration. Written by `ospfbond init hub` and `ospfbond hub add-spoke`;\nedit it, then run `ospfbond apply`.', {
     ospfbond: { role: 'hub' },
@@ -66,6 +67,8 @@ export function renderSpokeIni(cfg: SpokeConfig): string {
       lan_devs: cfg.lanDevs.join(','),
       bfd_profile: cfg.bfdProfile,
       ...policyIni(cfg.policy),
+      aggregate: cfg.aggregate,
+      aggregate_exclude: cfg.aggregateExclude.length ? formatExclude(cfg.aggregateExclude) : undefined,
     },
     wan,
     daemon: daemonIni(cfg.daemon),

@@ -10,6 +10,7 @@ import { LOCK_WAIT_MS, withRouterLock } from '../engine/lock.js';
 import { requireRoot } from '../engine/root.js';
 import { hasApplied, rejection } from '../router/records.js';
 import { collectStatus } from '../status/collect.js';
+import { AGGREGATE_WATCH_CRON, aggregateJob } from './jobs/aggregate.js';
 import { FRR_WATCH_CRON, frrWatchJob } from './jobs/frr-watch.js';
 import type { Job } from './jobs/job.js';
 import { mirrorJob } from './jobs/mirror.js';
@@ -122,6 +123,9 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
   ];
   // wg-watch changes the router under the lock itself, briefly: it must not queue behind a reconcile.
   if (first.role === 'spoke') tasks.push(cron.schedule(WG_WATCH_CRON, job('wg-watch', wgWatchJob(), false), { name: 'wg-watch', noOverlap: true }));
+  // Like wg-watch, it takes the lock itself, briefly; its route monitor acts between its rounds.
+  const aggregate = aggregateJob();
+  tasks.push(cron.schedule(AGGREGATE_WATCH_CRON, job('aggregate', aggregate, false), { name: 'aggregate', noOverlap: true }));
   const server = s.metricsListen ? serveMetrics(s.metricsListen, async () => (await collectStatus(loadConfig(file))).report, log) : undefined;
   log.info({ config: file, role: first.role, reconcile: s.reconcileEvery, mirror: s.mirrorEvery, resolve: s.resolveEvery, stats: s.statsEvery, metrics: s.metricsListen ?? null }, 'started');
   // Signals are taken from here on, so a stop during a long first reconcile is orderly too.
@@ -130,6 +134,7 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
       stopping = true;
       log.info({ signal }, 'stopping');
       for (const t of tasks) void t.stop();
+      aggregate.stop();
       server?.close();
       done();
     };

@@ -10,7 +10,7 @@ import type { Config } from '../config/types.js';
 import { keyFileProblems } from '../config/key-files.js';
 import { parseDaemons } from '../frr/daemons.js';
 import { frrControl, frrState } from '../frr/service.js';
-import { desiredState } from '../plan/desired.js';
+import { desiredSysctls } from '../plan/desired.js';
 import { missingPackages } from '../router/tools.js';
 import { fail, ok, warn, type Check } from './check.js';
 import { uplinkCheck } from './uplink.js';
@@ -75,7 +75,7 @@ export async function runChecks(configFile: string): Promise<Check[]> {
   if (cfg) {
     const keys = keyFileProblems(cfg);
     checks.push(keys.length ? fail('keys', keys.join('; '), 'fix the key files or public_key in the config (`wg pubkey < FILE` prints a key file\'s public key)') : ok('keys', 'every key file holds the private key of its public_key, each its own'));
-    const want = desiredState(cfg).sysctls;
+    const want = desiredSysctls(cfg);
     const wrong = Object.entries(want).filter(([k, v]) => readSysctl(k) !== v);
     checks.push(
       wrong.length

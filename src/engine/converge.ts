@@ -1,4 +1,8 @@
+import { existsSync } from 'node:fs';
+import { OspfbondError, EXIT } from '../base/errors.js';
+import { aggregateSecrets } from '../config/key-files.js';
 import type { Config } from '../config/types.js';
+import { followAggregation } from './aggregate.js';
 import { desiredState, endpointHosts, type Desired } from '../plan/desired.js';
 import { planApply } from '../plan/plan.js';
 import { execute, printPlan, type Printer } from '../router/executor.js';
@@ -21,17 +25,23 @@ export interface ConvergeOptions {
  * and, for a repair, what was left as it is. The caller holds the router lock.
  */
 export async function converge(cfg: Config, print: Printer, opts: ConvergeOptions = {}): Promise<{ steps: number; warnings: string[] }> {
-  const want = desiredState(cfg);
+  const want = desiredState(cfg, aggregateSecrets(cfg));
+  const lacking = (want.aggregate?.proxies ?? []).filter((p) => !existsSync(p.program));
+  if (lacking.length) {
+    throw new OspfbondError(`aggregate = tcp needs ${lacking[0]!.program} (shadowsocks-libev), which is not installed`, EXIT.precondition, 'apt-get install shadowsocks-libev, or set aggregate = off; nothing was changed');
+  }
   const have = await observe({ sysctls: Object.keys(want.sysctls), hosts: endpointHosts(cfg) });
   const { steps, warnings } = planApply(want, have, opts.repair ? 'repair' : 'apply');
-  if (steps.length === 0) return { steps: 0, warnings };
   if (opts.dryRun) {
     printPlan(steps, print);
     return { steps: steps.length, warnings };
   }
-  await opts.beforeChange?.(have, want);
-  if (opts.atomic) await executeAtomically(steps, want, have, print, failStep());
-  else await execute(steps, print);
+  if (steps.length) {
+    await opts.beforeChange?.(have, want);
+    if (opts.atomic) await executeAtomically(steps, want, have, print, failStep());
+    else await execute(steps, print);
+  }
+  await followAggregation(want, print);
   return { steps: steps.length, warnings };
 }
 

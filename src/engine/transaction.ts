@@ -1,6 +1,7 @@
 import { OspfbondError, EXIT } from '../base/errors.js';
 import { readSysctl, underSystemd } from '../base/host.js';
 import { STATE } from '../base/paths.js';
+import { aggregateSecrets } from '../config/key-files.js';
 import { loadConfig } from '../config/load.js';
 import { LINK_ALIAS_PREFIX } from '../model/addressing.js';
 import { run, type Step } from '../model/step.js';
@@ -16,6 +17,7 @@ import { observeLinks } from '../router/kernel.js';
 import { observe, type Observed } from '../router/observe.js';
 import { forgetApplied, hasApplied, recordApplied } from '../router/records.js';
 import { dropPending } from './confirm-timer.js';
+import { followAggregation } from './aggregate.js';
 
 /** A step of an atomic run failed (rolled back or not): the config it applied is rejected. */
 export class StepFailed extends OspfbondError {}
@@ -95,11 +97,12 @@ export async function rollBack(target: Exclude<RollbackTarget, { kind: 'none' }>
   const untagged = new Set((await observeLinks()).filter((l) => !l.alias?.startsWith(LINK_ALIAS_PREFIX)).map((l) => l.name));
   await execute(ran.flatMap((s) => (s.creates && untagged.has(s.creates.link) ? [s.creates.undo] : [])), print);
   const prevCfg = target.kind === 'config' ? loadConfig(target.file) : undefined;
-  const prev = prevCfg && desiredState(prevCfg);
+  const prev = prevCfg && desiredState(prevCfg, aggregateSecrets(prevCfg));
   const hosts = prevCfg ? endpointHosts(prevCfg) : [];
   const now = await observe({ sysctls: [...new Set([...sysctls, ...Object.keys(prev?.sysctls ?? {})])], hosts });
   const steps = prev ? planApply(prev, now).steps : planDown(now);
   await execute(steps, print);
+  if (prev) await followAggregation(prev, print);
   const after = await observeFrr(underSystemd());
   if (!before.running && !before.unsettled && after.running) await execute([run('frr', frrControl('stop', after.systemd))], print);
   else if (before.running && after.daemons !== now.frr.daemons) await execute([run('frr', frrControl('reload', after.systemd))], print);

@@ -3,6 +3,7 @@ import { Address4 } from 'ip-address';
 /**
  * Every tunnel t (one per spoke WAN, numbered by the hub) owns the /29 at pool + 8t:
  *   +0 hub WireGuard inner address    +1 spoke WireGuard inner address   (each a /32 with a peer route)
+ *   +2 the hub's proxy for the site whose lowest tunnel this is (single-connection aggregation)
  *   +4/30 the tap (VXLAN) segment:    +5 hub tap address, +6 spoke tap address
  * Block 0 is the hub's own (+1 is its router id). A distinct hub inner address per tunnel matters:
  * VXLAN's `dev` does not pin the underlay route, so two WireGuard interfaces with a route to the
@@ -50,6 +51,15 @@ export function tunnelAddresses(pool: string, tunnel: number): TunnelAddresses {
   };
 }
 
+/**
+ * Where the hub's proxy for a site listens: an address of the site's own, so the hub's firewall
+ * tells sites apart by destination and source alone. A spoke reaches it by its default route, which
+ * leads into the tunnels; it is on no link of the spoke's.
+ */
+export function hubProxyAddr(pool: string, tunnels: number[]): string {
+  return at(pool, BigInt(Math.min(...tunnels)) * BLOCK + 2n);
+}
+
 export function hubRouterId(pool: string): string {
   return at(pool, 1n);
 }
@@ -75,12 +85,17 @@ export const FWMARK_BASE = 0x4f420000; // "OB"
 export const TABLE_BASE = 4200;
 export const RULE_LOOKUP_BASE = 4200;
 export const RULE_STOP_BASE = 4300;
-export function wanPolicy(index: number): { fwmark: number; table: number; lookupPref: number; stopPref: number } {
+/** MPTCP subflows leave by the tap whose address they carry: a rule per tap address, and a table. */
+export const RULE_TAP_BASE = 4100;
+export const TAP_TABLE_BASE = 4400;
+export function wanPolicy(index: number): { fwmark: number; table: number; lookupPref: number; stopPref: number; tapPref: number; tapTable: number } {
   return {
     fwmark: FWMARK_BASE + index,
     table: TABLE_BASE + index,
     lookupPref: RULE_LOOKUP_BASE + index,
     stopPref: RULE_STOP_BASE + index,
+    tapPref: RULE_TAP_BASE + index,
+    tapTable: TAP_TABLE_BASE + index,
   };
 }
 

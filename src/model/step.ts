@@ -12,7 +12,7 @@ export type Step = Intent &
   );
 
 /** The part of the router a step changes. */
-export type Area = 'sysctl' | 'wan-route' | 'rule' | 'link' | 'wireguard' | 'shaper' | 'nft' | 'frr' | 'record';
+export type Area = 'sysctl' | 'wan-route' | 'rule' | 'link' | 'wireguard' | 'shaper' | 'nft' | 'aggregate' | 'frr' | 'record';
 
 export interface Intent {
   area: Area;

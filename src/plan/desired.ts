@@ -1,5 +1,9 @@
+import { AGGREGATE } from '../base/paths.js';
 import type { HubConfig, SpokeConfig, Config, Endpoint } from '../config/types.js';
+import { HUB_PROXY_PORT, MPTCP_MAX_SUBFLOWS, SPOKE_REDIR_PORT } from '../model/aggregate.js';
+import { isStandby } from '../model/policy.js';
 import {
+  hubProxyAddr,
   tunnelAddresses,
   hubRouterId,
   hubTapName,
@@ -17,6 +21,7 @@ import { wrapBlock } from '../frr/block.js';
 import { OSPFBOND_DAEMONS } from '../frr/daemons.js';
 import { renderHubFrr, renderSpokeFrr } from '../render/frr.js';
 import { renderHubNft, renderSpokeNft } from '../render/nft.js';
+import { renderProxyConfig, type ProxySettings } from '../render/proxy.js';
 import { shaperFor, type Shaper } from '../render/tc.js';
 
 /** What the router must look like for a config: pure data, computed in one place, shown by --dry-run. */
@@ -49,7 +54,9 @@ export interface WgSpec {
 }
 export interface RuleSpec {
   pref: number;
-  fwmark: number;
+  /** What the rule selects: packets with this mark, or from this address. */
+  fwmark?: number;
+  from?: string;
   table?: number; // absent: `unreachable`
 }
 export interface WanRouteSpec {
@@ -63,6 +70,34 @@ export interface ShapeSpec {
   dev: string;
   shaper?: Shaper;
 }
+/** An aggregation proxy: shadowsocks-libev's ss-redir (spoke) or ss-server (hub, one per site). */
+export interface ProxySpec {
+  name: string;
+  program: '/usr/bin/ss-redir' | '/usr/bin/ss-server';
+  settings: ProxySettings;
+  configPath: string;
+  /** The JSON config, key included: written with mode 0600, never printed. */
+  config: string;
+}
+/** A spoke tap's MPTCP endpoint: present while its tunnel carries traffic (engine/aggregate.ts). */
+export interface EndpointSpec {
+  id: number;
+  addr: string;
+  dev: string;
+  wan: string;
+  /** A standby WAN's subflows carry data only once every primary is gone (MPTCP's backup flag). */
+  standby: boolean;
+}
+export interface AggregateSpec {
+  proxies: ProxySpec[];
+  /** `ip mptcp limits`: subflows a connection may add (spoke) or accept (hub). */
+  subflows: number;
+  /** Spoke only: one endpoint per tap, and the nft set the redirect waits on. */
+  endpoints: EndpointSpec[];
+}
+/** The secret of each site's proxy pair, by site name (config/key-files.ts aggregateSecrets). */
+export type AggregateSecrets = Record<string, string>;
+
 export interface Desired {
   role: 'hub' | 'spoke';
   links: LinkSpec[];
@@ -70,6 +105,10 @@ export interface Desired {
   wg: WgSpec[];
   rules: RuleSpec[];
   wanRoutes: WanRouteSpec[];
+  /** Spoke: a table per tap whose default leads into it, for the MPTCP subflows bound to its address. */
+  tapRoutes: WanRouteSpec[];
+  /** Undefined: no site aggregates here. */
+  aggregate?: AggregateSpec;
   sysctls: Record<string, string>;
   nft: string;
   frrBlock: string;
@@ -86,8 +125,48 @@ export function endpointHosts(cfg: Config): string[] {
   return cfg.role === 'spoke' ? [cfg.hub.host] : [];
 }
 
-export function desiredState(cfg: Config): Desired {
-  return cfg.role === 'hub' ? hubDesired(cfg) : spokeDesired(cfg);
+export function desiredState(cfg: Config, secrets: AggregateSecrets): Desired {
+  return cfg.role === 'hub' ? hubDesired(cfg, secrets) : spokeDesired(cfg, secrets);
+}
+
+/** The kernel settings alone, which need no secret (doctor compares them). */
+export function desiredSysctls(cfg: Config): Record<string, string> {
+  return cfg.role === 'hub' ? hubSysctls(0) : spokeSysctls();
+}
+
+function secretOf(secrets: AggregateSecrets, site: string): string {
+  const s = secrets[site];
+  // A caller's bug, not a user's: the engine derives every aggregating site's secret first.
+  if (s === undefined) throw new Error(`no aggregation secret for site ${site}`);
+  return s;
+}
+
+function proxy(name: string, settings: ProxySettings, key: string): ProxySpec {
+  return {
+    name,
+    program: settings.role === 'redir' ? '/usr/bin/ss-redir' : '/usr/bin/ss-server',
+    settings,
+    configPath: AGGREGATE.config(name),
+    config: renderProxyConfig(settings, key),
+  };
+}
+
+function hubSysctls(taps: number): Record<string, string> {
+  return {
+    'net.ipv4.ip_forward': '1',
+    'net.ipv4.fib_multipath_hash_policy': '1',
+    'net.ipv4.conf.all.rp_filter': '2',
+    'net.ipv4.igmp_max_memberships': String(igmpMemberships(taps)),
+  };
+}
+
+function spokeSysctls(): Record<string, string> {
+  return {
+    'net.ipv4.ip_forward': '1',
+    'net.ipv4.fib_multipath_hash_policy': '1',
+    'net.ipv4.conf.all.rp_filter': '2',
+    'net.ipv4.conf.all.src_valid_mark': '1',
+  };
 }
 
 /**
@@ -101,8 +180,9 @@ export function igmpMemberships(taps: number): number {
   return 2 * taps + 20;
 }
 
-function hubDesired(cfg: HubConfig): Desired {
+function hubDesired(cfg: HubConfig, secrets: AggregateSecrets): Desired {
   const tunnels = cfg.spokes.flatMap((s) => s.wans.map((t) => ({ spoke: s.name, ...t, a: tunnelAddresses(cfg.tunnelPool, t.tunnel) })));
+  const aggregating = cfg.spokes.filter((s) => s.aggregate === 'tcp' && s.wans.length > 0);
   const wg: LinkSpec = {
     name: HUB_WG,
     kind: 'wireguard',
@@ -112,8 +192,12 @@ function hubDesired(cfg: HubConfig): Desired {
     addrs: [
       { local: hubRouterId(cfg.tunnelPool), prefixlen: 32 },
       ...tunnels.map((t) => ({ local: t.a.hubInner, prefixlen: 32, peer: t.a.spokeInner })),
+      ...aggregating.map((s) => ({ local: hubProxyAddr(cfg.tunnelPool, s.wans.map((t) => t.tunnel)), prefixlen: 32 })),
     ],
   };
+  const proxies = aggregating.map((s) =>
+    proxy(`site-${s.name}`, { role: 'server', server: hubProxyAddr(cfg.tunnelPool, s.wans.map((t) => t.tunnel)), serverPort: HUB_PROXY_PORT }, secretOf(secrets, s.name)),
+  );
   const taps: LinkSpec[] = tunnels.map((t) => ({
     name: hubTapName(t.tunnel),
     kind: 'vxlan',
@@ -137,12 +221,10 @@ function hubDesired(cfg: HubConfig): Desired {
     ],
     rules: [],
     wanRoutes: [],
-    sysctls: {
-      'net.ipv4.ip_forward': '1',
-      'net.ipv4.fib_multipath_hash_policy': '1',
-      'net.ipv4.conf.all.rp_filter': '2',
-      'net.ipv4.igmp_max_memberships': String(igmpMemberships(taps.length)),
-    },
+    tapRoutes: [],
+    // The hub opens no subflow; it accepts each site's, up to the kernel's limit per connection.
+    aggregate: proxies.length ? { proxies, subflows: MPTCP_MAX_SUBFLOWS, endpoints: [] } : undefined,
+    sysctls: hubSysctls(taps.length),
     nft: renderHubNft(cfg),
     frrBlock: wrapBlock(renderHubFrr(cfg)),
     daemons: { ...OSPFBOND_DAEMONS },
@@ -150,12 +232,15 @@ function hubDesired(cfg: HubConfig): Desired {
   };
 }
 
-function spokeDesired(cfg: SpokeConfig): Desired {
+function spokeDesired(cfg: SpokeConfig, secrets: AggregateSecrets): Desired {
   const links: LinkSpec[] = [];
   const wg: WgSpec[] = [];
   const rules: RuleSpec[] = [];
   const wanRoutes: WanRouteSpec[] = [];
   const shapes: ShapeSpec[] = [];
+  const tapRoutes: WanRouteSpec[] = [];
+  const endpoints: EndpointSpec[] = [];
+  const aggregating = cfg.aggregate === 'tcp';
   cfg.wans.forEach((w, i) => {
     const a = tunnelAddresses(cfg.tunnelPool, w.tunnel);
     const p = wanPolicy(i + 1);
@@ -196,7 +281,21 @@ function spokeDesired(cfg: SpokeConfig): Desired {
     // main table's default, i.e. into a sibling tunnel (tunnel-in-tunnel: docs/design.md, Policy routing on a spoke).
     rules.push({ pref: p.stopPref, fwmark: p.fwmark });
     wanRoutes.push({ wan: w.name, dev: w.dev, gw: w.gw, table: p.table });
+    if (aggregating) {
+      // A subflow from this tap's address leaves by this tap, whatever ECMP would pick, and never
+      // by a WAN: with the tunnel down it has nowhere else to go.
+      rules.push({ pref: p.tapPref, from: a.spokeTap, table: p.tapTable });
+      tapRoutes.push({ wan: w.name, dev: spokeTapName(w.name), gw: a.hubTap, table: p.tapTable });
+      endpoints.push({ id: i + 1, addr: a.spokeTap, dev: spokeTapName(w.name), wan: w.name, standby: isStandby(cfg.policy, w.name) });
+    }
   });
+  const redir = aggregating
+    ? proxy(
+        'redir',
+        { role: 'redir', server: hubProxyAddr(cfg.tunnelPool, cfg.wans.map((w) => w.tunnel)), serverPort: HUB_PROXY_PORT, localPort: SPOKE_REDIR_PORT },
+        secretOf(secrets, cfg.name),
+      )
+    : undefined;
   return {
     role: 'spoke',
     // All WireGuard links first: the VXLAN links ride on their addresses.
@@ -205,12 +304,10 @@ function spokeDesired(cfg: SpokeConfig): Desired {
     wg,
     rules,
     wanRoutes,
-    sysctls: {
-      'net.ipv4.ip_forward': '1',
-      'net.ipv4.fib_multipath_hash_policy': '1',
-      'net.ipv4.conf.all.rp_filter': '2',
-      'net.ipv4.conf.all.src_valid_mark': '1',
-    },
+    tapRoutes,
+    // A connection's first subflow takes one tap; the others each add one, up to the kernel's limit.
+    aggregate: redir ? { proxies: [redir], subflows: Math.min(MPTCP_MAX_SUBFLOWS, cfg.wans.length), endpoints } : undefined,
+    sysctls: spokeSysctls(),
     nft: renderSpokeNft(cfg),
     frrBlock: wrapBlock(renderSpokeFrr(cfg)),
     daemons: { ...OSPFBOND_DAEMONS },

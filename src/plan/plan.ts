@@ -10,7 +10,8 @@ import type { Desired } from './desired.js';
 import { planFrr } from './frr.js';
 import { Leniency } from './leniency.js';
 import { planLinks, planShapes } from './links.js';
-import { planDemote, planRules, planSysctls, planWanRoutes } from './routing.js';
+import { planDemote, planRules, planSysctls, planTapRoutes, planWanRoutes } from './routing.js';
+import { planMptcpLimits, planProxies } from './aggregate.js';
 
 /** The steps between what a config wants and what the router has, and what was left out. */
 export interface Plan {
@@ -33,8 +34,11 @@ export function planApply(want: Desired, have: Observed, mode: 'apply' | 'repair
     ...planWanRoutes(want, have, lenient),
     ...planRules(want, have),
     ...planLinks(want, have),
+    ...planTapRoutes(want, have, lenient),
     ...planShapes(want, have),
     ...planNft(want, have),
+    ...planMptcpLimits(want, have),
+    ...planProxies(want, have),
     ...planDemote(want, have),
     ...planFrr(want, have, lenient),
   ];

@@ -3,7 +3,7 @@ import { run, type Step } from '../model/step.js';
 import { hex } from '../render/nft.js';
 import type { ObservedRoute } from '../router/kernel.js';
 import type { Observed } from '../router/observe.js';
-import type { Desired } from './desired.js';
+import type { Desired, WanRouteSpec } from './desired.js';
 import type { Leniency } from './leniency.js';
 
 /** Policy routing: sysctls, each WAN's table and rules, and the WANs' own default routes demoted. */
@@ -24,9 +24,25 @@ export function dhcpGateway(have: Observed, dev: string, table: number): string 
 }
 
 export function planWanRoutes(want: Desired, have: Observed, lenient: Leniency): Step[] {
+  const steps = tableRoutes(want.wanRoutes, have, lenient);
+  const tables = new Set([...want.wanRoutes, ...want.tapRoutes].map((w) => String(w.table)));
+  for (const r of have.routes) {
+    if (r.protocol === String(RULE_PROTO) && r.table !== 'main' && !tables.has(r.table)) steps.push(delRoute(r));
+  }
+  return steps;
+}
+
+/**
+ * The taps' own tables (a spoke that aggregates): planned after the links, as a route needs its
+ * tap. `onlink`: the gateway is the hub's end of the tap's /30, which this table has no route to.
+ */
+export function planTapRoutes(want: Desired, have: Observed, lenient: Leniency): Step[] {
+  return tableRoutes(want.tapRoutes, have, lenient, ['onlink']);
+}
+
+function tableRoutes(specs: WanRouteSpec[], have: Observed, lenient: Leniency, extra: string[] = []): Step[] {
   const steps: Step[] = [];
-  const tables = new Set(want.wanRoutes.map((w) => String(w.table)));
-  for (const w of want.wanRoutes) {
+  for (const w of specs) {
     const gw = w.gw === 'dhcp' ? dhcpGateway(have, w.dev, w.table) : w.gw;
     if (!gw) {
       lenient.tolerate(
@@ -40,11 +56,8 @@ export function planWanRoutes(want: Desired, have: Observed, lenient: Leniency):
     const ok = inTable.length === 1 && inTable[0]!.dst === 'default' && inTable[0]!.gateway === gw && inTable[0]!.dev === w.dev;
     if (!ok) {
       for (const r of inTable.filter((r) => r.dst !== 'default')) steps.push(delRoute(r));
-      steps.push(run('wan-route', ['ip', 'route', 'replace', 'default', 'via', gw, 'dev', w.dev, 'table', String(w.table), 'proto', String(RULE_PROTO)]));
+      steps.push(run('wan-route', ['ip', 'route', 'replace', 'default', 'via', gw, 'dev', w.dev, ...extra, 'table', String(w.table), 'proto', String(RULE_PROTO)]));
     }
-  }
-  for (const r of have.routes) {
-    if (r.protocol === String(RULE_PROTO) && r.table !== 'main' && !tables.has(r.table)) steps.push(delRoute(r));
   }
   return steps;
 }
@@ -63,14 +76,15 @@ export function planRules(want: Desired, have: Observed): Step[] {
   const steps: Step[] = [];
   const ours = have.rules.filter((r) => r.protocol === String(RULE_PROTO));
   const same = (w: Desired['rules'][number], r: (typeof ours)[number]) =>
-    r.pref === w.pref && r.fwmark === w.fwmark && (w.table === undefined ? r.action === 'unreachable' : r.table === String(w.table));
+    r.pref === w.pref && r.fwmark === w.fwmark && r.from === w.from && (w.table === undefined ? r.action === 'unreachable' : r.table === String(w.table));
   for (const r of ours) {
     if (!want.rules.some((w) => same(w, r))) steps.push(run('rule', ['ip', 'rule', 'del', 'pref', String(r.pref)]));
   }
   for (const w of want.rules) {
     if (ours.some((r) => same(w, r))) continue;
     const action = w.table === undefined ? ['unreachable'] : ['lookup', String(w.table)];
-    steps.push(run('rule', ['ip', 'rule', 'add', 'pref', String(w.pref), 'fwmark', hex(w.fwmark), ...action, 'protocol', String(RULE_PROTO)]));
+    const select = [...(w.fwmark === undefined ? [] : ['fwmark', hex(w.fwmark)]), ...(w.from === undefined ? [] : ['from', w.from])];
+    steps.push(run('rule', ['ip', 'rule', 'add', 'pref', String(w.pref), ...select, ...action, 'protocol', String(RULE_PROTO)]));
   }
   return steps;
 }

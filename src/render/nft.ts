@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { HubConfig, SpokeConfig } from '../config/types.js';
-import { wanPolicy, HUB_WG, VXLAN_PORT, BFD_PORTS } from '../model/addressing.js';
+import { wanPolicy, hubProxyAddr, tunnelAddresses, spokeTapName, spokeWgName, HUB_WG, VXLAN_PORT, BFD_PORTS } from '../model/addressing.js';
+import { ALWAYS_BYPASS, HUB_PROXY_PORT, SPOKE_REDIR_PORT } from '../model/aggregate.js';
 
 export const NFT_TABLE = 'ospfbond';
 export const NFT_FAMILY = 'inet';
@@ -41,7 +42,13 @@ const OSPF_PROTO = 89;
 function hubInput(cfg: HubConfig): string {
   const up = `iifname "${cfg.uplink}"`;
   const ctl = `udp dport { ${[...BFD_PORTS, VXLAN_PORT].join(', ')} }`;
-  let rules =
+  let rules = aggregateClients(cfg)
+    ? // each site's proxy: only from the taps, and only from that site's own tap addresses
+      `		tcp dport ${HUB_PROXY_PORT} iifname != "obt*" counter drop
+` + `		tcp dport ${HUB_PROXY_PORT} ip daddr . ip saddr != @aggregate_clients counter drop
+`
+    : '';
+  rules +=
     `		${up} ip protocol ${OSPF_PROTO} counter drop
 ` +
     `		${up} ${ctl} counter drop
@@ -70,8 +77,19 @@ ${rules}	}
 `;
 }
 
+/** (the site's proxy address . one of its tap addresses), for every aggregating site; '' for none. */
+function aggregateClients(cfg: HubConfig): string {
+  const pairs = cfg.spokes
+    .filter((s) => s.aggregate === 'tcp' && s.wans.length > 0)
+    .flatMap((s) => {
+      const addr = hubProxyAddr(cfg.tunnelPool, s.wans.map((t) => t.tunnel));
+      return s.wans.map((t) => `${addr} . ${tunnelAddresses(cfg.tunnelPool, t.tunnel).spokeTap}`);
+    });
+  return pairs.length ? `\tset aggregate_clients {\n\t\ttype ipv4_addr . ipv4_addr\n\t\telements = { ${pairs.join(', ')} }\n\t}\n` : '';
+}
+
 export function renderHubNft(cfg: HubConfig): string {
-  let body = hubInput(cfg) + clamp('obt*');
+  let body = aggregateClients(cfg) + hubInput(cfg) + clamp('obt*');
   if (cfg.nat) {
     body +=
       `\tchain postrouting {\n` +
@@ -95,8 +113,36 @@ export function renderSpokeNft(cfg: SpokeConfig): string {
     `\t\t# blackhole fallback lead to it and a loose rp_filter would drop the reply\n` +
     marks +
     `\t}\n` +
-    clamp('obt-*');
+    clamp('obt-*') +
+    (cfg.aggregate === 'tcp' ? spokeAggregate(cfg) : '');
   return table(body);
+}
+
+/**
+ * Single-connection aggregation on a spoke: LAN TCP that would enter a tunnel goes to the local
+ * proxy instead, except to private space and what aggregate_exclude names. The redirect waits on
+ * the set `aggregate_proto`, which holds tcp only while the proxy listens (engine/aggregate.ts):
+ * otherwise the site's TCP rides the tunnels as before. The proxy's port takes no connection from a
+ * WAN or a tunnel.
+ */
+function spokeAggregate(cfg: SpokeConfig): string {
+  const nets = [...ALWAYS_BYPASS, ...cfg.aggregateExclude.flatMap((e) => (e.kind === 'net' ? [e.cidr] : []))];
+  const ports = cfg.aggregateExclude.flatMap((e) => (e.kind === 'port' ? [e.from === e.to ? String(e.from) : `${e.from}-${e.to}`] : []));
+  const outside = [...cfg.wans.map((w) => `"${w.dev}"`), ...cfg.wans.map((w) => `"${spokeTapName(w.name)}"`), ...cfg.wans.map((w) => `"${spokeWgName(w.name)}"`)];
+  const from = cfg.lanDevs.length ? `iifname { ${cfg.lanDevs.map((d) => `"${d}"`).join(', ')} } ` : '';
+  return (
+    `\tset aggregate_proto {\n\t\ttype inet_proto\n\t}\n` +
+    `\tset aggregate_bypass {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tauto-merge\n\t\telements = { ${nets.join(', ')} }\n\t}\n` +
+    `\tchain aggregate {\n` +
+    `\t\ttype nat hook prerouting priority dstnat; policy accept;\n` +
+    `\t\tiifname { ${outside.join(', ')} } return\n` +
+    `\t\t${from}meta l4proto tcp meta l4proto @aggregate_proto ip daddr != @aggregate_bypass ${ports.length ? `tcp dport != { ${ports.join(', ')} } ` : ''}fib daddr oifname "obt-*" counter redirect to :${SPOKE_REDIR_PORT}\n` +
+    `\t}\n` +
+    `\tchain aggregate_input {\n` +
+    `\t\ttype filter hook input priority filter; policy accept;\n` +
+    `\t\ttcp dport ${SPOKE_REDIR_PORT} iifname { ${outside.join(', ')} } counter drop\n` +
+    `\t}\n`
+  );
 }
 
 export function hex(n: number): string {

@@ -36,6 +36,8 @@ export interface ObservedWg {
 export interface ObservedRule {
   pref: number;
   fwmark?: number;
+  /** `from ADDR` of a /32 rule. */
+  from?: string;
   table?: string;
   action?: string;
   protocol?: string;
@@ -123,8 +125,15 @@ export function hubPeers(cfg: SpokeConfig, wg: Record<string, ObservedWg>): Map<
 }
 
 export async function observeRules(): Promise<ObservedRule[]> {
-  const rules = await probeJson<{ priority: number; fwmark?: string; table?: string; action?: string; protocol?: string }[]>(['ip', '-j', 'rule', 'show']);
-  return rules.map((r) => ({ pref: r.priority, fwmark: r.fwmark ? Number(r.fwmark) : undefined, table: r.table, action: r.action, protocol: r.protocol }));
+  const rules = await probeJson<{ priority: number; fwmark?: string; src?: string; srclen?: number; table?: string; action?: string; protocol?: string }[]>(['ip', '-j', 'rule', 'show']);
+  return rules.map((r) => ({
+    pref: r.priority,
+    fwmark: r.fwmark ? Number(r.fwmark) : undefined,
+    from: r.src && r.src !== 'all' && (r.srclen ?? 32) === 32 ? r.src : undefined,
+    table: r.table,
+    action: r.action,
+    protocol: r.protocol,
+  }));
 }
 
 /** Default routes (every table) and ospfbond's own routes: all the planner and status look at. */

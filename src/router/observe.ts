@@ -3,6 +3,7 @@ import { readSysctl, underSystemd } from '../base/host.js';
 import { observeFrr, type FrrObserved } from '../frr/observe.js';
 import { LINK_ALIAS_PREFIX } from '../model/addressing.js';
 import { observeLinks, observeNft, observeRoutes, observeRules, observeShapes, observeWg, resolveHosts, type ObservedLink, type ObservedRoute, type ObservedRule, type ObservedWg } from './kernel.js';
+import { observeMptcp, observeProxies, type ObservedMptcp, type ObservedProxy } from './aggregate.js';
 import { hasAgreed, readSaved, type SavedState } from './records.js';
 import { missingPackages } from './tools.js';
 
@@ -20,6 +21,9 @@ export interface Observed {
   /** DNS names of WireGuard endpoints, resolved now. */
   resolved: Record<string, string>;
   saved?: SavedState;
+  /** Aggregation: the proxies' configs and processes, MPTCP's limits and endpoints. */
+  proxies: ObservedProxy[];
+  mptcp: ObservedMptcp;
   /** The record of the policy both ends ran exists (`down` removes it). */
   policyRecord: boolean;
 }
@@ -44,6 +48,8 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
     frr: await observeFrr(underSystemd()),
     resolved: await resolveHosts(opts.hosts),
     saved: readSaved(),
+    proxies: observeProxies(),
+    mptcp: await observeMptcp(),
     policyRecord: hasAgreed(),
   };
 }

@@ -13,13 +13,13 @@ import { renderHubFrr, renderSpokeFrr } from '../../src/render/frr.js';
 import { shaperFor, shapeSignature } from '../../src/render/tc.js';
 import { parseWgDump } from '../../src/router/kernel.js';
 import { fixture, golden } from './files.js';
-import { appliedRouter, freshRouter, lines, ospfbondLink, DEBIAN_DAEMONS, FRR_RELOAD_CONF, IN_SYNC } from './routers.js';
+import { appliedRouter, freshRouter, lines, ospfbondLink, testSecrets, DEBIAN_DAEMONS, FRR_RELOAD_CONF, IN_SYNC } from './routers.js';
 
 const hub = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig;
 const spoke = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('spoke.ini')) as SpokeConfig;
 const HUB_DEVS = ['lo', 'eth0'];
 const SPOKE_DEVS = ['lo', 'eth0', 'wwan0', 'eth2', 'eth3'];
-const plan = (cfg: HubConfig | SpokeConfig, have = freshRouter(cfg.role === 'hub' ? HUB_DEVS : SPOKE_DEVS)) => planApply(desiredState(cfg), have).steps;
+const plan = (cfg: HubConfig | SpokeConfig, have = freshRouter(cfg.role === 'hub' ? HUB_DEVS : SPOKE_DEVS)) => planApply(desiredState(cfg, testSecrets(cfg)), have).steps;
 const standbySpoke: SpokeConfig = { ...spoke, policy: { mode: 'active-standby', primary: ['dsl'] } };
 const standbyHub: HubConfig = { ...hub, spokes: hub.spokes.map((s) => (s.name === 'branch1' ? { ...s, policy: { mode: 'active-standby', primary: ['dsl'] } } : s)) };
 
@@ -28,14 +28,14 @@ test('spoke plan on a fresh router', () => golden('spoke.plan.txt', lines(plan(s
 
 test('the router read back after an apply plans nothing (hub and spoke)', () => {
   for (const cfg of [hub, spoke, standbySpoke, standbyHub]) {
-    const want = desiredState(cfg);
+    const want = desiredState(cfg, testSecrets(cfg));
     const applied = appliedRouter(want, freshRouter(cfg.role === 'hub' ? HUB_DEVS : SPOKE_DEVS));
     assert.deepEqual(planApply(want, applied).steps.map(describeStep), [], `${cfg.role} ${cfg.role === 'spoke' ? cfg.policy.mode : ''}`);
   }
 });
 
 test('the same router with one part changed plans that part back, and only that', () => {
-  const want = desiredState(spoke);
+  const want = desiredState(spoke, testSecrets(spoke));
   const applied = appliedRouter(want, freshRouter(SPOKE_DEVS));
   const areas = (have: typeof applied) => planApply(want, have).steps.map((s) => s.area);
   // add, alias, mtu, address, up; no shaper: lte has no upload rate
@@ -49,17 +49,17 @@ test('the same router with one part changed plans that part back, and only that'
 });
 
 test('a mode change (active-active -> active-standby) on an applied router: the block written, the costs set in one vtysh transaction', () => {
-  const spokeRouter = appliedRouter(desiredState(spoke), freshRouter(SPOKE_DEVS));
+  const spokeRouter = appliedRouter(desiredState(spoke, testSecrets(spoke)), freshRouter(SPOKE_DEVS));
   golden('spoke.mode-standby.plan.txt', lines(plan(standbySpoke, spokeRouter)));
-  const hubRouter = appliedRouter(desiredState(hub), freshRouter(HUB_DEVS));
+  const hubRouter = appliedRouter(desiredState(hub, testSecrets(hub)), freshRouter(HUB_DEVS));
   golden('hub.mode-standby.plan.txt', lines(plan(standbyHub, hubRouter)));
 });
 
 test('down on an applied router (golden), and on a router without ospfbond: nothing', () => {
   // Debian 12's own values, which down puts back.
   const debian = (devs: string[]) => ({ ...freshRouter(devs), sysctls: { 'net.ipv4.ip_forward': '0', 'net.ipv4.fib_multipath_hash_policy': '0', 'net.ipv4.conf.all.rp_filter': '2', 'net.ipv4.conf.all.src_valid_mark': '0', 'net.ipv4.igmp_max_memberships': '20' } });
-  golden('spoke.down.txt', lines(planDown(appliedRouter(desiredState(spoke), debian(SPOKE_DEVS)))));
-  golden('hub.down.txt', lines(planDown(appliedRouter(desiredState(hub), debian(HUB_DEVS)))));
+  golden('spoke.down.txt', lines(planDown(appliedRouter(desiredState(spoke, testSecrets(spoke)), debian(SPOKE_DEVS)))));
+  golden('hub.down.txt', lines(planDown(appliedRouter(desiredState(hub, testSecrets(hub)), debian(HUB_DEVS)))));
   assert.deepEqual(planDown(freshRouter(HUB_DEVS)), []);
 });
 
@@ -135,7 +135,7 @@ test('frr-reload --test output: machine defaults are no drift, ospfbond lines ar
 });
 
 test('shapers: kept when tc shows what the config wants, rebuilt when the rate changed, removed when the rate is gone', () => {
-  const want = desiredState(hub);
+  const want = desiredState(hub, testSecrets(hub));
   const r = appliedRouter(want, freshRouter(HUB_DEVS));
   const [dsl, lte, farm] = want.shapes;
   assert.deepEqual([dsl?.dev, lte?.dev, farm?.dev, farm?.shaper], ['obt1', 'obt2', 'obt3', undefined]);
@@ -146,7 +146,7 @@ test('shapers: kept when tc shows what the config wants, rebuilt when the rate c
 });
 
 test('a policy change on a FRR out of step with its block is a full reload, not a cost change', () => {
-  const r = appliedRouter(desiredState(spoke), freshRouter(SPOKE_DEVS));
+  const r = appliedRouter(desiredState(spoke, testSecrets(spoke)), freshRouter(SPOKE_DEVS));
   r.frr.reloadTest = 'Lines To Delete\n===============\n\nLines To Add\n============\ninterface obt-dsl\n ip ospf cost 10\n';
   assert.deepEqual(frrSteps(plan(standbySpoke, r)), ['write /etc/frr/frr.conf (ospfbond block)', FRR_RELOAD_CONF]);
 });
@@ -155,7 +155,7 @@ test('FRR unsettled (partly running, or outside frr.service): apply refuses with
   const r = freshRouter(HUB_DEVS);
   r.frr.unsettled = { what: 'FRR is partly running (zebra, ospfd without watchfrr): stopping, or a daemon died', fix: 'wait' };
   assert.throws(() => plan(hub, r), /FRR is partly running \(zebra, ospfd without watchfrr\)/);
-  const repair = planApply(desiredState(hub), r, 'repair');
+  const repair = planApply(desiredState(hub, testSecrets(hub)), r, 'repair');
   assert.deepEqual(frrSteps(repair.steps).filter((s) => !s.startsWith('write ')), [], 'neither start nor reload');
   assert.match(repair.warnings.join('\n'), /not starting or reloading it this round/);
 });
@@ -165,7 +165,7 @@ const frrSteps = (steps: Step[]) => steps.filter((s) => s.area === 'frr').map(de
 
 test('FRR is started and reloaded through its service manager; a new frr.conf alone is frr-reload.py\'s', async (t) => {
   const enabled = setDaemons(DEBIAN_DAEMONS, { ospfd: 'yes', bfdd: 'yes' });
-  const block = desiredState(hub).frrBlock;
+  const block = desiredState(hub, testSecrets(hub)).frrBlock;
   const cases: { name: string; systemd: boolean; running: boolean; daemons: string; conf: string; ipv6?: string; want: string[] }[] = [
     { name: 'stopped, systemd', systemd: true, running: false, daemons: DEBIAN_DAEMONS, conf: '', want: ['systemctl start frr.service'] },
     { name: 'stopped, no systemd', systemd: false, running: false, daemons: DEBIAN_DAEMONS, conf: '', want: ['/usr/lib/frr/frrinit.sh start'] },
@@ -190,7 +190,7 @@ test('FRR is started and reloaded through its service manager; a new frr.conf al
 test('the daemon\'s repair: a WAN whose device or lease is missing is a warning, and everything else is still planned', () => {
   const r = freshRouter(['lo', 'eth0', 'eth2', 'eth3']);
   r.routes = [];
-  const { steps, warnings } = planApply(desiredState(spoke), r, 'repair');
+  const { steps, warnings } = planApply(desiredState(spoke, testSecrets(spoke)), r, 'repair');
   assert.match(warnings.join('\n'), /device wwan0 \(wan\.lte\.dev\) does not exist \(yet\): left as it is/);
   assert.ok(!steps.some((s) => s.kind === 'run' && s.argv.includes('wwan0')), 'nothing through the missing device');
   assert.ok(steps.some((s) => s.creates?.link === 'obt-dsl'), 'the other WAN\'s tunnel is still built');

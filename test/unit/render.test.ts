@@ -27,7 +27,7 @@ test('hub uplink filter: uplink_allow lists what is let in; any keeps only the d
   const web = rules('tcp/22, tcp/443,udp/53');
   for (const r of ['tcp dport 22 accept', 'tcp dport 443 accept', 'udp dport 53 accept', 'iifname "eth0" counter drop']) assert.ok(web.includes(`iifname "eth0" ${r.replace('iifname "eth0" ', '')}`), r);
   const none = rules('none');
-  assert.doesNotMatch(none, /tcp dport/);
+  assert.doesNotMatch(none, /iifname "eth0" tcp dport/);
   assert.match(none, /iifname "eth0" udp dport 51820 counter accept\n(.*\n)*\t\tiifname "eth0" counter drop/);
   const any = rules('any');
   assert.doesNotMatch(any, /iifname "eth0" counter drop|ct state/);

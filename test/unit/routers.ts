@@ -2,7 +2,8 @@ import { demotedMetric, LINK_ALIAS_PREFIX, RULE_PROTO } from '../../src/model/ad
 import { describe, type Step } from '../../src/model/step.js';
 import { spliceFrrConf } from '../../src/frr/block.js';
 import { daemonsChanges, parseDaemons, setDaemons } from '../../src/frr/daemons.js';
-import type { Desired } from '../../src/plan/desired.js';
+import type { Config } from '../../src/config/types.js';
+import type { AggregateSecrets, Desired } from '../../src/plan/desired.js';
 import { dhcpGateway } from '../../src/plan/routing.js';
 import { shapeSignature } from '../../src/render/tc.js';
 import type { Observed } from '../../src/router/observe.js';
@@ -31,8 +32,16 @@ export function freshRouter(devs: string[]): Observed {
     frr: { conf: 'log syslog informational\n', daemons: DEBIAN_DAEMONS, running: false, reloadTest: '', systemd: false, ipv6Forwarding: '1' },
     resolved: { 'hub.example.net': '198.51.100.2' },
     saved: undefined,
+    proxies: [],
+    mptcp: { subflows: 2, endpoints: [] },
     policyRecord: false,
   };
+}
+
+/** Each aggregating site's proxy key, made up: the planner only copies it into a 0600 file. */
+export function testSecrets(cfg: Config): AggregateSecrets {
+  const sites = cfg.role === 'hub' ? cfg.spokes.map((s) => s.name) : [cfg.name];
+  return Object.fromEntries(sites.map((s) => [s, Buffer.from(`test key of ${s}`.padEnd(32, '.')).toString('base64')]));
 }
 
 /**
@@ -45,7 +54,7 @@ export function appliedRouter(want: Desired, before: Observed): Observed {
     const wanDefault = r.table === 'main' && r.dst === 'default' && want.wanRoutes.some((w) => w.dev === r.dev);
     return wanDefault ? { ...r, metric: demotedMetric(r.metric) } : r;
   });
-  for (const w of want.wanRoutes) {
+  for (const w of [...want.wanRoutes, ...want.tapRoutes]) {
     const gateway = w.gw === 'dhcp' ? dhcpGateway(before, w.dev, w.table) : w.gw;
     routes.push({ table: String(w.table), dst: 'default', gateway, dev: w.dev, metric: 0, protocol: String(RULE_PROTO) });
   }
@@ -78,7 +87,7 @@ export function appliedRouter(want: Desired, before: Observed): Observed {
     shapes: Object.fromEntries(want.shapes.flatMap((s) => (s.shaper ? [[s.dev, shapeSignature(s.shaper)]] : []))),
     rules: [
       ...before.rules,
-      ...want.rules.map((r) => (r.table === undefined ? { pref: r.pref, fwmark: r.fwmark, action: 'unreachable', protocol: String(RULE_PROTO) } : { pref: r.pref, fwmark: r.fwmark, table: String(r.table), protocol: String(RULE_PROTO) })),
+      ...want.rules.map((r) => (r.table === undefined ? { pref: r.pref, fwmark: r.fwmark, from: r.from, action: 'unreachable', protocol: String(RULE_PROTO) } : { pref: r.pref, fwmark: r.fwmark, from: r.from, table: String(r.table), protocol: String(RULE_PROTO) })),
     ],
     routes,
     sysctls: { ...before.sysctls, ...want.sysctls },
@@ -95,6 +104,8 @@ export function appliedRouter(want: Desired, before: Observed): Observed {
       sysctls: Object.fromEntries(Object.entries(want.sysctls).flatMap(([k, v]) => (before.sysctls[k] === v ? [] : [[k, before.sysctls[k] ?? '']]))),
       daemons: Object.fromEntries(Object.entries(want.daemons).flatMap(([d, v]) => (daemons[d] === undefined || daemons[d] === v ? [] : [[d, daemons[d]]]))),
     },
+    proxies: (want.aggregate?.proxies ?? []).map((p, i) => ({ name: p.name, pid: 1000 + i, config: p.config })),
+    mptcp: { subflows: Math.max(before.mptcp.subflows ?? 0, want.aggregate?.subflows ?? 0), endpoints: [] },
     policyRecord: false,
   };
 }

@@ -1,0 +1,112 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Logger } from 'pino';
+import { aggregateSecrets } from '../../config/key-files.js';
+import type { Config } from '../../config/types.js';
+import { syncAggregation } from '../../engine/aggregate.js';
+import { withRouterLock } from '../../engine/lock.js';
+import { desiredState, type Desired } from '../../plan/desired.js';
+import { startProxy } from '../../plan/aggregate.js';
+import { runningPid } from '../../router/aggregate.js';
+import { execute } from '../../router/executor.js';
+import type { Job } from './job.js';
+
+/** Every second: a dead proxy is noticed, the redirect disarmed and the proxy restarted within 2 s. */
+export const AGGREGATE_WATCH_CRON = '* * * * * *';
+/** A burst of route changes (BFD taking a tunnel out rewrites the ECMP route once per nexthop) is one sync. */
+const DEBOUNCE_MS = 20;
+/** A sync that no route change asked for, in case an event was missed (a monitor restarting). */
+const RESYNC_MS = 10_000;
+
+/**
+ * Keeps aggregation in step between applies. On a spoke, one long-lived `ip monitor route` says
+ * when the default route changed (BFD or OSPF took a tunnel out or put it back), and the MPTCP
+ * endpoints follow at once (engine/aggregate.ts). On both ends, a proxy that died is restarted;
+ * on a spoke its redirect is disarmed first, so the site's TCP takes the plain path meanwhile.
+ */
+export function aggregateJob(): Job & { stop: () => void } {
+  let cfg: Config | undefined;
+  let log: Logger | undefined;
+  let monitor: ChildProcess | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let chain: Promise<void> = Promise.resolve();
+  let lastSync = 0;
+  let lastProxyUp: boolean | undefined;
+  let stopped = false;
+
+  const want = (c: Config): Desired | undefined => {
+    const d = desiredState(c, aggregateSecrets(c));
+    return d.aggregate ? d : undefined;
+  };
+
+  const sync = (why: string): Promise<void> => {
+    chain = chain.then(async () => {
+      if (!cfg || stopped) return;
+      const d = want(cfg);
+      if (!d || d.role !== 'spoke') return;
+      lastSync = Date.now();
+      await withRouterLock(
+        'daemon aggregate',
+        async () => {
+          const r = await syncAggregation(d, () => undefined);
+          if (!r) return;
+          if (r.changes.length) log?.info({ why, taps: r.taps, proxyUp: r.proxyUp, changes: r.changes }, `aggregation: ${r.changes.join('; ')}`);
+          if (lastProxyUp !== undefined && r.proxyUp !== lastProxyUp && !r.proxyUp) log?.warn('aggregation proxy down: LAN TCP takes the plain ECMP path until it is back');
+          lastProxyUp = r.proxyUp;
+        },
+        // An apply holds the lock: it syncs itself when it is done.
+        { waitMs: 500 },
+      ).catch((err: unknown) => log?.debug({ err: err instanceof Error ? err.message : String(err) }, 'aggregation sync skipped'));
+    });
+    return chain;
+  };
+
+  const startMonitor = () => {
+    if (monitor || stopped) return;
+    const child = spawn('ip', ['monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    monitor = child;
+    child.stdout?.on('data', () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => void sync('route change'), DEBOUNCE_MS);
+    });
+    child.on('exit', () => {
+      if (monitor === child) monitor = undefined;
+    });
+  };
+
+  const job = async (c: Config, l: Logger) => {
+    cfg = c;
+    log = l;
+    const d = want(c);
+    if (!d) {
+      monitor?.kill();
+      return;
+    }
+    if (d.role === 'spoke') startMonitor();
+    const dead = d.aggregate!.proxies.filter((p) => runningPid(p.name) === undefined);
+    if (dead.length) {
+      // Disarm first: a redirect to a port no one listens on would refuse the site's connections.
+      if (d.role === 'spoke') await sync('proxy down');
+      await withRouterLock(
+        'daemon aggregate',
+        async () => {
+          for (const p of dead) {
+            if (runningPid(p.name) !== undefined) continue;
+            l.warn({ proxy: p.name }, `aggregation proxy ${p.name} is not running; starting it`);
+            await execute([startProxy(p)], () => undefined);
+          }
+        },
+        { waitMs: 500 },
+      ).catch((err: unknown) => l.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not restart the aggregation proxy this round'));
+      if (d.role === 'spoke') setTimeout(() => void sync('proxy restarted'), 300);
+      return;
+    }
+    if (d.role === 'spoke' && (Date.now() - lastSync > RESYNC_MS || lastProxyUp === false)) await sync('periodic');
+  };
+  return Object.assign(job, {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+      monitor?.kill();
+    },
+  });
+}

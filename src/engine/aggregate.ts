@@ -1,0 +1,51 @@
+import { SPOKE_REDIR_PORT } from '../model/aggregate.js';
+import { run, type Step } from '../model/step.js';
+import type { Desired } from '../plan/desired.js';
+import { planEndpoints } from '../plan/aggregate.js';
+import { NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
+import { defaultRouteDevs, listening, observeMptcp, redirectArmed, runningPid } from '../router/aggregate.js';
+import { execute, type Printer } from '../router/executor.js';
+
+export interface AggregationState {
+  /** The spoke's proxy runs and listens: LAN TCP is redirected to it. */
+  proxyUp: boolean;
+  /** The taps whose endpoints carry subflows now. */
+  taps: string[];
+  /** What this round changed, in words for the log. */
+  changes: string[];
+}
+
+/**
+ * Keeps a spoke's aggregation in step with its tunnels and its proxy: one MPTCP endpoint per tap
+ * that carries traffic (plan/aggregate.ts wantedEndpoints), and the nft redirect armed only while
+ * the proxy listens, so a dead proxy's port never swallows the site's TCP: without the redirect it
+ * takes the plain ECMP path. Cheap enough to run on every route change: two `ip` reads, one `nft`.
+ */
+export async function syncAggregation(want: Desired, print: Printer): Promise<AggregationState | undefined> {
+  const agg = want.aggregate;
+  if (want.role !== 'spoke' || !agg) return undefined;
+  const inRoute = await defaultRouteDevs();
+  const have = await observeMptcp();
+  const steps: Step[] = planEndpoints(agg.endpoints, inRoute, have.endpoints);
+  const changes: string[] = [];
+  const ep = (s: Step) => (s.kind === 'run' ? s.argv.slice(3).join(' ') : '');
+  for (const s of steps) changes.push(`mptcp endpoint ${ep(s)}`);
+  const proxyUp = agg.proxies.every((p) => runningPid(p.name) !== undefined) && listening(SPOKE_REDIR_PORT);
+  const armed = await redirectArmed(NFT_FAMILY, NFT_TABLE);
+  if (armed !== undefined && armed !== proxyUp) {
+    steps.push(run('aggregate', ['nft', proxyUp ? 'add' : 'delete', 'element', NFT_FAMILY, NFT_TABLE, 'aggregate_proto', '{ tcp }']));
+    changes.push(proxyUp ? 'proxy listens: LAN TCP goes through it again' : 'proxy down: LAN TCP takes the plain ECMP path');
+  }
+  await execute(steps, print);
+  return { proxyUp, taps: agg.endpoints.filter((e) => inRoute.has(e.dev)).map((e) => e.dev), changes };
+}
+
+/**
+ * The endpoints and the redirect follow the tunnels and the proxy (syncAggregation). A proxy
+ * just started takes some milliseconds to listen; the redirect is armed once it does.
+ */
+export async function followAggregation(want: Desired, print: Printer): Promise<void> {
+  if (want.role !== 'spoke' || !want.aggregate) return;
+  for (let i = 0; i < 30 && !listening(SPOKE_REDIR_PORT); i++) await new Promise((r) => setTimeout(r, 100));
+  await syncAggregation(want, print);
+}

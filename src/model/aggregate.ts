@@ -1,0 +1,75 @@
+import { createHash, createPrivateKey, createPublicKey, diffieHellman, hkdfSync } from 'node:crypto';
+import { Address4 } from 'ip-address';
+
+/**
+ * Single-connection aggregation: a site's LAN TCP to the internet goes through a transparent proxy
+ * on the spoke (shadowsocks-libev's ss-redir) to a proxy on the hub (ss-server) over Linux MPTCP,
+ * one subflow per tunnel (docs/aggregation.md).
+ */
+export const AGGREGATE_MODES = ['tcp', 'off'] as const;
+export type AggregateMode = (typeof AGGREGATE_MODES)[number];
+export const DEFAULT_AGGREGATE: AggregateMode = 'tcp';
+
+/** The hub's proxies all listen on this port, each on its own site's address (hubProxyAddr). */
+export const HUB_PROXY_PORT = 7300;
+/** Where the spoke's nft redirect sends LAN TCP; its input accepts it only from the LAN side. */
+export const SPOKE_REDIR_PORT = 7301;
+/** AEAD, as OpenMPTCProuter uses; the key is 32 bytes, derived per site (aggregateSecret). */
+export const PROXY_CIPHER = 'chacha20-ietf-poly1305';
+/** The kernel's path manager allows at most 8 subflows per connection (MPTCP_PM_ADDR_MAX). */
+export const MPTCP_MAX_SUBFLOWS = 8;
+
+/**
+ * Destinations never proxied, whatever aggregate_exclude says: private, carrier-NAT, loopback,
+ * link-local, multicast and reserved space. Traffic to them is site-to-site or local, and the hub's
+ * proxy would hide the site's address from it.
+ */
+export const ALWAYS_BYPASS = ['0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16', '224.0.0.0/3'];
+
+/** An aggregate_exclude item: a destination prefix, or a destination port or port range. */
+export type ExcludeItem = { kind: 'net'; cidr: string } | { kind: 'port'; from: number; to: number };
+
+/** `aggregate_exclude`: comma-separated CIDRs (or addresses) and `port/N` or `port/N-M`. */
+export function parseExclude(text: string): ExcludeItem[] | { error: string } {
+  const out: ExcludeItem[] = [];
+  for (const item of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const port = /^port\/(\d{1,5})(?:-(\d{1,5}))?$/.exec(item);
+    if (port) {
+      const from = Number(port[1]);
+      const to = port[2] === undefined ? from : Number(port[2]);
+      if (from < 1 || to > 65535 || to < from) return { error: `${item}: expected port/N or port/N-M with 1 <= N <= M <= 65535` };
+      out.push({ kind: 'port', from, to });
+      continue;
+    }
+    if (!Address4.isValid(item)) return { error: `${item}: expected an IPv4 address, a CIDR such as 192.0.2.0/24, or port/N[-M]` };
+    const a = new Address4(item);
+    if (a.startAddress().address !== a.addressMinusSuffix) return { error: `${item}: not a network address (did you mean ${a.startAddress().address}/${a.subnetMask}?)` };
+    out.push({ kind: 'net', cidr: `${a.addressMinusSuffix}/${a.subnetMask}` });
+  }
+  return out;
+}
+
+export function formatExclude(items: ExcludeItem[]): string {
+  return items.map((i) => (i.kind === 'net' ? i.cidr : i.from === i.to ? `port/${i.from}` : `port/${i.from}-${i.to}`)).join(',');
+}
+
+const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex');
+
+/**
+ * A site's proxy key, which both ends compute and neither sends: X25519 of the hub's private key with
+ * the public key of the site's lowest tunnel equals X25519 of that tunnel's private key with the
+ * hub's public key, and HKDF makes a cipher key of it. Each site's differs; a key rotated on either
+ * end changes it on both, as the bundle carries the new keys to both.
+ */
+export function aggregateSecret(privateKeyB64: string, peerPublicKeyB64: string): string {
+  const priv = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, Buffer.from(privateKeyB64.trim(), 'base64')]), format: 'der', type: 'pkcs8' });
+  const pub = createPublicKey({ key: Buffer.concat([SPKI_X25519, Buffer.from(peerPublicKeyB64, 'base64')]), format: 'der', type: 'spki' });
+  const shared = diffieHellman({ privateKey: priv, publicKey: pub });
+  return Buffer.from(hkdfSync('sha256', shared, Buffer.alloc(0), 'ospfbond aggregate v1', 32)).toString('base64');
+}
+
+/** A fingerprint of a secret for comparisons and logs: never the secret itself. */
+export function secretTag(secret: string): string {
+  return createHash('sha256').update(`ospfbond tag ${secret}`).digest('hex').slice(0, 12);
+}

@@ -1,0 +1,109 @@
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { AGGREGATE } from '../base/paths.js';
+import { readText } from '../base/files.js';
+import { probe, probeJson } from '../base/run.js';
+
+/** Readers of what single-connection aggregation leaves on a router: proxies, MPTCP limits and endpoints. */
+
+export interface ObservedProxy {
+  name: string;
+  /** The running proxy's pid, from its pid file. */
+  pid?: number;
+  /** Its config file's text (it holds the key: compared, never printed). */
+  config?: string;
+}
+export interface ObservedEndpoint {
+  id: number;
+  addr: string;
+  dev?: string;
+  subflow: boolean;
+  backup: boolean;
+}
+export interface ObservedMptcp {
+  /** `ip mptcp limits`: undefined where the kernel has no MPTCP. */
+  subflows?: number;
+  endpoints: ObservedEndpoint[];
+}
+
+const PROGRAMS = ['/usr/bin/ss-redir', '/usr/bin/ss-server'];
+
+/** The pid in a proxy's pid file when that process runs one of the proxy programs, else undefined. */
+export function runningPid(name: string): number | undefined {
+  const pid = Number(readText(AGGREGATE.pid(name)).trim());
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    return PROGRAMS.includes(readlinkSync(`/proc/${pid}/exe`)) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every proxy that has a config file or a pid file: the wanted ones, and any left from an older config. */
+export function observeProxies(): ObservedProxy[] {
+  const names = new Set<string>();
+  const list = (dir: string, re: RegExp) => {
+    try {
+      for (const f of readdirSync(dir)) {
+        const m = re.exec(f);
+        if (m) names.add(m[1]!);
+      }
+    } catch {
+      // no such directory: nothing there
+    }
+  };
+  list(AGGREGATE.dir, /^([a-z][a-z0-9-]*)\.json$/);
+  list(AGGREGATE.runDir, /^aggregate-([a-z][a-z0-9-]*)\.pid$/);
+  return [...names].sort().map((name) => {
+    let config: string | undefined;
+    try {
+      config = readFileSync(AGGREGATE.config(name), 'utf8');
+    } catch {
+      config = undefined;
+    }
+    return { name, pid: runningPid(name), config };
+  });
+}
+
+export function parseLimits(text: string): number | undefined {
+  const m = /\bsubflows (\d+)/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+export async function observeMptcp(): Promise<ObservedMptcp> {
+  const limits = await probe(['ip', 'mptcp', 'limits', 'show']);
+  if (limits.exitCode !== 0) return { endpoints: [] };
+  const eps = await probeJson<{ address: string; id: number; dev?: string; subflow?: boolean; backup?: boolean }[]>(['ip', '-j', 'mptcp', 'endpoint', 'show']);
+  return {
+    subflows: parseLimits(limits.stdout),
+    endpoints: eps.map((e) => ({ id: e.id, addr: e.address, dev: e.dev, subflow: !!e.subflow, backup: !!e.backup })),
+  };
+}
+
+/** A TCP socket listens on `port` in this network namespace (/proc/net/tcp: no process to start). */
+export function listening(port: number): boolean {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readText(file).split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[1]?.endsWith(`:${hex}`) && f[3] === '0A') return true;
+    }
+  }
+  return false;
+}
+
+/** The taps the main table's default route leads into now (OSPF's ECMP set, or one). */
+export async function defaultRouteDevs(): Promise<Set<string>> {
+  const routes = await probeJson<{ dst: string; protocol?: string; dev?: string; nexthops?: { dev?: string }[] }[]>(['ip', '-j', 'route', 'show', 'default']);
+  const devs = new Set<string>();
+  for (const r of routes) {
+    for (const d of [r.dev, ...(r.nexthops ?? []).map((n) => n.dev)]) if (d) devs.add(d);
+  }
+  return devs;
+}
+
+/** Whether the nft redirect is armed: the set `aggregate_proto` holds tcp. */
+export async function redirectArmed(family: string, table: string): Promise<boolean | undefined> {
+  const r = await probe(['nft', 'list', 'set', family, table, 'aggregate_proto']);
+  if (r.exitCode !== 0) return undefined;
+  return /elements = \{[^}]*\btcp\b/.test(r.stdout);
+}

@@ -1,0 +1,102 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError } from '../../src/base/errors.js';
+import { parseConfig } from '../../src/config/load.js';
+import { renderSpokeIni } from '../../src/config/write.js';
+import type { HubConfig, SpokeConfig } from '../../src/config/types.js';
+import { aggregateSecret, parseExclude } from '../../src/model/aggregate.js';
+import { generateKeyPair } from '../../src/model/keys.js';
+import { describe as describeStep } from '../../src/model/step.js';
+import { planEndpoints, planProxies, wantedEndpoints } from '../../src/plan/aggregate.js';
+import { desiredState } from '../../src/plan/desired.js';
+import { renderHubNft, renderSpokeNft } from '../../src/render/nft.js';
+import { fixture } from './files.js';
+import { appliedRouter, freshRouter, testSecrets } from './routers.js';
+
+const hub = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig;
+const spoke = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('spoke.ini')) as SpokeConfig;
+const withSpokeLine = (line: string) => fixture('spoke.ini').replace('bfd_profile = aggressive', `bfd_profile = aggressive\n${line}`);
+
+test('aggregate_exclude: CIDRs, addresses and port ranges; a bad item is named with its line', () => {
+  assert.deepEqual(parseExclude('192.0.2.0/24, 198.51.100.7, port/22,port/5060-5070'), [
+    { kind: 'net', cidr: '192.0.2.0/24' },
+    { kind: 'net', cidr: '198.51.100.7/32' },
+    { kind: 'port', from: 22, to: 22 },
+    { kind: 'port', from: 5060, to: 5070 },
+  ]);
+  assert.match(JSON.stringify(parseExclude('192.0.2.1/24')), /not a network address \(did you mean 192\.0\.2\.0\/24\?\)/);
+  assert.match(JSON.stringify(parseExclude('port/70000')), /expected port\/N or port\/N-M/);
+  assert.match(JSON.stringify(parseExclude('ssh')), /expected an IPv4 address, a CIDR/);
+  assert.throws(
+    () => parseConfig('/x.ini', withSpokeLine('aggregate = udp\naggregate_exclude = port/0')),
+    (err: unknown) => err instanceof ConfigError && /spoke\.aggregate.*expected one of tcp, off/s.test(err.message) && /spoke\.aggregate_exclude.*port\/0/s.test(err.message),
+  );
+});
+
+test('aggregate and aggregate_exclude survive a write and a read', () => {
+  const cfg = parseConfig('/x.ini', withSpokeLine('aggregate = off\naggregate_exclude = 192.0.2.0/24,port/22')) as SpokeConfig;
+  assert.equal(cfg.aggregate, 'off');
+  const again = parseConfig('/x.ini', renderSpokeIni(cfg)) as SpokeConfig;
+  assert.deepEqual([again.aggregate, again.aggregateExclude], [cfg.aggregate, cfg.aggregateExclude]);
+  assert.equal((parseConfig('/x.ini', fixture('spoke.ini')) as SpokeConfig).aggregate, 'tcp', 'on by default');
+});
+
+test('both ends derive the same proxy key, each site its own, from keys they already hold', () => {
+  const h = generateKeyPair();
+  const [a, b] = [generateKeyPair(), generateKeyPair()];
+  const atHub = aggregateSecret(h.privateKey, a.publicKey);
+  assert.equal(aggregateSecret(a.privateKey, h.publicKey), atHub);
+  assert.notEqual(aggregateSecret(b.privateKey, h.publicKey), atHub);
+  assert.equal(Buffer.from(atHub, 'base64').length, 32);
+});
+
+test('excluded destinations and ports are not redirected; aggregate = off has no redirect and no proxy', () => {
+  const cfg = parseConfig('/x.ini', withSpokeLine('aggregate_exclude = 198.51.100.0/24, port/22, port/5060-5070')) as SpokeConfig;
+  const nft = renderSpokeNft(cfg);
+  assert.match(nft, /elements = \{ [^}]*198\.51\.100\.0\/24 \}/);
+  assert.match(nft, /tcp dport != \{ 22, 5060-5070 \} fib daddr oifname "obt-\*" counter redirect to :7301/);
+  const off = { ...spoke, aggregate: 'off' as const };
+  assert.doesNotMatch(renderSpokeNft(off), /redirect|aggregate/);
+  const want = desiredState(off, {});
+  assert.equal(want.aggregate, undefined);
+  assert.deepEqual(want.tapRoutes, []);
+  // a router that ran the proxy: turning aggregation off stops it and removes its config
+  const ran = appliedRouter(desiredState(spoke, testSecrets(spoke)), freshRouter(['lo', 'eth0', 'wwan0', 'eth2', 'eth3']));
+  assert.deepEqual(planProxies(want, ran).map(describeStep), [
+    'start-stop-daemon --stop --quiet --oknodo --pidfile /run/ospfbond/aggregate-redir.pid --retry TERM/5/KILL/2 --remove-pidfile',
+    "rm /etc/ospfbond/aggregate/redir.json (proxy redir's config)",
+  ]);
+});
+
+test('the hub runs one proxy per aggregating site, on its own address, open only to that site\'s taps', () => {
+  const one = { ...hub, spokes: hub.spokes.map((s) => (s.name === 'farm' ? { ...s, aggregate: 'off' as const } : s)) };
+  const want = desiredState(one, testSecrets(one));
+  assert.deepEqual(want.aggregate?.proxies.map((p) => [p.name, p.settings.server]), [['site-branch1', '10.255.0.10']]);
+  assert.match(renderHubNft(one), /elements = \{ 10\.255\.0\.10 \. 10\.255\.0\.14, 10\.255\.0\.10 \. 10\.255\.0\.22 \}/);
+  // the key is in the 0600 config file only
+  const p = want.aggregate!.proxies[0]!;
+  assert.equal(JSON.parse(p.config).key, testSecrets(one)['branch1']);
+  const steps = planProxies(want, freshRouter(['lo', 'eth0']));
+  assert.ok(steps.some((s) => s.kind === 'write' && s.mode === 0o600 && s.path === p.configPath));
+  assert.ok(!steps.map(describeStep).join('\n').includes(testSecrets(one)['branch1']!), 'no step prints the key');
+});
+
+test('endpoints follow the tunnels: out of the route, out of MPTCP; a standby keeps a backup subflow', () => {
+  const specs = desiredState(spoke, testSecrets(spoke)).aggregate!.endpoints;
+  assert.deepEqual(specs.map((e) => [e.id, e.addr, e.dev]), [[1, '10.255.0.14', 'obt-dsl'], [2, '10.255.0.22', 'obt-lte']]);
+  const both = new Set(['obt-dsl', 'obt-lte']);
+  const added = planEndpoints(specs, both, []).map(describeStep);
+  assert.deepEqual(added, ['ip mptcp endpoint add 10.255.0.14 dev obt-dsl id 1 subflow', 'ip mptcp endpoint add 10.255.0.22 dev obt-lte id 2 subflow']);
+  const have = specs.map((e) => ({ id: e.id, addr: e.addr, dev: e.dev, subflow: true, backup: false }));
+  assert.deepEqual(planEndpoints(specs, both, have), [], 'in step: nothing to do');
+  // lte's tunnel left the route (BFD): its endpoint goes, and a first subflow opened from its address with it
+  assert.deepEqual(planEndpoints(specs, new Set(['obt-dsl']), have).map(describeStep), ['ip mptcp endpoint delete id 2', 'ip mptcp endpoint delete id 0 10.255.0.22']);
+  // active-standby with lte as standby: kept, as a backup
+  const standby = desiredState({ ...spoke, policy: { mode: 'active-standby', primary: ['dsl'] } }, testSecrets(spoke)).aggregate!.endpoints;
+  assert.deepEqual(wantedEndpoints(standby, new Set(['obt-dsl'])).map((w) => [w.spec.dev, w.backup]), [['obt-dsl', false], ['obt-lte', true]]);
+  assert.deepEqual(planEndpoints(standby, new Set(['obt-dsl']), have).map(describeStep), ['ip mptcp endpoint change id 2 backup']);
+  // every primary gone: the standby is the route, and carries data as a full subflow
+  assert.deepEqual(planEndpoints(standby, new Set(['obt-lte']), have).map(describeStep), ['ip mptcp endpoint delete id 1', 'ip mptcp endpoint delete id 0 10.255.0.14']);
+  // an endpoint that is not ospfbond's is left alone
+  assert.deepEqual(planEndpoints(specs, both, [...have, { id: 9, addr: '192.0.2.50', dev: 'eth9', subflow: true, backup: false }]), []);
+});
