@@ -66,7 +66,9 @@ export function aggregateSecret(privateKeyB64: string, peerPublicKeyB64: string)
   const priv = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, Buffer.from(privateKeyB64.trim(), 'base64')]), format: 'der', type: 'pkcs8' });
   const pub = createPublicKey({ key: Buffer.concat([SPKI_X25519, Buffer.from(peerPublicKeyB64, 'base64')]), format: 'der', type: 'spki' });
   const shared = diffieHellman({ privateKey: priv, publicKey: pub });
-  return Buffer.from(hkdfSync('sha256', shared, Buffer.alloc(0), 'ospfbond aggregate v1', 32)).toString('base64');
+  // shadowsocks-libev reads `key` as URL-safe base64 and refuses '+' or '/' (then exits): a key
+  // in plain base64 failed on about three sites in four.
+  return Buffer.from(hkdfSync('sha256', shared, Buffer.alloc(0), 'ospfbond aggregate v1', 32)).toString('base64').replaceAll('+', '-').replaceAll('/', '_');
 }
 
 /** A fingerprint of a secret for comparisons and logs: never the secret itself. */

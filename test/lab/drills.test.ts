@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
-import { buildBondedLab, rebonded, adjacencyUptimes, adjacencyResets, pingRun, failWan, restoreWan, itLeaksNoSecrets, daemonUnitArgs, daemonLog as scenarioDaemonLog, daemonLogLines, type LogLine } from './scenario.js';
+import { buildBondedLab, rebonded, adjacencyUptimes, adjacencyResets, pingRun, failWan, restoreWan, itLeaksNoSecrets, daemonUnitArgs, daemonLog as scenarioDaemonLog, daemonLogLines, startDaemon as startDaemonOn, type LogLine } from './scenario.js';
 import { labTopology, demoSites } from './topology.js';
 import { FLOWS_JS, udpFlowPaths, hubTapWans, flowsHarnessDrops, directionLosses } from '../bench/measure.js';
 
@@ -21,16 +21,7 @@ const KEEPALIVE_S = 25;
 
 const seconds = (since: number) => ((Date.now() - since) / 1000).toFixed(1);
 
-/** Starts the daemon on a router as its unit does, appending to its log, and waits for its "started". */
-async function startDaemon(node: string): Promise<void> {
-  // Counted as numbers: before the first start there is no log, and grep's complaint about that
-  // differed from the "0" it prints once the shell below has created the file, so this wait once
-  // ended before the daemon had even read its config (Debian 13: a kill 1.3 s before "started").
-  const started = async () => Number((await lab.try(node, `grep -c '"started"' ${daemonLog(node)} 2>/dev/null`)).out.trim()) || 0;
-  const before = await started();
-  await lab.sh(node, `setsid ospfbond ${daemonUnitArgs()!} >> ${daemonLog(node)} 2>&1 < /dev/null &`);
-  await waitFor(`the daemon started on ${node}`, 20_000, async () => (await started()) > before);
-}
+const startDaemon = (node: string) => startDaemonOn(lab, node);
 
 const jobLines = (node: string, job: string) => daemonLogLines(lab, node, { job });
 /** The site's new WireGuard sessions so far, started by its daemon rather than by WireGuard's own timer. */

@@ -17,6 +17,17 @@ export function daemonUnitArgs(): string | undefined {
 /** Where the lab's tests keep a router's daemon log (in the run dir, searched for keys at the end). */
 export const daemonLog = (lab: Lab, node: string): string => `${lab.dir}/${node}-daemon.log`;
 
+/** Starts the daemon on a router as its unit does, appending to its log, and waits for its "started". */
+export async function startDaemon(lab: Lab, node: string): Promise<void> {
+  // Counted as numbers: before the first start there is no log, and grep's complaint about that
+  // differed from the "0" it prints once the shell below has created the file, so this wait once
+  // ended before the daemon had even read its config (Debian 13: a kill 1.3 s before "started").
+  const started = async () => Number((await lab.try(node, `grep -c '"started"' ${daemonLog(lab, node)} 2>/dev/null`)).out.trim()) || 0;
+  const before = await started();
+  await lab.sh(node, `setsid ospfbond ${daemonUnitArgs()!} >> ${daemonLog(lab, node)} 2>&1 < /dev/null &`);
+  await waitFor(`the daemon started on ${node}`, 20_000, async () => (await started()) > before);
+}
+
 export type LogLine = { level: number; msg: string; time: number; [key: string]: unknown };
 
 /**
@@ -299,6 +310,14 @@ export async function leakedSecrets(lab: Lab): Promise<{ keys: number; bytes: nu
       const [mode, owner] = (await lab.sh(n, `stat -c '%a %U' /etc/ospfbond/keys/${f}`, { secret: true })).trim().split(' ');
       if (mode !== '600' || owner !== 'root') problems.push(`${n}: /etc/ospfbond/keys/${f} is mode ${mode ?? '?'} owner ${owner ?? '?'}, not 600 root`);
       keys.set((await lab.sh(n, `cat /etc/ospfbond/keys/${f}`, { secret: true })).trim(), `${n}:/etc/ospfbond/keys/${f}`);
+    }
+    // The aggregation proxies' configs hold each site's proxy key.
+    const proxies = (await lab.sh(n, 'ls /etc/ospfbond/aggregate 2>/dev/null || true', { secret: true })).trim().split('\n').filter(Boolean);
+    for (const f of proxies) {
+      const path = `/etc/ospfbond/aggregate/${f}`;
+      const [mode, owner] = (await lab.sh(n, `stat -c '%a %U' ${path}`, { secret: true })).trim().split(' ');
+      if (mode !== '600' || owner !== 'root') problems.push(`${n}: ${path} is mode ${mode ?? '?'} owner ${owner ?? '?'}, not 600 root`);
+      keys.set((JSON.parse(await lab.sh(n, `cat ${path}`, { secret: true })) as { key: string }).key, `${n}:${path}`);
     }
   }
   const bundles = new Set(lab.topo.spokes.map((s) => bundlePath(lab.dir, s.name)));

@@ -41,7 +41,7 @@ export function freshRouter(devs: string[]): Observed {
 /** Each aggregating site's proxy key, made up: the planner only copies it into a 0600 file. */
 export function testSecrets(cfg: Config): AggregateSecrets {
   const sites = cfg.role === 'hub' ? cfg.spokes.map((s) => s.name) : [cfg.name];
-  return Object.fromEntries(sites.map((s) => [s, Buffer.from(`test key of ${s}`.padEnd(32, '.')).toString('base64')]));
+  return Object.fromEntries(sites.map((s) => [s, Buffer.from(`test key of ${s}`.padEnd(32, '.')).toString('base64url')]));
 }
 
 /**
