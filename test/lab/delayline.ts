@@ -62,6 +62,7 @@ export interface DirectionStats {
   trunc: number;
   /** frames carrying several TCP segments (GSO), each delayed and lost as one */
   gso: number;
+  /** frames in the queue when the counters were printed (the last counters: dropped by the exit) */
   queued: number;
 }
 export interface DelayStats {

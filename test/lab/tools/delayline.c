@@ -29,7 +29,8 @@
  *   delayline: stats ab rx=N rxbytes=N tx=N lost=N qdrop=N txerr=N kdrop=N trunc=N gso=N queued=N | ba ...
  * rx: frames received; lost: random loss; qdrop: queue full; txerr: the send failed (the peer's
  * backlog full); kdrop: dropped by the kernel before this program read them (socket buffer full);
- * trunc: larger than the 256 KiB buffer; gso: frames that carried several segments.
+ * trunc: larger than the 256 KiB buffer; gso: frames that carried several segments; queued: frames
+ * in the queue now (in the last line, those the exit dropped).
  *
  * The sockets: AF_PACKET raw, bound to each interface, promiscuous, with PACKET_VNET_HDR so that
  * GSO frames and frames whose checksum is left to offload (CHECKSUM_PARTIAL, as on veth) are sent
@@ -82,8 +83,8 @@ struct dir {
 	struct params p;
 	struct frame *head, *tail;
 	uint64_t last_due_ns;
-	size_t qbytes;
-	unsigned long long rx, rxbytes, tx, lost, qdrop, txerr, kdrop, trunc, gso, queued;
+	size_t qbytes, qlen;
+	unsigned long long rx, rxbytes, tx, lost, qdrop, txerr, kdrop, trunc, gso;
 };
 
 static volatile sig_atomic_t got_hup, got_usr1, got_term;
@@ -191,7 +192,7 @@ static void say_stats(struct dir *d)
 	for (int i = 0; i < 2; i++) {
 		collect_kernel_drops(&d[i]);
 		snprintf(s[i], sizeof s[i], "%s rx=%llu rxbytes=%llu tx=%llu lost=%llu qdrop=%llu txerr=%llu kdrop=%llu trunc=%llu gso=%llu queued=%llu",
-			 d[i].name, d[i].rx, d[i].rxbytes, d[i].tx, d[i].lost, d[i].qdrop, d[i].txerr, d[i].kdrop, d[i].trunc, d[i].gso, d[i].queued);
+			 d[i].name, d[i].rx, d[i].rxbytes, d[i].tx, d[i].lost, d[i].qdrop, d[i].txerr, d[i].kdrop, d[i].trunc, d[i].gso, (unsigned long long)d[i].qlen);
 	}
 	say("stats %s | %s", s[0], s[1]);
 }
@@ -268,6 +269,7 @@ static void receive(struct dir *d)
 		else d->head = f;
 		d->tail = f;
 		d->qbytes += (size_t)n;
+		d->qlen++;
 	}
 }
 
@@ -292,21 +294,21 @@ static uint64_t release(struct dir *d, uint64_t now)
 		d->head = f->next;
 		if (!d->head) d->tail = NULL;
 		d->qbytes -= f->len;
+		d->qlen--;
 		free(f);
 	}
 	return f ? f->due_ns : 0;
 }
 
-static void drop_queue(struct dir *d)
+static void free_queue(struct dir *d)
 {
 	while (d->head) {
 		struct frame *f = d->head;
 		d->head = f->next;
-		d->queued++;
 		free(f);
 	}
 	d->tail = NULL;
-	d->qbytes = 0;
+	d->qbytes = d->qlen = 0;
 }
 
 static void usage(void)
@@ -399,9 +401,10 @@ int main(int argc, char **argv)
 			if (pfd[i].revents & POLLIN) receive(&d[i]);
 		}
 	}
-	drop_queue(&d[0]);
-	drop_queue(&d[1]);
+	/* The last counters first: their queued= is what the exit drops. */
 	say_stats(d);
+	free_queue(&d[0]);
+	free_queue(&d[1]);
 	say("stopped");
 	return 0;
 }
