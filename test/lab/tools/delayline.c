@@ -36,7 +36,8 @@
  * GSO frames and frames whose checksum is left to offload (CHECKSUM_PARTIAL, as on veth) are sent
  * on exactly as they came; without it a locally sent TCP segment would go out with its checksum
  * unfinished and be dropped by the receiver. Frames this program sent itself (PACKET_OUTGOING) are
- * not read back.
+ * not read back. Not carried: an 802.1Q tag that the kernel keeps beside the frame (VLAN offload,
+ * as veth does) instead of in it; the lab has no VLANs.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
