@@ -22,6 +22,10 @@ export function metricsRegistry(): { registry: Registry; update(r: StatusReport)
   const standby = g('ospfbond_tunnel_standby', '1 when the local policy makes the tunnel a standby');
   const age = g('ospfbond_wireguard_handshake_age_seconds', 'seconds since the tunnel\'s latest WireGuard handshake (absent: none yet)');
   const inSync = new Gauge({ name: 'ospfbond_policy_in_sync', help: '1 when both ends run the same policy for the site (absent: not known)', labelNames: ['spoke'], registers: [registry] });
+  const subflows = g('ospfbond_aggregate_subflows', 'MPTCP subflows of the site\'s proxied connections on the tunnel now (absent: the site does not aggregate)');
+  const site = (name: string, help: string) => new Gauge({ name, help, labelNames: ['spoke'], registers: [registry] });
+  const proxyUp = site('ospfbond_aggregate_proxy_up', '1 when the site\'s aggregation proxy on this router runs (spoke: and listens) (absent: the site does not aggregate)');
+  const connections = site('ospfbond_aggregate_connections', 'MPTCP connections between the site\'s proxies now (absent: the site does not aggregate)');
   const rx = new Counter({ name: 'ospfbond_tunnel_receive_bytes_total', help: 'bytes received from the tunnel (tap counter)', labelNames: [...labelNames], registers: [registry] });
   const tx = new Counter({ name: 'ospfbond_tunnel_transmit_bytes_total', help: 'bytes sent into the tunnel (tap counter)', labelNames: [...labelNames], registers: [registry] });
   return {
@@ -40,11 +44,16 @@ export function metricsRegistry(): { registry: Registry; update(r: StatusReport)
         ecmp.set(l, t.inEcmp ? 1 : 0);
         standby.set(l, t.role === 'standby' ? 1 : 0);
         if (t.handshakeAgeSeconds !== null) age.set(l, t.handshakeAgeSeconds);
+        if (t.subflows !== null) subflows.set(l, t.subflows);
         // The kernel's counters are the truth; after a reset the counter is set to them again.
         rx.inc(l, t.rxBytes);
         tx.inc(l, t.txBytes);
       }
-      for (const s of r.spokes) if (s.inSync !== null) inSync.set({ spoke: s.name }, s.inSync ? 1 : 0);
+      for (const s of r.spokes) {
+        if (s.inSync !== null) inSync.set({ spoke: s.name }, s.inSync ? 1 : 0);
+        if (s.proxyUp !== null) proxyUp.set({ spoke: s.name }, s.proxyUp ? 1 : 0);
+        if (s.proxiedConnections !== null) connections.set({ spoke: s.name }, s.proxiedConnections);
+      }
     },
   };
 }

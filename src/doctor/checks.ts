@@ -83,9 +83,23 @@ export async function runChecks(configFile: string): Promise<Check[]> {
         : ok('sysctls', Object.entries(want).map(([k, v]) => `${k}=${v}`).join(', ')),
     );
   }
+  const aggregating = cfg?.role === 'spoke' ? cfg.aggregate === 'tcp' : (cfg?.spokes.some((s) => s.aggregate === 'tcp') ?? false);
+  if (aggregating) checks.push(...aggregationChecks(cfg!.role));
   if (cfg?.role === 'hub') checks.push(await uplinkCheck(cfg.uplink, cfg.uplinkAllow, cfg.listenPort));
   checks.push(await clockCheck());
   return checks;
+}
+
+/** Single-connection aggregation needs MPTCP in the kernel and shadowsocks-libev's proxy. */
+function aggregationChecks(role: 'hub' | 'spoke'): Check[] {
+  const enabled = readSysctl('net.mptcp.enabled');
+  const program = role === 'spoke' ? '/usr/bin/ss-redir' : '/usr/bin/ss-server';
+  return [
+    enabled === '1'
+      ? ok('mptcp', 'net.mptcp.enabled = 1')
+      : fail('mptcp', enabled === '' ? 'this kernel has no MPTCP (no net.mptcp.enabled)' : `net.mptcp.enabled = ${enabled}`, enabled === '' ? 'a Debian kernel (5.6 or later) has it; or set aggregate = off' : 'sysctl -w net.mptcp.enabled=1, or set aggregate = off'),
+    existsSync(program) ? ok('aggregation proxy', `${program} (shadowsocks-libev)`) : fail('aggregation proxy', `${program} is missing`, 'apt-get install shadowsocks-libev, or set aggregate = off'),
+  ];
 }
 
 /**

@@ -47,5 +47,10 @@ export async function syncAggregation(want: Desired, print: Printer): Promise<Ag
 export async function followAggregation(want: Desired, print: Printer): Promise<void> {
   if (want.role !== 'spoke' || !want.aggregate) return;
   for (let i = 0; i < 30 && !listening(SPOKE_REDIR_PORT); i++) await new Promise((r) => setTimeout(r, 100));
-  await syncAggregation(want, print);
+  try {
+    await syncAggregation(want, print);
+  } catch (err) {
+    // The config is applied; the daemon's next round (every second) finishes this.
+    print(`[!] aggregation: ${err instanceof Error ? err.message : String(err)}; the daemon retries`);
+  }
 }

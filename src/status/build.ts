@@ -1,5 +1,6 @@
 import type { Config, HubConfig, SpokeConfig } from '../config/types.js';
-import { tunnelAddresses, hubRouterId, hubTapName, spokeTapName, spokeWgName, wanPolicy, areaId, HUB_WG } from '../model/addressing.js';
+import { tunnelAddresses, hubProxyAddr, hubRouterId, hubTapName, spokeTapName, spokeWgName, wanPolicy, areaId, HUB_WG } from '../model/addressing.js';
+import { HUB_PROXY_PORT } from '../model/aggregate.js';
 import { isStandby, policyFromCosts, policyKey, type Policy } from '../model/policy.js';
 import { neighborsByIface, ospfInterfaces, bfdByIface, ospfNexthops, routerLinks, costOnPrefix, type RouterLink } from '../frr/json.js';
 import type { LinkSample, ObservedRoute, ObservedWg } from '../router/kernel.js';
@@ -14,6 +15,31 @@ export interface StatusInputs {
   wg: Record<string, ObservedWg>;
   kernelRoutes: ObservedRoute[];
   vtysh: { neighbors: string; interfaces: string; bfd: string; routes: string; routerLsas: string };
+  /** Aggregation: `ss -Htn state established` (subflows), `ss -HnM state established` (MPTCP connections), each proxy up by name. */
+  aggregation: { subflows: string; connections: string; proxyUp: Record<string, boolean> };
+}
+
+interface Sock {
+  local: string;
+  localPort: number;
+  peer: string;
+  peerPort: number;
+}
+/** `ss -H ... state established` lines: Recv-Q, Send-Q, local address:port, peer address:port. */
+export function parseSockets(text: string): Sock[] {
+  const split = (ap: string) => {
+    const i = ap.lastIndexOf(':');
+    return [ap.slice(0, i).replace(/^\[|\]$/g, '').replace(/%.*$/, ''), Number(ap.slice(i + 1))] as const;
+  };
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 4)
+    .map((f) => {
+      const [local, localPort] = split(f[2]!);
+      const [peer, peerPort] = split(f[3]!);
+      return { local, localPort, peer, peerPort };
+    });
 }
 
 interface Frr {
@@ -49,15 +75,39 @@ export function buildReport(cfg: Config, inp: StatusInputs): StatusReport {
   });
   const tunnels: TunnelStatus[] = [];
   const spokes: StatusReport['spokes'] = [];
+  const subflows = parseSockets(inp.aggregation.subflows);
+  const connections = parseSockets(inp.aggregation.connections);
   if (cfg.role === 'spoke') {
-    const rows = spokeRows(cfg, inp, frr, common, age);
+    const on = cfg.aggregate === 'tcp';
+    const proxy = hubProxyAddr(cfg.tunnelPool, cfg.wans.map((w) => w.tunnel));
+    const toProxy = (x: Sock) => x.peer === proxy && x.peerPort === HUB_PROXY_PORT;
+    const rows = spokeRows(cfg, inp, frr, common, age).map((r) => ({
+      ...r,
+      subflows: on ? subflows.filter((x) => toProxy(x) && x.local === tunnelAddresses(cfg.tunnelPool, r.tunnel).spokeTap).length : null,
+    }));
     tunnels.push(...rows);
-    spokes.push(summary(cfg.name, cfg.policy, rows));
+    spokes.push({
+      ...summary(cfg.name, cfg.policy, rows),
+      aggregate: cfg.aggregate,
+      proxyUp: on ? (inp.aggregation.proxyUp.redir ?? false) : null,
+      proxiedConnections: on ? connections.filter(toProxy).length : null,
+    });
   } else {
     for (const s of cfg.spokes) {
-      const rows = hubRows(cfg, s, inp, frr, common, age);
+      const on = s.aggregate === 'tcp' && s.wans.length > 0;
+      const proxy = on ? hubProxyAddr(cfg.tunnelPool, s.wans.map((t) => t.tunnel)) : '';
+      const atProxy = (x: Sock) => x.local === proxy && x.localPort === HUB_PROXY_PORT;
+      const rows = hubRows(cfg, s, inp, frr, common, age).map((r) => ({
+        ...r,
+        subflows: on ? subflows.filter((x) => atProxy(x) && x.peer === tunnelAddresses(cfg.tunnelPool, r.tunnel).spokeTap).length : null,
+      }));
       tunnels.push(...rows);
-      spokes.push(summary(s.name, s.policy, rows));
+      spokes.push({
+        ...summary(s.name, s.policy, rows),
+        aggregate: s.aggregate,
+        proxyUp: on ? (inp.aggregation.proxyUp[`site-${s.name}`] ?? false) : null,
+        proxiedConnections: on ? connections.filter(atProxy).length : null,
+      });
     }
   }
   return {
@@ -78,7 +128,9 @@ export function buildReport(cfg: Config, inp: StatusInputs): StatusReport {
 
 type Common = (tap: string) => Pick<TunnelStatus, 'tap' | 'ospf' | 'bfd' | 'cost' | 'rxBytes' | 'txBytes' | 'rxBitsPerSecond' | 'txBitsPerSecond'>;
 
-function spokeRows(cfg: SpokeConfig, inp: StatusInputs, frr: Frr, common: Common, age: (h?: number) => number | null): TunnelStatus[] {
+type Row = Omit<TunnelStatus, 'subflows'>;
+
+function spokeRows(cfg: SpokeConfig, inp: StatusInputs, frr: Frr, common: Common, age: (h?: number) => number | null): Row[] {
   const hubId = hubRouterId(cfg.tunnelPool);
   const area = areaId(cfg.id);
   return cfg.wans.map((w, i) => {
@@ -103,7 +155,7 @@ function spokeRows(cfg: SpokeConfig, inp: StatusInputs, frr: Frr, common: Common
   });
 }
 
-function hubRows(cfg: HubConfig, s: HubConfig['spokes'][number], inp: StatusInputs, frr: Frr, common: Common, age: (h?: number) => number | null): TunnelStatus[] {
+function hubRows(cfg: HubConfig, s: HubConfig['spokes'][number], inp: StatusInputs, frr: Frr, common: Common, age: (h?: number) => number | null): Row[] {
   const hubId = hubRouterId(cfg.tunnelPool);
   const area = areaId(s.id);
   const viaTap = new Set(Object.values(frr.nexthops).flat());
@@ -136,7 +188,7 @@ function peerPolicyOf(rows: TunnelStatus[]): Policy | undefined {
   );
 }
 
-function summary(name: string, policy: Policy, rows: TunnelStatus[]): StatusReport['spokes'][number] {
+function summary(name: string, policy: Policy, rows: TunnelStatus[]): Omit<StatusReport['spokes'][number], 'aggregate' | 'proxyUp' | 'proxiedConnections'> {
   const peer = peerPolicyOf(rows);
   return {
     name,

@@ -1,6 +1,9 @@
 import type { Config } from '../config/types.js';
 import { vtyshJson } from '../frr/vtysh.js';
+import { probe } from '../base/run.js';
+import { listening, observeProxies } from '../router/aggregate.js';
 import { observeRoutes, observeWg, sampleLinks, type LinkSample } from '../router/kernel.js';
+import { SPOKE_REDIR_PORT } from '../model/aggregate.js';
 import { buildReport } from './build.js';
 import type { StatusReport } from './schema.js';
 
@@ -26,5 +29,11 @@ export async function collectStatus(cfg: Config, opts: { previous?: LinkSample; 
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
   const sample = await sampleLinks();
-  return { report: buildReport(cfg, { sample, previous: first, wg, kernelRoutes, vtysh: vt }), sample };
+  const aggregation = {
+    subflows: (await probe(['ss', '-Htn', 'state', 'established'])).stdout,
+    connections: (await probe(['ss', '-HnM', 'state', 'established'])).stdout,
+    // A spoke's proxy counts as up only while it listens: what arms the redirect (engine/aggregate.ts).
+    proxyUp: Object.fromEntries(observeProxies().map((p) => [p.name, p.pid !== undefined && (p.name !== 'redir' || listening(SPOKE_REDIR_PORT))])),
+  };
+  return { report: buildReport(cfg, { sample, previous: first, wg, kernelRoutes, vtysh: vt, aggregation }), sample };
 }

@@ -27,6 +27,7 @@ export const tunnelStatus = z.object({
   txBytes: z.number().describe('bytes sent into the tunnel (tap counter)'),
   rxBitsPerSecond: rate,
   txBitsPerSecond: rate,
+  subflows: z.number().int().nullable().describe('MPTCP subflows of the site\'s proxied connections that ride this tunnel now; null when the site does not aggregate'),
 });
 export const spokeSummary = z.object({
   name: z.string(),
@@ -34,6 +35,9 @@ export const spokeSummary = z.object({
   primary: z.array(z.string()).describe('active-standby: the primary WANs; active-active: empty'),
   peerPolicy: z.string().nullable().describe('the other end\'s policy as its costs show it ("active-active" or "active-standby WAN,..."); null when not all its costs are seen'),
   inSync: z.boolean().nullable().describe('both ends run the same policy; null when unknown'),
+  aggregate: z.enum(['tcp', 'off']).describe('single-connection aggregation for the site (docs/aggregation.md)'),
+  proxyUp: z.boolean().nullable().describe('the site\'s proxy on this router runs (spoke: and listens, so LAN TCP goes through it); null when the site does not aggregate'),
+  proxiedConnections: z.number().int().nullable().describe('MPTCP connections between the site\'s proxies now; null when the site does not aggregate'),
   rxBitsPerSecond: rate,
   txBitsPerSecond: rate,
 });

@@ -37,14 +37,21 @@ export function renderStatus(r: StatusReport, color: boolean): string {
   });
   for (const t of r.tunnels) tunnels.push(row(t, hub, c));
   if (hub) tunnels.push([{ colSpan: 10, content: 'total' }, formatRate(r.totals.rxBitsPerSecond), formatRate(r.totals.txBitsPerSecond), `${formatBytes(r.totals.rxBytes)}/${formatBytes(r.totals.txBytes)}`]);
-  const sites = new Table({ head: ['site', 'policy here', hub ? 'policy at the spoke' : 'policy at the hub', 'in', 'out'], style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [], compact: true } });
+  const sites = new Table({ head: ['site', 'policy here', hub ? 'policy at the spoke' : 'policy at the hub', 'aggregation', 'in', 'out'], style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [], compact: true } });
   for (const s of r.spokes) {
     const mine = s.mode === 'active-standby' ? `active-standby ${s.primary.join(',')}` : s.mode;
     const peer = s.peerPolicy === null ? c.yellow('not seen') : s.inSync ? c.green(s.peerPolicy) : c.yellow(`${s.peerPolicy} (differs)`);
-    sites.push([s.name, mine, peer, formatRate(s.rxBitsPerSecond), formatRate(s.txBitsPerSecond)]);
+    sites.push([s.name, mine, peer, aggregation(s, r.tunnels, c), formatRate(s.rxBitsPerSecond), formatRate(s.txBitsPerSecond)]);
   }
   const rates = r.intervalSeconds === null ? 'no rates (single sample)' : `rates over ${r.intervalSeconds.toFixed(1)} s`;
   return `${tunnels.toString()}\n${sites.toString()}\n${r.role} ${r.time}, ${rates}; in = from the tunnel, out = into it`;
+}
+
+/** "off", or the proxy's state, its connections and the subflows per WAN: "proxy up, 2 conn, subflows wan1 2 wan2 2". */
+function aggregation(s: StatusReport['spokes'][number], tunnels: TunnelStatus[], c: Colors): string {
+  if (s.aggregate === 'off' || s.proxyUp === null) return 'off';
+  const per = tunnels.filter((t) => t.spoke === s.name).map((t) => `${t.wan} ${t.subflows ?? 0}`).join(' ');
+  return `${s.proxyUp ? c.green('proxy up') : c.red('proxy down')}, ${s.proxiedConnections ?? 0} conn, subflows ${per}`;
 }
 
 function row(t: TunnelStatus, hub: boolean, c: Colors): string[] {

@@ -1,6 +1,8 @@
-// The benchmark: builds a lab of shaped ISP links, bonds four sites (2, 3 and 4 equal WANs, and a
-// 50 + 10 Mbit/s pair) and measures aggregation, flow spread, failover and TCP survival. Prints a
-// table, writes a JSON report and an SVG chart of per-WAN throughput across a failure and recovery.
+// The benchmark: builds a lab of shaped ISP links, bonds five sites (2, 3 and 4 equal WANs and a
+// 50 + 10 Mbit/s pair, which aggregate single connections, and a 2-WAN site without, for ECMP's own
+// figures) and measures aggregation, one connection over MPTCP, flow spread, failover and TCP
+// survival. Prints a table, writes a JSON report and an SVG chart of per-WAN throughput across a
+// failure and recovery.
 // Every figure comes from this run. Exit status 1 when a target is missed.
 //   npm run bench [-- --short] [-- --out DIR]
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -8,7 +10,8 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildBondedLab, allBonded, ecmpWidth, adjacencyUptimes, adjacencyResets } from '../lab/scenario.js';
-import { labTopology, type SpokeSpec } from '../lab/topology.js';
+import { labTopology, type SiteSpec, type SpokeSpec } from '../lab/topology.js';
+import { bothWays, dropDelayLines, insertDelayLine } from '../lab/delayline.js';
 import { waitFor, type Lab } from '../lab/lab.js';
 import {
   FLOWS_JS,
@@ -48,12 +51,17 @@ interface Recorders {
 const card = new Scorecard(log);
 const { info, target } = card;
 
-const sites = [
+const sites: SiteSpec[] = [
   { name: 'two', wanRates: [RATE, RATE] },
   { name: 'three', wanRates: [RATE, RATE, RATE] },
   { name: 'four', wanRates: [RATE, RATE, RATE, RATE] },
   { name: 'uneq', wanRates: [50, 10] },
+  // ECMP alone (aggregate = off): how flows spread and fail over when each rides one tunnel.
+  { name: 'ecmp', wanRates: [RATE, RATE], aggregate: 'off' },
 ];
+/** The site of ECMP's own figures: spread, failover, TCP on a failing tunnel. */
+const ECMP = 'ecmp';
+const AGGREGATING = sites.filter((s) => s.aggregate !== 'off');
 
 async function diagnose(lab: Lab, what: string): Promise<void> {
   log(`diagnosis after ${what}:`);
@@ -68,9 +76,10 @@ async function iperf(lab: Lab, site: SpokeSpec, port: number, opts: string, seco
 async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<void> {
   const stop = await lab.iperfServer('server', 5201);
   const rows: Record<string, unknown>[] = [];
-  for (const spec of sites) {
+  for (const spec of AGGREGATING) {
     const site = lab.topo.spokes.find((s) => s.name === spec.name)!;
-    const limit = limitMbit(spec.wanRates);
+    // Through the proxies: judged against what MPTCP's subflows can carry (iperf.ts MPTCP_TCP_PAYLOAD).
+    const limit = limitMbit(spec.wanRates, true);
     const what = spec.name === 'uneq' ? '50 + 10 Mbit/s' : `${spec.wanRates.length} x ${RATE} Mbit/s`;
     for (const dir of ['upload', 'download'] as const) {
       // ECMP hashes flows onto tunnels: 8 flows leave one of 4 tunnels idle about a third of the
@@ -81,8 +90,8 @@ async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<v
         const after = await wanBytes(lab, site);
         const share = run.mbit / limit;
         rows.push({ site: spec.name, rates: spec.wanRates, dir, flows, mbit: run.mbit, limitMbit: limit, share, error: run.error });
-        const label = `${flows} flows, ${what}, ${dir}`;
-        const value = `${run.mbit.toFixed(1)} Mbit/s = ${(100 * share).toFixed(1)} % of ${limit.toFixed(1)}`;
+        const label = `${flows} flows through the proxies, ${what}, ${dir}`;
+        const value = `${run.mbit.toFixed(1)} Mbit/s = ${(100 * share).toFixed(1)} % of MPTCP's ${limit.toFixed(1)} (${((100 * run.mbit) / limitMbit(spec.wanRates)).toFixed(1)} % of plain TCP's)`;
         if (flows === 8) info(label, value);
         else target(label, value, '>= 97 % of the encapsulation limit', share >= 0.97 && !run.error);
         if (spec.name === 'uneq' && dir === 'upload' && flows === 32) {
@@ -94,19 +103,163 @@ async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<v
       }
     }
   }
-  const two = lab.topo.spokes.find((s) => s.name === 'two')!;
+  const ecmp = lab.topo.spokes.find((s) => s.name === ECMP)!;
   for (const dir of ['upload', 'download'] as const) {
-    const run = await iperf(lab, two, 5201, `-P 1 -O 2 ${dir === 'download' ? '-R' : ''}`);
+    const run = await iperf(lab, ecmp, 5201, `-P 1 -O 2 ${dir === 'download' ? '-R' : ''}`);
     const limit = limitMbit([RATE]);
-    rows.push({ site: 'two', dir, flows: 1, mbit: run.mbit, limitMbit: limit, share: run.mbit / limit, error: run.error });
-    target(`1 flow, ${dir}`, `${run.mbit.toFixed(1)} Mbit/s = ${((100 * run.mbit) / limit).toFixed(1)} % of one link's ${limit.toFixed(1)}`, '>= 97 %', run.mbit / limit >= 0.97 && !run.error);
+    rows.push({ site: ECMP, dir, flows: 1, mbit: run.mbit, limitMbit: limit, share: run.mbit / limit, error: run.error });
+    target(`1 flow, aggregation off, ${dir}`, `${run.mbit.toFixed(1)} Mbit/s = ${((100 * run.mbit) / limit).toFixed(1)} % of one link's ${limit.toFixed(1)}`, '>= 97 %', run.mbit / limit >= 0.97 && !run.error);
   }
   await stop();
   report.aggregation = rows;
 }
 
-async function spread(lab: Lab, report: Record<string, unknown>, rec: Recorders): Promise<void> {
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
+async function cpuSeconds(lab: Lab, node: string, pid: number): Promise<number> {
+  const f = (await lab.sh(node, `cat /proc/${pid}/stat`)).split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/**
+ * One connection through the MPTCP proxies (docs/aggregation.md): the sum of the links, also on
+ * unequal links and with a slow link's long RTT, and the spoke proxy's CPU.
+ */
+async function singleConnection(lab: Lab, report: Record<string, unknown>): Promise<void> {
+  const stop = await lab.iperfServer('server', 5206);
+  const rows: Record<string, unknown>[] = [];
+  let cpu: { mbit: number; share: number } | undefined;
+  for (const spec of AGGREGATING) {
+    const site = lab.topo.spokes.find((s) => s.name === spec.name)!;
+    const limit = limitMbit(spec.wanRates);
+    const what = spec.name === 'uneq' ? '50 + 10 Mbit/s' : `${spec.wanRates.length} x ${RATE} Mbit/s`;
+    const goal = spec.name === 'uneq' ? 0.85 : 0.9;
+    for (const dir of ['upload', 'download'] as const) {
+      const pid = Number((await lab.sh(site.name, 'cat /run/ospfbond/aggregate-redir.pid')).trim());
+      const [c0, t0] = [await cpuSeconds(lab, site.name, pid), Date.now()];
+      const run = await iperf(lab, site, 5206, `-P 1 -O 2 ${dir === 'download' ? '-R' : ''}`);
+      const share = run.mbit / limit;
+      const cpuShare = (await cpuSeconds(lab, site.name, pid) - c0) / ((Date.now() - t0) / 1000);
+      rows.push({ site: spec.name, dir, flows: 1, mbit: run.mbit, limitMbit: limit, share, proxyCpu: cpuShare, error: run.error });
+      const label = `1 flow through the proxies, ${what}, ${dir}`;
+      const value = `${run.mbit.toFixed(1)} Mbit/s = ${(100 * share).toFixed(1)} % of ${limit.toFixed(1)}`;
+      if (spec.name === 'four') info(label, value);
+      else target(label, value, `>= ${100 * goal} % of the encapsulation limit`, share >= goal && !run.error);
+      if (spec.name === 'three' && dir === 'upload') cpu = { mbit: run.mbit, share: cpuShare };
+    }
+  }
+  if (cpu) {
+    const per100 = (100 * cpu.share) / (cpu.mbit / 100);
+    info("spoke proxy's CPU per 100 Mbit/s of one flow (goal <= 15 % of a core)", `${per100.toFixed(1)} % of one core (${(100 * cpu.share).toFixed(1)} % at ${cpu.mbit.toFixed(1)} Mbit/s, ss-redir upload on 3 x ${RATE})${per100 <= 15 ? '' : ': above the goal'}`);
+  }
+  // 50 + 10 with 60 +- 20 ms of RTT on the slow link (30 +- 10 ms each way): the slow link must not
+  // hold the fast one back. The delay line goes in between the 10 Mbit/s line and its ISP.
+  const uneq = lab.topo.spokes.find((s) => s.name === 'uneq')!;
+  const link = lab.topo.links.find((l) => l.b.node === 'uneq' && l.b.dev === 'wan2')!;
+  await insertDelayLine(lab, link, bothWays({ delayMs: 30, jitterMs: 10 }));
+  await waitFor('uneq bonded again behind the delay line', 60_000, async () => (await ecmpWidth(lab, 'uneq', 'default')) === 2 && (await ecmpWidth(lab, 'hub', uneq.lanPrefix)) === 2, 250);
+  await sleep(2000);
+  const fast = limitMbit([50]);
+  for (const dir of ['upload', 'download'] as const) {
+    const run = await iperf(lab, uneq, 5206, `-P 1 -O 2 ${dir === 'download' ? '-R' : ''}`);
+    rows.push({ site: 'uneq', delayed: 'wan2 60 +- 20 ms RTT', dir, flows: 1, mbit: run.mbit, fastLimitMbit: fast, error: run.error });
+    target(`1 flow, 50 + 10 Mbit/s with 60 +- 20 ms RTT on the 10, ${dir}`, `${run.mbit.toFixed(1)} Mbit/s = ${((100 * run.mbit) / fast).toFixed(1)} % of the fast link's ${fast.toFixed(1)}`, '>= 95 % of the fast link alone', run.mbit >= 0.95 * fast && !run.error);
+  }
+  await stop();
+  report.singleConnection = rows;
+}
+
+/** The median time from connect to the first byte of a small HTTP fetch from a site's host, in ms. */
+async function firstByteMs(lab: Lab, site: SpokeSpec, port: number): Promise<number> {
+  const script = `${lab.dir}/first-byte.py`;
+  writeFileSync(
+    script,
+    [
+      'import socket, statistics, sys, time',
+      'xs = []',
+      'for i in range(15):',
+      '    t = time.monotonic()',
+      '    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)',
+      "    s.sendall(b'GET /small HTTP/1.0\\r\\n\\r\\n')",
+      '    s.recv(1)',
+      '    xs.append((time.monotonic() - t) * 1000)',
+      '    s.close()',
+      'print(statistics.median(xs))',
+      '',
+    ].join('\n'),
+  );
+  return Number((await lab.sh(site.host, `python3 ${script} ${SERVER} ${port}`)).trim());
+}
+
+/** Time to first byte with aggregation and without, against a tunnel's round trip. */
+async function firstByte(lab: Lab, report: Record<string, unknown>): Promise<void> {
+  const port = 8081;
+  await lab.sh('server', `mkdir -p ${lab.dir}/www && head -c 2000 /dev/zero > ${lab.dir}/www/small && cd ${lab.dir}/www && (setsid python3 -m http.server ${port} --bind ${SERVER} > /dev/null 2>&1 & echo $! > ${lab.dir}/www.pid)`);
+  try {
+    await waitFor('http server', 10_000, async () => (await lab.sh('server', `ss -Htln 'sport = :${port}'`)).trim() !== '', 100);
+    const on = await firstByteMs(lab, lab.topo.spokes.find((s) => s.name === 'two')!, port);
+    const off = await firstByteMs(lab, lab.topo.spokes.find((s) => s.name === ECMP)!, port);
+    const rtt = Number(/= [\d.]+\/([\d.]+)\//.exec(await lab.sh(lab.topo.spokes.find((s) => s.name === ECMP)!.host, `ping -n -q -c 10 -i 0.05 ${SERVER}`))?.[1]);
+    report.firstByte = { onMs: on, offMs: off, rttMs: rtt };
+    info('time to first byte of a small fetch, aggregation on vs off (goal: at most one tunnel RTT more)', `${on.toFixed(1)} vs ${off.toFixed(1)} ms (median of 15); a round trip through the tunnel ${rtt.toFixed(1)} ms${on - off <= rtt ? '' : ': above the goal'}`);
+  } finally {
+    await lab.try('server', `kill $(cat ${lab.dir}/www.pid)`);
+  }
+}
+
+/** Bytes a site's WAN sent (upload) or received (download) in `ms`. */
+async function wanTraffic(lab: Lab, site: SpokeSpec, wan: string, dir: 'upload' | 'download', ms: number): Promise<number> {
+  const pick = (b: Record<string, { rx: number; tx: number }>) => (dir === 'upload' ? b[wan]!.tx : b[wan]!.rx);
+  const a = pick(await wanBytes(lab, site));
+  await sleep(ms);
+  return pick(await wanBytes(lab, site)) - a;
+}
+
+/**
+ * A WAN fails under one proxied connection: no reset, the other tunnel's share within 1.5 s, and
+ * once the WAN is back its subflow carries the connection's data again within 5 s.
+ */
+async function singleConnectionFailover(lab: Lab, report: Record<string, unknown>): Promise<void> {
   const site = lab.topo.spokes.find((s) => s.name === 'two')!;
+  const remaining = limitMbit([RATE]);
+  const stop = await lab.iperfServer('server', 5207, undefined, '-J -i 0.1');
+  const runs: Record<string, unknown>[] = [];
+  for (const kind of ['carrier', 'blackhole'] as const) {
+    for (const dir of ['upload', 'download'] as const) {
+      const started = Date.now();
+      const pending = iperf(lab, site, 5207, `-i 0.1 ${dir === 'download' ? '-R' : '--get-server-output'}`, 12);
+      await sleep(4000);
+      await failWan(lab, site, FAILED, kind);
+      const failAt = (Date.now() - started) / 1000;
+      await sleep(4000);
+      await restoreWan(lab, site, FAILED, kind);
+      const restored = Date.now();
+      // The WAN's own bytes, 250 ms at a time: its tunnel carries data again (more than BFD and OSPF's trickle).
+      let backMs = Infinity;
+      while (Date.now() - restored < 8000) {
+        if ((await wanTraffic(lab, site, FAILED, dir, 250)) > 50_000) {
+          backMs = Date.now() - restored;
+          break;
+        }
+      }
+      const run = await pending;
+      if (dir === 'upload' && !run.receiverSide) throw new Error('single connection upload: iperf3 returned no server-side intervals');
+      await restoredAndBonded(lab, site);
+      const bar = 0.8 * remaining;
+      const dip = run.intervals.find((i) => i.end > failAt - 0.3 && i.mbit < bar);
+      const back = dip ? run.intervals.find((i) => i.start >= dip.end && i.mbit >= bar) : undefined;
+      const recovery = dip && back ? back.end - dip.start : dip ? Infinity : 0;
+      runs.push({ kind, dir, failAt, recoverySeconds: recovery, rejoinMs: backMs, error: run.error ?? null, intervals: run.intervals });
+      log(`one proxied connection, ${kind} ${dir}: fail at ${failAt.toFixed(2)} s, dip from ${dip?.start.toFixed(1) ?? '-'} s, back ${back?.end.toFixed(1) ?? '-'} s; wan1 carries data again ${backMs} ms after the restore`);
+      target(`one proxied connection (${kind}, ${dir}): a WAN fails`, run.error ? `reset: ${run.error}` : `no reset; back above 80 % of the remaining ${remaining.toFixed(1)} Mbit/s in ${recovery.toFixed(2)} s`, 'no reset; <= 1.5 s', !run.error && recovery <= 1.5);
+      target(`one proxied connection (${kind}, ${dir}): the WAN back`, `its subflow carries data ${Number.isFinite(backMs) ? `${(backMs / 1000).toFixed(2)} s` : 'not within 8 s'} after the restore`, '<= 5 s', backMs <= 5000);
+    }
+  }
+  await stop();
+  report.singleConnectionFailover = runs;
+}
+
+async function spread(lab: Lab, report: Record<string, unknown>, rec: Recorders): Promise<void> {
+  const site = lab.topo.spokes.find((s) => s.name === ECMP)!;
   const stop = await lab.iperfServer('server', 5202);
   const stopDown = await lab.iperfServer('server', 5205);
   const trials: { upShare: number; downShare: number; up: Record<string, number>; down: Record<string, number> }[] = [];
@@ -193,7 +346,7 @@ async function failoverTrial(lab: Lab, site: SpokeSpec, kind: FailureKind, trial
 }
 
 async function failover(lab: Lab, report: Record<string, unknown>): Promise<void> {
-  const site = lab.topo.spokes.find((s) => s.name === 'two')!;
+  const site = lab.topo.spokes.find((s) => s.name === ECMP)!;
   const trials: FailoverTrial[] = [];
   for (const kind of ['carrier', 'blackhole'] as const) {
     for (let i = 1; i <= TRIALS; i++) trials.push(await failoverTrial(lab, site, kind, i));
@@ -213,7 +366,7 @@ async function failover(lab: Lab, report: Record<string, unknown>): Promise<void
 }
 
 async function tcpSurvival(lab: Lab, report: Record<string, unknown>, rec: Recorders, chart: ChartPoint[], marks: { failAt: number; restoreAt: number }): Promise<void> {
-  const site = lab.topo.spokes.find((s) => s.name === 'two')!;
+  const site = lab.topo.spokes.find((s) => s.name === ECMP)!;
   const remaining = limitMbit([RATE]);
   const runs: Record<string, unknown>[] = [];
   // The server reports 0.1 s intervals in JSON, so an upload is judged by what arrived, not by
@@ -313,10 +466,10 @@ async function main(): Promise<void> {
     const loadStart = Date.now();
     const uptimes = await adjacencyUptimes(lab);
     await aggregation(lab, report);
-    const two = lab.topo.spokes.find((s) => s.name === 'two')!;
+    const ecmp = lab.topo.spokes.find((s) => s.name === ECMP)!;
     const rec: Recorders = {
-      up: await PathRecorder.start(lab, two.name, 'sport', 'obt-*', (tap) => tap.replace(/^obt-/, '')),
-      down: await PathRecorder.start(lab, 'hub', 'dport', 'obt*', await hubTapWans(lab, two)),
+      up: await PathRecorder.start(lab, ecmp.name, 'sport', 'obt-*', (tap) => tap.replace(/^obt-/, '')),
+      down: await PathRecorder.start(lab, 'hub', 'dport', 'obt*', await hubTapWans(lab, ecmp)),
     };
     await spread(lab, report, rec);
     const resets = await adjacencyResets(lab, uptimes, Date.now() - loadStart);
@@ -324,11 +477,16 @@ async function main(): Promise<void> {
     if (resets.length) await diagnose(lab, 'the load phases');
     await failover(lab, report);
     await tcpSurvival(lab, report, rec, chart, marks);
+    await singleConnectionFailover(lab, report);
+    await firstByte(lab, report);
+    // Last: the delay line's insertion takes uneq's wan2 down for a moment.
+    await singleConnection(lab, report);
     if (!(await allBonded(lab))) log('warning: the lab was not fully bonded at the end');
   } catch (err) {
     await diagnose(lab, String(err)).catch(() => undefined);
     throw err;
   } finally {
+    dropDelayLines(lab);
     lab.teardown();
   }
   report.targets = card.targets;
@@ -336,7 +494,7 @@ async function main(): Promise<void> {
   report.chart = { points: chart, ...marks };
   mkdirSync(OUT, { recursive: true });
   writeFileSync(`${OUT}/report.json`, `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(`${OUT}/throughput.svg`, await renderChart(chart, marks, `8 TCP flows through 2 x ${RATE} Mbit/s WANs; wan1 loses carrier, then returns`));
+  writeFileSync(`${OUT}/throughput.svg`, await renderChart(chart, marks, `8 TCP flows through 2 x ${RATE} Mbit/s WANs (aggregation off); wan1 loses carrier, then returns`));
   card.printTable([...card.targets, ...card.rows.filter((r) => r.met === undefined)], [46, 60, 22, 8]);
   console.log(`report: ${OUT}/report.json   chart: ${OUT}/throughput.svg`);
   card.verdict();

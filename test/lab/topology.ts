@@ -21,6 +21,8 @@ export interface SpokeSpec {
   lanPrefix: string;
   host: string; // the LAN host's node name
   hostAddr: string;
+  /** `hub add-spoke --aggregate`; absent: ospfbond's default (tcp). */
+  aggregate?: 'tcp' | 'off';
 }
 export interface Topology {
   nodes: { name: string; router?: 'hub' | 'spoke'; routes?: string[] }[];
@@ -49,6 +51,7 @@ export interface SiteSpec {
   wanRates: number[];
   /** The last WAN takes its gateway from a DHCP-style default route (gw=dhcp). */
   dhcpLast?: boolean;
+  aggregate?: 'tcp' | 'off';
 }
 
 /** The core tests' lab: a two-WAN site with a DHCP-like default on wan1, and a three-WAN site whose wan3 is gw=dhcp. */
@@ -88,6 +91,7 @@ export function labTopology(sites: SiteSpec[] = coreSites()): Topology {
       lanPrefix: lan.prefix,
       host: si < 26 ? `host${String.fromCharCode(97 + si)}` : `host${si + 1}`,
       hostAddr: lan.host,
+      ...(site.aggregate ? { aggregate: site.aggregate } : {}),
     };
   });
   const links: Link[] = [

@@ -29,6 +29,11 @@ function inputs(role: 'spoke' | 'hub', state: '' | 'degraded-'): StatusInputs {
     wg: parseWgDump(f('wg-dump.txt')),
     kernelRoutes: role === 'spoke' ? (JSON.parse(f('kernel-routes.json')) as { dst: string; gateway?: string; dev?: string; table?: string; protocol?: string }[]).map((r) => ({ table: r.table ?? 'main', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: 0, protocol: r.protocol })) : [],
     vtysh: { neighbors: f('ip-ospf-neighbor.json'), interfaces: f('ip-ospf-interface.json'), bfd: f('bfd-peers.json'), routes: f('ip-route.json'), routerLsas: f('ip-ospf-database-router.json') },
+    // `ss` captured in the benchmark's lab during one proxied download (its first two sites have
+    // these sites' tunnel numbers); the degraded capture predates aggregation: no connections.
+    aggregation: state
+      ? { subflows: '', connections: '', proxyUp: role === 'spoke' ? { redir: true } : { 'site-sitea': true, 'site-siteb': true } }
+      : { subflows: f('ss-subflows.txt'), connections: f('ss-mptcp.txt'), proxyUp: role === 'spoke' ? { redir: true } : { 'site-sitea': true, 'site-siteb': false } },
   };
 }
 

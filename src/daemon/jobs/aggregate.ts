@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import { aggregateSecrets } from '../../config/key-files.js';
 import type { Config } from '../../config/types.js';
 import { syncAggregation } from '../../engine/aggregate.js';
-import { withRouterLock } from '../../engine/lock.js';
 import { desiredState, type Desired } from '../../plan/desired.js';
 import { startProxy } from '../../plan/aggregate.js';
 import { runningPid } from '../../router/aggregate.js';
@@ -44,18 +43,20 @@ export function aggregateJob(): Job & { stop: () => void } {
       const d = want(cfg);
       if (!d || d.role !== 'spoke') return;
       lastSync = Date.now();
-      await withRouterLock(
-        'daemon aggregate',
-        async () => {
-          const r = await syncAggregation(d, () => undefined);
-          if (!r) return;
-          if (r.changes.length) log?.info({ why, taps: r.taps, proxyUp: r.proxyUp, changes: r.changes }, `aggregation: ${r.changes.join('; ')}`);
-          if (lastProxyUp !== undefined && r.proxyUp !== lastProxyUp && !r.proxyUp) log?.warn('aggregation proxy down: LAN TCP takes the plain ECMP path until it is back');
-          lastProxyUp = r.proxyUp;
-        },
-        // An apply holds the lock: it syncs itself when it is done.
-        { waitMs: 500 },
-      ).catch((err: unknown) => log?.debug({ err: err instanceof Error ? err.message : String(err) }, 'aggregation sync skipped'));
+      // Without the router lock: the mirror job holds it for a few hundred ms every 2 s, and a
+      // tunnel's subflows must go the moment BFD takes it out. Only this sync and an apply's own
+      // (engine/aggregate.ts) touch the endpoints and the redirect's set, each to the state it
+      // reads; should they cross, the step that finds its work done fails and the next round,
+      // reading afresh, has nothing left to do.
+      try {
+        const r = await syncAggregation(d, () => undefined);
+        if (!r) return;
+        if (r.changes.length) log?.info({ why, taps: r.taps, proxyUp: r.proxyUp, changes: r.changes }, `aggregation: ${r.changes.join('; ')}`);
+        if (lastProxyUp !== undefined && r.proxyUp !== lastProxyUp && !r.proxyUp) log?.warn('aggregation proxy down: LAN TCP takes the plain ECMP path until it is back');
+        lastProxyUp = r.proxyUp;
+      } catch (err) {
+        log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'aggregation sync failed; the next round reads the router again');
+      }
     });
     return chain;
   };
@@ -86,17 +87,13 @@ export function aggregateJob(): Job & { stop: () => void } {
     if (dead.length) {
       // Disarm first: a redirect to a port no one listens on would refuse the site's connections.
       if (d.role === 'spoke') await sync('proxy down');
-      await withRouterLock(
-        'daemon aggregate',
-        async () => {
-          for (const p of dead) {
-            if (runningPid(p.name) !== undefined) continue;
-            l.warn({ proxy: p.name }, `aggregation proxy ${p.name} is not running; starting it`);
-            await execute([startProxy(p)], () => undefined);
-          }
-        },
-        { waitMs: 500 },
-      ).catch((err: unknown) => l.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not restart the aggregation proxy this round'));
+      // Without the router lock, as the sync: an apply that starts the same proxy meanwhile is no
+      // conflict, as start-stop-daemon starts nothing where the pid file's process runs.
+      for (const p of dead) {
+        if (runningPid(p.name) !== undefined) continue;
+        l.warn({ proxy: p.name }, `aggregation proxy ${p.name} is not running; starting it`);
+        await execute([startProxy(p)], () => undefined).catch((err: unknown) => l.warn({ proxy: p.name, err: err instanceof Error ? err.message : String(err) }, `could not start aggregation proxy ${p.name}; trying again in a second`));
+      }
       if (d.role === 'spoke') setTimeout(() => void sync('proxy restarted'), 300);
       return;
     }

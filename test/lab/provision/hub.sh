@@ -2,7 +2,7 @@
 # The hub's part of setting up a site, as a user runs it: init the hub once, then add each spoke
 # and write its bundle.
 # Usage: hub.sh init ENDPOINT UPLINK TUNNEL_POOL
-#        hub.sh add-spoke NAME BUNDLE WAN=RATE_MBIT ...
+#        hub.sh add-spoke NAME BUNDLE WAN=RATE_MBIT ... [aggregate=tcp|off]
 set -euo pipefail
 
 case $1 in
@@ -12,13 +12,14 @@ case $1 in
   add-spoke)
     name=$2 bundle=$3
     shift 3
-    wans=() rates=()
+    wans=() rates=() aggregate=()
     for w in "$@"; do
+      case $w in aggregate=*) aggregate=(--aggregate "${w#aggregate=}"); continue ;; esac
       wans+=("${w%%=*}")
       # The line rates as the lab's ISPs sell them (the same both ways); each end shapes a little under.
       rates+=(--rate "${w%%=*}=${w#*=}/${w#*=}")
     done
     if [ -e "$bundle" ]; then echo "hub.sh: $bundle exists, spoke $name already added"; exit 0; fi
-    ospfbond hub add-spoke "$name" --wans "$(IFS=,; echo "${wans[*]}")" "${rates[@]}" --out "$bundle" ;;
+    ospfbond hub add-spoke "$name" --wans "$(IFS=,; echo "${wans[*]}")" "${rates[@]}" --out "$bundle" "${aggregate[@]}" ;;
   *) echo "hub.sh: init or add-spoke, not '$1'" >&2; exit 2 ;;
 esac
