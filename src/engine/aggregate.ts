@@ -7,8 +7,10 @@ import { defaultRouteDevs, listening, observeMptcp, redirectArmed, runningPid } 
 import { execute, type Printer } from '../router/executor.js';
 
 export interface AggregationState {
-  /** The spoke's proxy runs and listens: LAN TCP is redirected to it. */
+  /** The spoke's proxy runs and listens: LAN TCP is redirected to it (when the hub's answers). */
   proxyUp: boolean;
+  /** The redirect is armed now. */
+  armed: boolean;
   /** The taps whose endpoints carry subflows now. */
   taps: string[];
   /** What this round changed, in words for the log. */
@@ -21,34 +23,42 @@ export interface AggregationState {
  * the proxy listens, so a dead proxy's port never swallows the site's TCP: without the redirect it
  * takes the plain ECMP path. Cheap enough to run on every route change: two `ip` reads, one `nft`.
  */
-export async function syncAggregation(want: Desired, print: Printer): Promise<AggregationState | undefined> {
+export async function syncAggregation(want: Desired, print: Printer, opts: { hubProxyUp?: boolean; assumeUp?: boolean } = {}): Promise<AggregationState | undefined> {
   const agg = want.aggregate;
   if (want.role !== 'spoke' || !agg) return undefined;
-  const inRoute = await defaultRouteDevs();
+  let inRoute = await defaultRouteDevs();
+  // An apply runs before its tunnels are up, when no tap is in the route yet: every tap gets its
+  // endpoint then, or connections would have one subflow until the daemon's first round (and
+  // forever where no daemon runs). Once a tunnel is in the route, the route decides.
+  if (opts.assumeUp && !agg.endpoints.some((e) => inRoute.has(e.dev))) inRoute = new Set(agg.endpoints.filter((e) => !e.standby).map((e) => e.dev));
   const have = await observeMptcp();
   const steps: Step[] = planEndpoints(agg.endpoints, inRoute, have.endpoints);
   const changes: string[] = [];
   const ep = (s: Step) => (s.kind === 'run' ? s.argv.slice(3).join(' ') : '');
   for (const s of steps) changes.push(`mptcp endpoint ${ep(s)}`);
   const proxyUp = agg.proxies.every((p) => runningPid(p.name) !== undefined) && listening(SPOKE_REDIR_PORT);
+  const hubUp = opts.hubProxyUp ?? true;
+  const arm = proxyUp && hubUp;
   const armed = await redirectArmed(NFT_FAMILY, NFT_TABLE);
-  if (armed !== undefined && armed !== proxyUp) {
-    steps.push(run('aggregate', ['nft', proxyUp ? 'add' : 'delete', 'element', NFT_FAMILY, NFT_TABLE, 'aggregate_proto', '{ tcp }']));
-    changes.push(proxyUp ? 'proxy listens: LAN TCP goes through it again' : 'proxy down: LAN TCP takes the plain ECMP path');
+  if (armed !== undefined && armed !== arm) {
+    steps.push(run('aggregate', ['nft', arm ? 'add' : 'delete', 'element', NFT_FAMILY, NFT_TABLE, 'aggregate_proto', '{ tcp }']));
+    changes.push(arm ? 'both proxies up: LAN TCP goes through them again' : `${proxyUp ? "the hub's proxy does not answer" : 'proxy down'}: LAN TCP takes the plain ECMP path`);
   }
   await execute(steps, print);
-  return { proxyUp, taps: agg.endpoints.filter((e) => inRoute.has(e.dev)).map((e) => e.dev), changes };
+  return { proxyUp, armed: armed === undefined ? false : arm, taps: agg.endpoints.filter((e) => inRoute.has(e.dev)).map((e) => e.dev), changes };
 }
 
 /**
  * The endpoints and the redirect follow the tunnels and the proxy (syncAggregation). A proxy
  * just started takes some milliseconds to listen; the redirect is armed once it does.
+ * `assumeUp`: a user's apply, which comes before the tunnels are up (the daemon's repairs follow
+ * the route as it is).
  */
-export async function followAggregation(want: Desired, print: Printer): Promise<void> {
+export async function followAggregation(want: Desired, print: Printer, opts: { assumeUp: boolean }): Promise<void> {
   if (want.role !== 'spoke' || !want.aggregate) return;
   for (let i = 0; i < 30 && !listening(SPOKE_REDIR_PORT); i++) await new Promise((r) => setTimeout(r, 100));
   try {
-    await syncAggregation(want, print);
+    await syncAggregation(want, print, opts);
   } catch (err) {
     // The config is applied; the daemon's next round (every second) finishes this.
     print(`[!] aggregation: ${err instanceof Error ? err.message : String(err)}; the daemon retries`);

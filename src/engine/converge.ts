@@ -41,7 +41,7 @@ export async function converge(cfg: Config, print: Printer, opts: ConvergeOption
     if (opts.atomic) await executeAtomically(steps, want, have, print, failStep());
     else await execute(steps, print);
   }
-  await followAggregation(want, print);
+  await followAggregation(want, print, { assumeUp: !opts.repair });
   return { steps: steps.length, warnings };
 }
 

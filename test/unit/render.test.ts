@@ -7,10 +7,12 @@ import { renderHubFrr, renderSpokeFrr } from '../../src/render/frr.js';
 import { spliceFrrConf, extractBlock, conflictsInUserConf, wrapBlock } from '../../src/frr/block.js';
 import { renderHubNft, renderSpokeNft, nftHash } from '../../src/render/nft.js';
 import { renderShaper, shaperFor, shapeSignature, observedShape, wireBytes } from '../../src/render/tc.js';
+import { aggregating } from './routers.js';
 import { fixture, golden } from './files.js';
 
-const hub = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig;
-const spoke = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('spoke.ini')) as SpokeConfig;
+// Aggregation on (it is off by default): the goldens show its steps, rules and nft chains.
+const hub = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig);
+const spoke = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('spoke.ini')) as SpokeConfig);
 
 test('hub FRR block', () => golden('hub.frr.conf', wrapBlock(renderHubFrr(hub))));
 test('spoke FRR block', () => golden('spoke.frr.conf', wrapBlock(renderSpokeFrr(spoke))));

@@ -38,6 +38,11 @@ export function freshRouter(devs: string[]): Observed {
   };
 }
 
+/** A config with single-connection aggregation on for every site (it is off by default). */
+export function aggregating<C extends Config>(cfg: C): C {
+  return cfg.role === 'hub' ? { ...cfg, spokes: cfg.spokes.map((s) => ({ ...s, aggregate: 'tcp' as const })) } : { ...cfg, aggregate: 'tcp' as const };
+}
+
 /** Each aggregating site's proxy key, made up: the planner only copies it into a 0600 file. */
 export function testSecrets(cfg: Config): AggregateSecrets {
   const sites = cfg.role === 'hub' ? cfg.spokes.map((s) => s.name) : [cfg.name];

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { parseConfig } from '../../src/config/load.js';
+import type { SpokeConfig } from '../../src/config/types.js';
 import { parseWgDump, parseLinkCounters, type LinkSample } from '../../src/router/kernel.js';
 import { neighborsByIface, bfdByIface, ospfNexthops, routerLinks, costOnPrefix, ospfInterfaces } from '../../src/frr/json.js';
 import { buildReport, type StatusInputs } from '../../src/status/build.js';
@@ -9,13 +10,15 @@ import { statusReport } from '../../src/status/schema.js';
 import { renderStatus } from '../../src/status/view.js';
 import { metricsRegistry } from '../../src/daemon/metrics.js';
 import { fixture, golden } from './files.js';
+import { aggregating } from './routers.js';
 
 /**
  * Status is built from real FRR 8.4.4 JSON, wg and ip output captured in the namespace lab
  * (test/golden/frr84): "healthy" with every tunnel up, "degraded" with sitea's wan2 cut at its ISP.
  */
-const spokeCfg = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('frr84/spoke.ini'));
-const hubCfg = parseConfig('/etc/ospfbond/ospfbond.ini', fixture('frr84/hub.ini'));
+// The captured lab ran with aggregation on (it is off by default).
+const spokeCfg = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('frr84/spoke.ini')));
+const hubCfg = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('frr84/hub.ini')));
 
 function inputs(role: 'spoke' | 'hub', state: '' | 'degraded-'): StatusInputs {
   const f = (name: string) => fixture(`frr84/${state}${role}-${name}`);
@@ -31,6 +34,7 @@ function inputs(role: 'spoke' | 'hub', state: '' | 'degraded-'): StatusInputs {
     vtysh: { neighbors: f('ip-ospf-neighbor.json'), interfaces: f('ip-ospf-interface.json'), bfd: f('bfd-peers.json'), routes: f('ip-route.json'), routerLsas: f('ip-ospf-database-router.json') },
     // `ss` captured in the benchmark's lab during one proxied download (its first two sites have
     // these sites' tunnel numbers); the degraded capture predates aggregation: no connections.
+    // siteb's hub proxy is set down here, to show how that reads.
     aggregation: state
       ? { subflows: '', connections: '', proxyUp: role === 'spoke' ? { redir: true } : { 'site-sitea': true, 'site-siteb': true } }
       : { subflows: f('ss-subflows.txt'), connections: f('ss-mptcp.txt'), proxyUp: role === 'spoke' ? { redir: true } : { 'site-sitea': true, 'site-siteb': false } },
@@ -80,6 +84,20 @@ for (const role of ['spoke', 'hub'] as const) {
     });
   }
 }
+
+test('aggregation in status: connections and subflows per tunnel from ss, as captured', () => {
+  const spoke = buildReport(spokeCfg, inputs('spoke', ''));
+  assert.deepEqual(spoke.tunnels.map((t) => [t.wan, t.subflows]), [['wan1', 1], ['wan2', 2]]);
+  assert.deepEqual([spoke.spokes[0]!.aggregate, spoke.spokes[0]!.proxyUp, spoke.spokes[0]!.proxiedConnections], ['tcp', true, 2]);
+  const hub = buildReport(hubCfg, inputs('hub', ''));
+  const a = hub.spokes.find((s) => s.name === 'sitea')!;
+  assert.deepEqual([a.proxyUp, a.proxiedConnections], [true, 2]);
+  assert.deepEqual(hub.tunnels.filter((t) => t.spoke === 'sitea').map((t) => t.subflows), [1, 2]);
+  assert.equal(hub.spokes.find((s) => s.name === 'siteb')!.proxyUp, false);
+  // a site that does not aggregate has nulls, not zeros
+  const off = buildReport({ ...(spokeCfg as SpokeConfig), aggregate: 'off' }, inputs('spoke', ''));
+  assert.deepEqual([off.spokes[0]!.proxyUp, off.spokes[0]!.proxiedConnections, off.tunnels[0]!.subflows], [null, null, null]);
+});
 
 test('status JSON schema: docs/status.schema.json is generated from the zod schema', () => {
   golden('../../docs/status.schema.json', `${JSON.stringify(z.toJSONSchema(statusReport), null, 2)}\n`);

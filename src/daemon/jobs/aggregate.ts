@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import type { Logger } from 'pino';
 import { aggregateSecrets } from '../../config/key-files.js';
 import type { Config } from '../../config/types.js';
@@ -15,6 +16,27 @@ export const AGGREGATE_WATCH_CRON = '* * * * * *';
 const DEBOUNCE_MS = 20;
 /** A sync that no route change asked for, in case an event was missed (a monitor restarting). */
 const RESYNC_MS = 10_000;
+/** The hub's proxy is probed this often from a spoke, and counts as down after this many failures in a row. */
+const HUB_PROBE_MS = 2_000;
+const HUB_PROBE_FAILURES = 2;
+
+/**
+ * Whether the hub's proxy for this site accepts a TCP connection. The probe sends nothing: the
+ * proxy sees a connection that closes before its first byte. A plain TCP socket in Node, not a
+ * process; it only opens and closes a connection, it carries no data.
+ */
+export function probeHubProxy(host: string, port: number, timeoutMs = 1_000): Promise<boolean> {
+  return new Promise((done) => {
+    const s = connect({ host, port, timeout: timeoutMs });
+    const end = (ok: boolean) => {
+      s.destroy();
+      done(ok);
+    };
+    s.once('connect', () => end(true));
+    s.once('timeout', () => end(false));
+    s.once('error', () => end(false));
+  });
+}
 
 /**
  * Keeps aggregation in step between applies. On a spoke, one long-lived `ip monitor route` says
@@ -31,6 +53,9 @@ export function aggregateJob(): Job & { stop: () => void } {
   let lastSync = 0;
   let lastProxyUp: boolean | undefined;
   let stopped = false;
+  let hubFailures = 0;
+  let hubProxyUp = true;
+  let lastProbe = 0;
 
   const want = (c: Config): Desired | undefined => {
     const d = desiredState(c, aggregateSecrets(c));
@@ -49,7 +74,7 @@ export function aggregateJob(): Job & { stop: () => void } {
       // reads; should they cross, the step that finds its work done fails and the next round,
       // reading afresh, has nothing left to do.
       try {
-        const r = await syncAggregation(d, () => undefined);
+        const r = await syncAggregation(d, () => undefined, { hubProxyUp });
         if (!r) return;
         if (r.changes.length) log?.info({ why, taps: r.taps, proxyUp: r.proxyUp, changes: r.changes }, `aggregation: ${r.changes.join('; ')}`);
         if (lastProxyUp !== undefined && r.proxyUp !== lastProxyUp && !r.proxyUp) log?.warn('aggregation proxy down: LAN TCP takes the plain ECMP path until it is back');
@@ -97,7 +122,24 @@ export function aggregateJob(): Job & { stop: () => void } {
       if (d.role === 'spoke') setTimeout(() => void sync('proxy restarted'), 300);
       return;
     }
-    if (d.role === 'spoke' && (Date.now() - lastSync > RESYNC_MS || lastProxyUp === false)) await sync('periodic');
+    if (d.role !== 'spoke') return;
+    // A site whose hub proxy is gone (a hub without the package, a proxy that cannot start) would
+    // have every new connection accepted here and closed at once: its TCP goes the plain way.
+    if (Date.now() - lastProbe >= HUB_PROBE_MS) {
+      lastProbe = Date.now();
+      const p = d.aggregate!.proxies[0]!.settings;
+      const ok = await probeHubProxy(p.server, p.serverPort);
+      hubFailures = ok ? 0 : hubFailures + 1;
+      const up = hubFailures < HUB_PROBE_FAILURES;
+      if (up !== hubProxyUp) {
+        hubProxyUp = up;
+        if (up) l.info({ hubProxy: `${p.server}:${p.serverPort}` }, "the hub's aggregation proxy answers again");
+        else l.warn({ hubProxy: `${p.server}:${p.serverPort}`, failures: hubFailures }, "the hub's aggregation proxy does not answer; LAN TCP takes the plain ECMP path");
+        await sync('hub proxy');
+        return;
+      }
+    }
+    if (Date.now() - lastSync > RESYNC_MS || lastProxyUp === false) await sync('periodic');
   };
   return Object.assign(job, {
     stop: () => {
