@@ -170,7 +170,10 @@ describe('single-connection aggregation: one TCP flow over MPTCP proxies, one su
     await stop();
     console.log(`# measured: active-standby, primary cut at 3 s: upload per 0.5 s ${describeRun(r)}`);
     assert.equal(r.error, undefined, 'no reset');
-    assert.ok(r.intervals.filter((i) => i.start >= 6).every((i) => i.mbit > 0.5 * limitMbit([RATE])), 'the standby carries the upload');
+    // From 3 s after the cut to the end, on average (the server's 0.5 s intervals come in bursts).
+    const after = r.intervals.filter((i) => i.start >= 6);
+    const mean = after.reduce((a, i) => a + i.mbit, 0) / Math.max(1, after.length);
+    assert.ok(after.length >= 6 && mean > 0.7 * limitMbit([RATE]), `the standby carries the upload (${mean.toFixed(1)} Mbit/s on average)`);
     await lab.sh(sitea.name, 'ospfbond mode active-active 2>&1');
     await waitFor('both endpoints full again', 30_000, async () => (await endpoints(sitea)).filter((e) => !e.backup).length === 2, 200);
   });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError } from '../../src/base/errors.js';
+import { ConfigError, OspfbondError, EXIT } from '../../src/base/errors.js';
+import { parseAggregate } from '../../src/cli/hub.js';
 import { parseConfig } from '../../src/config/load.js';
 import { renderSpokeIni } from '../../src/config/write.js';
 import type { HubConfig, SpokeConfig } from '../../src/config/types.js';
@@ -102,4 +103,10 @@ test('endpoints follow the tunnels: out of the route, out of MPTCP; a standby ke
   assert.deepEqual(planEndpoints(standby, new Set(['obt-lte']), have).map(describeStep), ['ip mptcp endpoint delete id 1', 'ip mptcp endpoint delete id 0 10.255.0.14']);
   // an endpoint that is not ospfbond's is left alone
   assert.deepEqual(planEndpoints(specs, both, [...have, { id: 9, addr: '192.0.2.50', dev: 'eth9', subflow: true, backup: false }]), []);
+});
+
+test('--aggregate takes tcp or off; anything else is a usage error that says both', () => {
+  assert.equal(parseAggregate(undefined), 'off');
+  assert.equal(parseAggregate('tcp'), 'tcp');
+  assert.throws(() => parseAggregate('on'), (err: unknown) => err instanceof OspfbondError && err.exitCode === EXIT.usage && /--aggregate on: expected tcp or off/.test(err.message));
 });
