@@ -142,7 +142,8 @@ describe('single-connection aggregation: one TCP flow over MPTCP proxies, one su
     const backAt = Date.now();
     await waitFor('the redirect armed again', 10_000, async () => armed(sitea), 100);
     console.log(`# measured: hub proxy unreachable: redirect disarmed after ${disarmedMs} ms; armed ${Date.now() - backAt} ms after it answered again`);
-    assert.ok(disarmedMs <= 6000, `disarmed within two probes (${disarmedMs} ms)`);
+    // Two failed probes: each up to 2 s apart plus a 1 s tick of the job, and 1 s of timeout.
+    assert.ok(disarmedMs <= 8000, `disarmed within two probes (${disarmedMs} ms)`);
     const through = await lab.iperf(sitea.host, t.server.addr, 5405, '-t 2');
     assert.ok((await redirected(sitea)) > before && through > 1, 'through the proxies again');
     await stop();
