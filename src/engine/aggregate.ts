@@ -21,7 +21,7 @@ export interface AggregationState {
  * Keeps a spoke's aggregation in step with its tunnels and its proxy: one MPTCP endpoint per tap
  * that carries traffic (plan/aggregate.ts wantedEndpoints), and the nft redirect armed only while
  * the proxy listens, so a dead proxy's port never swallows the site's TCP: without the redirect it
- * takes the plain ECMP path. Cheap enough to run on every route change: two `ip` reads, one `nft`.
+ * takes the plain ECMP path. Cheap enough to run on every route change: three `ip` reads, one `nft`.
  */
 export async function syncAggregation(want: Desired, print: Printer, opts: { hubProxyUp?: boolean; assumeUp?: boolean } = {}): Promise<AggregationState | undefined> {
   const agg = want.aggregate;

@@ -57,9 +57,16 @@ export function aggregateJob(): Job & { stop: () => void } {
   let hubProxyUp = true;
   let lastProbe = 0;
 
+  // Worked out again only when the config changes: on a hub of 200 sites, the desired state (its
+  // FRR block and nft table) and 200 key derivations every second would be most of the daemon's work.
+  let cached: { key: string; want: Desired | undefined } | undefined;
   const want = (c: Config): Desired | undefined => {
-    const d = desiredState(c, aggregateSecrets(c));
-    return d.aggregate ? d : undefined;
+    const key = JSON.stringify(c);
+    if (cached?.key !== key) {
+      const d = desiredState(c, aggregateSecrets(c));
+      cached = { key, want: d.aggregate ? d : undefined };
+    }
+    return cached.want;
   };
 
   const sync = (why: string): Promise<void> => {
