@@ -10,7 +10,7 @@ export const AGGREGATE_MODES = ['tcp', 'off'] as const;
 export type AggregateMode = (typeof AGGREGATE_MODES)[number];
 /**
  * Off until many connections through the proxies are as fast as over ECMP: 32 flows through them
- * got 75-91 % of what MPTCP's subflows can carry where ECMP gets 97 % (docs/aggregation.md).
+ * got 67-96 % of what MPTCP's subflows can carry where ECMP gets 97 % (docs/aggregation.md).
  */
 export const DEFAULT_AGGREGATE: AggregateMode = 'off';
 

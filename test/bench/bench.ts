@@ -233,7 +233,7 @@ async function enableAggregation(lab: Lab): Promise<void> {
 
 /**
  * Many connections through the proxies, as issue 3 measured them over ECMP. Printed, not judged
- * yet: they get 75-91 % of what MPTCP's subflows carry where ECMP gets 97 % (docs/aggregation.md,
+ * yet: they get 67-96 % of what MPTCP's subflows carry where ECMP gets 97 % (docs/aggregation.md,
  * "Many connections"), which is why aggregation is off by default.
  */
 async function manyFlowsThroughProxies(lab: Lab, report: Record<string, unknown>): Promise<void> {
