@@ -131,7 +131,7 @@ export function desiredState(cfg: Config, secrets: AggregateSecrets): Desired {
 
 /** The kernel settings alone, which need no secret (doctor compares them). */
 export function desiredSysctls(cfg: Config): Record<string, string> {
-  return cfg.role === 'hub' ? hubSysctls(0) : spokeSysctls();
+  return cfg.role === 'hub' ? hubSysctls(cfg.spokes.reduce((n, s) => n + s.wans.length, 0)) : spokeSysctls();
 }
 
 function secretOf(secrets: AggregateSecrets, site: string): string {

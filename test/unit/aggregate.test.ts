@@ -9,7 +9,7 @@ import { aggregateSecret, parseExclude } from '../../src/model/aggregate.js';
 import { generateKeyPair } from '../../src/model/keys.js';
 import { describe as describeStep } from '../../src/model/step.js';
 import { planEndpoints, planProxies, wantedEndpoints } from '../../src/plan/aggregate.js';
-import { desiredState } from '../../src/plan/desired.js';
+import { desiredState, desiredSysctls } from '../../src/plan/desired.js';
 import { renderHubNft, renderSpokeNft } from '../../src/render/nft.js';
 import { fixture } from './files.js';
 import { aggregating, appliedRouter, freshRouter, testSecrets } from './routers.js';
@@ -109,4 +109,8 @@ test('--aggregate takes tcp or off; anything else is a usage error that says bot
   assert.equal(parseAggregate(undefined), 'off');
   assert.equal(parseAggregate('tcp'), 'tcp');
   assert.throws(() => parseAggregate('on'), (err: unknown) => err instanceof OspfbondError && err.exitCode === EXIT.usage && /--aggregate on: expected tcp or off/.test(err.message));
+});
+
+test('the sysctls doctor compares are the ones apply sets, without any secret', () => {
+  for (const cfg of [hub, spoke]) assert.deepEqual(desiredSysctls(cfg), desiredState(cfg, testSecrets(cfg)).sysctls);
 });
