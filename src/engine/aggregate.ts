@@ -30,9 +30,13 @@ export async function syncAggregation(want: Desired, print: Printer, opts: { hub
   // An apply runs before its tunnels are up, when no tap is in the route yet: every tap gets its
   // endpoint then, or connections would have one subflow until the daemon's first round (and
   // forever where no daemon runs). Once a tunnel is in the route, the route decides.
-  if (opts.assumeUp && !agg.endpoints.some((e) => inRoute.has(e.dev))) inRoute = new Set(agg.endpoints.filter((e) => !e.standby).map((e) => e.dev));
+  const noTap = !agg.endpoints.some((e) => inRoute.has(e.dev));
+  if (opts.assumeUp && noTap) inRoute = new Set(agg.endpoints.filter((e) => !e.standby).map((e) => e.dev));
   const have = await observeMptcp();
-  const steps: Step[] = planEndpoints(agg.endpoints, inRoute, have.endpoints);
+  // With no tunnel in the route (all down, or the route read while zebra replaced it) there is
+  // nowhere to move subflows to: deleting them would only reset every proxied connection, which
+  // MPTCP keeps alive through a short outage by itself.
+  const steps: Step[] = noTap && !opts.assumeUp ? [] : planEndpoints(agg.endpoints, inRoute, have.endpoints);
   const changes: string[] = [];
   const ep = (s: Step) => (s.kind === 'run' ? s.argv.slice(3).join(' ') : '');
   for (const s of steps) changes.push(`mptcp endpoint ${ep(s)}`);

@@ -46,6 +46,7 @@ function hubInput(cfg: HubConfig): string {
     ? // each site's proxy: only from the taps, and only from that site's own tap addresses
       `		tcp dport ${HUB_PROXY_PORT} iifname != "obt*" counter drop
 ` + `		tcp dport ${HUB_PROXY_PORT} ip daddr . ip saddr != @aggregate_clients counter drop
+		tcp dport ${HUB_PROXY_PORT} ${siteCounterMap(cfg, 'daddr', 'up')}
 `
     : '';
   rules +=
@@ -85,11 +86,31 @@ function aggregateClients(cfg: HubConfig): string {
       const addr = hubProxyAddr(cfg.tunnelPool, s.wans.map((t) => t.tunnel));
       return s.wans.map((t) => `${addr} . ${tunnelAddresses(cfg.tunnelPool, t.tunnel).spokeTap}`);
     });
-  return pairs.length ? `\tset aggregate_clients {\n\t\ttype ipv4_addr . ipv4_addr\n\t\telements = { ${pairs.join(', ')} }\n\t}\n` : '';
+  if (!pairs.length) return '';
+  const counters = aggregatingSites(cfg)
+    .flatMap((s) => (['up', 'down'] as const).map((d) => `\tcounter ${AGGREGATE_COUNTER.site(s.name, d)} {\n\t}\n`))
+    .join('');
+  return `${counters}\tset aggregate_clients {\n\t\ttype ipv4_addr . ipv4_addr\n\t\telements = { ${pairs.join(', ')} }\n\t}\n`;
+}
+
+function aggregatingSites(cfg: HubConfig): HubConfig['spokes'] {
+  return cfg.spokes.filter((s) => s.aggregate === 'tcp' && s.wans.length > 0);
+}
+
+/** `counter name ip daddr map { ADDR : "NAME", ... }`: each site's bytes by its proxy's address. */
+function siteCounterMap(cfg: HubConfig, field: 'daddr' | 'saddr', dir: 'up' | 'down'): string {
+  const entries = aggregatingSites(cfg).map((s) => `${hubProxyAddr(cfg.tunnelPool, s.wans.map((t) => t.tunnel))} : "${AGGREGATE_COUNTER.site(s.name, dir)}"`);
+  return `counter name ip ${field} map { ${entries.join(', ')} }`;
+}
+
+/** The hub counts each site's proxied bytes as they leave its proxy (down) or reach it (up). */
+function hubAggregateOutput(cfg: HubConfig): string {
+  if (!aggregatingSites(cfg).length) return '';
+  return `\tchain aggregate_output {\n\t\ttype filter hook output priority filter; policy accept;\n\t\ttcp sport ${HUB_PROXY_PORT} ${siteCounterMap(cfg, 'saddr', 'down')}\n\t}\n`;
 }
 
 export function renderHubNft(cfg: HubConfig): string {
-  let body = aggregateClients(cfg) + hubInput(cfg) + clamp('obt*');
+  let body = aggregateClients(cfg) + hubInput(cfg) + hubAggregateOutput(cfg) + clamp('obt*');
   if (cfg.nat) {
     body +=
       `\tchain postrouting {\n` +
@@ -130,7 +151,11 @@ function spokeAggregate(cfg: SpokeConfig): string {
   const ports = cfg.aggregateExclude.flatMap((e) => (e.kind === 'port' ? [e.from === e.to ? String(e.from) : `${e.from}-${e.to}`] : []));
   const outside = [...cfg.wans.map((w) => `"${w.dev}"`), ...cfg.wans.map((w) => `"${spokeTapName(w.name)}"`), ...cfg.wans.map((w) => `"${spokeWgName(w.name)}"`)];
   const from = cfg.lanDevs.length ? `iifname { ${cfg.lanDevs.map((d) => `"${d}"`).join(', ')} } ` : '';
+  const proxy = hubProxyAddr(cfg.tunnelPool, cfg.wans.map((w) => w.tunnel));
   return (
+    // What the site's proxied connections carry through the tunnels, up and down (`status`).
+    `\tcounter ${AGGREGATE_COUNTER.up} {\n\t}\n` +
+    `\tcounter ${AGGREGATE_COUNTER.down} {\n\t}\n` +
     `\tset aggregate_proto {\n\t\ttype inet_proto\n\t}\n` +
     `\tset aggregate_bypass {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tauto-merge\n\t\telements = { ${nets.join(', ')} }\n\t}\n` +
     `\tchain aggregate {\n` +
@@ -141,9 +166,21 @@ function spokeAggregate(cfg: SpokeConfig): string {
     `\tchain aggregate_input {\n` +
     `\t\ttype filter hook input priority filter; policy accept;\n` +
     `\t\ttcp dport ${SPOKE_REDIR_PORT} iifname { ${outside.join(', ')} } counter drop\n` +
+    `\t\tip saddr ${proxy} tcp sport ${HUB_PROXY_PORT} counter name "${AGGREGATE_COUNTER.down}"\n` +
+    `\t}\n` +
+    `\tchain aggregate_output {\n` +
+    `\t\ttype filter hook output priority filter; policy accept;\n` +
+    `\t\tip daddr ${proxy} tcp dport ${HUB_PROXY_PORT} counter name "${AGGREGATE_COUNTER.up}"\n` +
     `\t}\n`
   );
 }
+
+/** The named counters of proxied bytes: a spoke's two, and the hub's two per site. */
+export const AGGREGATE_COUNTER = {
+  up: 'aggregate_up',
+  down: 'aggregate_down',
+  site: (site: string, dir: 'up' | 'down') => `aggregate_${site}_${dir}`,
+} as const;
 
 export function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;

@@ -1,6 +1,7 @@
 import type { Config, HubConfig, SpokeConfig } from '../config/types.js';
 import { tunnelAddresses, hubProxyAddr, hubRouterId, hubTapName, spokeTapName, spokeWgName, wanPolicy, areaId, HUB_WG } from '../model/addressing.js';
 import { HUB_PROXY_PORT } from '../model/aggregate.js';
+import { AGGREGATE_COUNTER } from '../render/nft.js';
 import { isStandby, policyFromCosts, policyKey, type Policy } from '../model/policy.js';
 import { neighborsByIface, ospfInterfaces, bfdByIface, ospfNexthops, routerLinks, costOnPrefix, type RouterLink } from '../frr/json.js';
 import type { LinkSample, ObservedRoute, ObservedWg } from '../router/kernel.js';
@@ -15,8 +16,21 @@ export interface StatusInputs {
   wg: Record<string, ObservedWg>;
   kernelRoutes: ObservedRoute[];
   vtysh: { neighbors: string; interfaces: string; bfd: string; routes: string; routerLsas: string };
-  /** Aggregation: `ss -Htn state established` (subflows), `ss -HnM state established` (MPTCP connections), each proxy up by name. */
-  aggregation: { subflows: string; connections: string; proxyUp: Record<string, boolean> };
+  /**
+   * Aggregation: `ss -Htn state established` (subflows), `ss -HnM state established` (MPTCP
+   * connections), `nft -j list counters table inet ospfbond` (proxied bytes), each proxy up by name.
+   */
+  aggregation: { subflows: string; connections: string; counters: string; proxyUp: Record<string, boolean> };
+}
+
+/** Bytes of each named nft counter; none when the table or its counters are not there. */
+export function parseCounters(json: string): Record<string, number> {
+  try {
+    const j = JSON.parse(json) as { nftables?: { counter?: { name: string; bytes: number } }[] };
+    return Object.fromEntries((j.nftables ?? []).flatMap((e) => (e.counter ? [[e.counter.name, e.counter.bytes]] : [])));
+  } catch {
+    return {};
+  }
 }
 
 interface Sock {
@@ -76,6 +90,8 @@ export function buildReport(cfg: Config, inp: StatusInputs): StatusReport {
   const tunnels: TunnelStatus[] = [];
   const spokes: StatusReport['spokes'] = [];
   const subflows = parseSockets(inp.aggregation.subflows);
+  const counters = parseCounters(inp.aggregation.counters);
+  const bytes = (up: string, down: string, on: boolean) => ({ proxiedBytesUp: on ? (counters[up] ?? null) : null, proxiedBytesDown: on ? (counters[down] ?? null) : null });
   const connections = parseSockets(inp.aggregation.connections);
   if (cfg.role === 'spoke') {
     const on = cfg.aggregate === 'tcp';
@@ -91,6 +107,7 @@ export function buildReport(cfg: Config, inp: StatusInputs): StatusReport {
       aggregate: cfg.aggregate,
       proxyUp: on ? (inp.aggregation.proxyUp.redir ?? false) : null,
       proxiedConnections: on ? connections.filter(toProxy).length : null,
+      ...bytes(AGGREGATE_COUNTER.up, AGGREGATE_COUNTER.down, on),
     });
   } else {
     for (const s of cfg.spokes) {
@@ -107,6 +124,7 @@ export function buildReport(cfg: Config, inp: StatusInputs): StatusReport {
         aggregate: s.aggregate,
         proxyUp: on ? (inp.aggregation.proxyUp[`site-${s.name}`] ?? false) : null,
         proxiedConnections: on ? connections.filter(atProxy).length : null,
+        ...bytes(AGGREGATE_COUNTER.site(s.name, 'up'), AGGREGATE_COUNTER.site(s.name, 'down'), on),
       });
     }
   }
@@ -188,7 +206,7 @@ function peerPolicyOf(rows: TunnelStatus[]): Policy | undefined {
   );
 }
 
-function summary(name: string, policy: Policy, rows: TunnelStatus[]): Omit<StatusReport['spokes'][number], 'aggregate' | 'proxyUp' | 'proxiedConnections'> {
+function summary(name: string, policy: Policy, rows: TunnelStatus[]): Omit<StatusReport['spokes'][number], 'aggregate' | 'proxyUp' | 'proxiedConnections' | 'proxiedBytesUp' | 'proxiedBytesDown'> {
   const peer = peerPolicyOf(rows);
   return {
     name,

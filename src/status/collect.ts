@@ -4,6 +4,7 @@ import { probe } from '../base/run.js';
 import { listening, observeProxies } from '../router/aggregate.js';
 import { observeRoutes, observeWg, sampleLinks, type LinkSample } from '../router/kernel.js';
 import { SPOKE_REDIR_PORT } from '../model/aggregate.js';
+import { NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
 import { buildReport } from './build.js';
 import type { StatusReport } from './schema.js';
 
@@ -32,6 +33,7 @@ export async function collectStatus(cfg: Config, opts: { previous?: LinkSample; 
   const aggregation = {
     subflows: (await probe(['ss', '-Htn', 'state', 'established'])).stdout,
     connections: (await probe(['ss', '-HnM', 'state', 'established'])).stdout,
+    counters: (await probe(['nft', '-j', 'list', 'counters', 'table', NFT_FAMILY, NFT_TABLE])).stdout,
     // A spoke's proxy counts as up only while it listens: what arms the redirect (engine/aggregate.ts).
     proxyUp: Object.fromEntries(observeProxies().map((p) => [p.name, p.pid !== undefined && (p.name !== 'redir' || listening(SPOKE_REDIR_PORT))])),
   };

@@ -38,6 +38,8 @@ export const spokeSummary = z.object({
   aggregate: z.enum(['tcp', 'off']).describe('single-connection aggregation for the site (docs/aggregation.md)'),
   proxyUp: z.boolean().nullable().describe('the site\'s proxy on this router runs (spoke: and listens, so LAN TCP goes through it); null when the site does not aggregate'),
   proxiedConnections: z.number().int().nullable().describe('MPTCP connections between the site\'s proxies now; null when the site does not aggregate'),
+  proxiedBytesUp: z.number().nullable().describe('bytes of the site\'s proxied connections through the tunnels from the site to the hub (IP bytes of the subflows) since ospfbond\'s nft table was last written; null when the site does not aggregate'),
+  proxiedBytesDown: z.number().nullable().describe('the same, from the hub to the site'),
   rxBitsPerSecond: rate,
   txBitsPerSecond: rate,
 });

@@ -51,7 +51,8 @@ export function renderStatus(r: StatusReport, color: boolean): string {
 function aggregation(s: StatusReport['spokes'][number], tunnels: TunnelStatus[], c: Colors): string {
   if (s.aggregate === 'off' || s.proxyUp === null) return 'off';
   const per = tunnels.filter((t) => t.spoke === s.name).map((t) => `${t.wan} ${t.subflows ?? 0}`).join(' ');
-  return `${s.proxyUp ? c.green('proxy up') : c.red('proxy down')}, ${s.proxiedConnections ?? 0} conn, subflows ${per}`;
+  const bytes = s.proxiedBytesUp === null || s.proxiedBytesDown === null ? '' : `, ${formatBytes(s.proxiedBytesUp)} up/${formatBytes(s.proxiedBytesDown)} down`;
+  return `${s.proxyUp ? c.green('proxy up') : c.red('proxy down')}, ${s.proxiedConnections ?? 0} conn${bytes}, subflows ${per}`;
 }
 
 function row(t: TunnelStatus, hub: boolean, c: Colors): string[] {

@@ -20,6 +20,17 @@ import { aggregating } from './routers.js';
 const spokeCfg = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('frr84/spoke.ini')));
 const hubCfg = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('frr84/hub.ini')));
 
+/**
+ * `nft -j list counters` as nft 1.0.6 wrote it for the rendered tables (test/fixtures/frr84/*-nft-counters.json,
+ * fresh: every counter 0), with bytes put in: each counter gets its own value, so a mix-up shows.
+ */
+function withBytes(json: string): string {
+  const j = JSON.parse(json) as { nftables: { counter?: { bytes: number; name: string } }[] };
+  let n = 0;
+  for (const e of j.nftables) if (e.counter) e.counter.bytes = 1_000_000 * ++n + e.counter.name.length;
+  return JSON.stringify(j);
+}
+
 function inputs(role: 'spoke' | 'hub', state: '' | 'degraded-'): StatusInputs {
   const f = (name: string) => fixture(`frr84/${state}${role}-${name}`);
   const links = parseLinkCounters(f('ip-link.json'));
@@ -36,8 +47,8 @@ function inputs(role: 'spoke' | 'hub', state: '' | 'degraded-'): StatusInputs {
     // these sites' tunnel numbers); the degraded capture predates aggregation: no connections.
     // siteb's hub proxy is set down here, to show how that reads.
     aggregation: state
-      ? { subflows: '', connections: '', proxyUp: role === 'spoke' ? { redir: true } : { 'site-sitea': true, 'site-siteb': true } }
-      : { subflows: f('ss-subflows.txt'), connections: f('ss-mptcp.txt'), proxyUp: role === 'spoke' ? { redir: true } : { 'site-sitea': true, 'site-siteb': false } },
+      ? { subflows: '', connections: '', counters: '', proxyUp: role === 'spoke' ? { redir: true } : { 'site-sitea': true, 'site-siteb': true } }
+      : { subflows: f('ss-subflows.txt'), connections: f('ss-mptcp.txt'), counters: withBytes(f('nft-counters.json')), proxyUp: role === 'spoke' ? { redir: true } : { 'site-sitea': true, 'site-siteb': false } },
   };
 }
 
@@ -89,9 +100,12 @@ test('aggregation in status: connections and subflows per tunnel from ss, as cap
   const spoke = buildReport(spokeCfg, inputs('spoke', ''));
   assert.deepEqual(spoke.tunnels.map((t) => [t.wan, t.subflows]), [['wan1', 1], ['wan2', 2]]);
   assert.deepEqual([spoke.spokes[0]!.aggregate, spoke.spokes[0]!.proxyUp, spoke.spokes[0]!.proxiedConnections], ['tcp', true, 2]);
+  // the counters by name: aggregate_up is the first in the file, aggregate_down the second
+  assert.deepEqual([spoke.spokes[0]!.proxiedBytesUp, spoke.spokes[0]!.proxiedBytesDown], [1_000_012, 2_000_014]);
   const hub = buildReport(hubCfg, inputs('hub', ''));
   const a = hub.spokes.find((s) => s.name === 'sitea')!;
   assert.deepEqual([a.proxyUp, a.proxiedConnections], [true, 2]);
+  assert.deepEqual([a.proxiedBytesUp, a.proxiedBytesDown], [1_000_000 + 'aggregate_sitea_up'.length, 2_000_000 + 'aggregate_sitea_down'.length]);
   assert.deepEqual(hub.tunnels.filter((t) => t.spoke === 'sitea').map((t) => t.subflows), [1, 2]);
   assert.equal(hub.spokes.find((s) => s.name === 'siteb')!.proxyUp, false);
   // a site that does not aggregate has nulls, not zeros
