@@ -5,6 +5,8 @@ import { planEndpoints } from '../plan/aggregate.js';
 import { NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
 import { defaultRouteDevs, listening, observeMptcp, redirectArmed, runningPid } from '../router/aggregate.js';
 import { execute, type Printer } from '../router/executor.js';
+import { probe } from '../base/run.js';
+import { parseSockets } from '../status/build.js';
 
 export interface AggregationState {
   /** The spoke's proxy runs and listens: LAN TCP is redirected to it (when the hub's answers). */
@@ -23,7 +25,7 @@ export interface AggregationState {
  * the proxy listens, so a dead proxy's port never swallows the site's TCP: without the redirect it
  * takes the plain ECMP path. Cheap enough to run on every route change: three `ip` reads, one `nft`.
  */
-export async function syncAggregation(want: Desired, print: Printer, opts: { hubProxyUp?: boolean; assumeUp?: boolean } = {}): Promise<AggregationState | undefined> {
+export async function syncAggregation(want: Desired, print: Printer, opts: { hubProxyUp?: boolean; assumeUp?: boolean; rejoin?: boolean } = {}): Promise<AggregationState | undefined> {
   const agg = want.aggregate;
   if (want.role !== 'spoke' || !agg) return undefined;
   let inRoute = await defaultRouteDevs();
@@ -37,6 +39,7 @@ export async function syncAggregation(want: Desired, print: Printer, opts: { hub
   // nowhere to move subflows to: deleting them would only reset every proxied connection, which
   // MPTCP keeps alive through a short outage by itself.
   const steps: Step[] = noTap && !opts.assumeUp ? [] : planEndpoints(agg.endpoints, inRoute, have.endpoints);
+  if (opts.rejoin && steps.length === 0) steps.push(...(await rejoinSteps(want, inRoute)));
   const changes: string[] = [];
   const ep = (s: Step) => (s.kind === 'run' ? s.argv.slice(3).join(' ') : '');
   for (const s of steps) changes.push(`mptcp endpoint ${ep(s)}`);
@@ -50,6 +53,29 @@ export async function syncAggregation(want: Desired, print: Printer, opts: { hub
   }
   await execute(steps, print);
   return { proxyUp, armed: armed === undefined ? false : arm, taps: agg.endpoints.filter((e) => inRoute.has(e.dev)).map((e) => e.dev), changes };
+}
+
+/**
+ * The kernel's path manager opens a subflow from a new endpoint once per connection: when that one
+ * SYN is lost (a tunnel back in the route before it carries everything again), the connection
+ * stays without a subflow there. Seen in a CI benchmark: after an upstream drop ended, a proxied
+ * upload's WAN carried nothing for 8 s and more. A tap in the route with fewer subflows to the
+ * hub's proxy than there are connections gets its endpoint deleted and added again, which makes
+ * the path manager try again for every connection.
+ */
+async function rejoinSteps(want: Desired, inRoute: Set<string>): Promise<Step[]> {
+  const agg = want.aggregate!;
+  const { server, serverPort } = agg.proxies[0]!.settings;
+  const toProxy = (x: { peer: string; peerPort: number }) => x.peer === server && x.peerPort === serverPort;
+  const connections = parseSockets((await probe(['ss', '-HnM', 'state', 'established'])).stdout).filter(toProxy).length;
+  if (connections === 0) return [];
+  const subflows = parseSockets((await probe(['ss', '-Htn', 'state', 'established'])).stdout).filter(toProxy);
+  return agg.endpoints
+    .filter((e) => inRoute.has(e.dev) && subflows.filter((x) => x.local === e.addr).length < connections)
+    .flatMap((e) => [
+      run('aggregate', ['ip', 'mptcp', 'endpoint', 'delete', 'id', String(e.id)]),
+      run('aggregate', ['ip', 'mptcp', 'endpoint', 'add', e.addr, 'dev', e.dev, 'id', String(e.id), 'subflow']),
+    ]);
 }
 
 /**

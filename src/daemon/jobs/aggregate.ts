@@ -19,6 +19,9 @@ const RESYNC_MS = 10_000;
 /** The hub's proxy is probed this often from a spoke, and counts as down after this many failures in a row. */
 const HUB_PROBE_MS = 2_000;
 const HUB_PROBE_FAILURES = 2;
+/** After an endpoint is added: long enough for every connection's MP_JOIN, over a tunnel just back. */
+const REJOIN_CHECK_MS = 2_000;
+const REJOIN_TRIES = 3;
 
 /**
  * Whether the hub's proxy for this site accepts a TCP connection. The probe sends nothing: the
@@ -56,6 +59,7 @@ export function aggregateJob(): Job & { stop: () => void } {
   let hubFailures = 0;
   let hubProxyUp = true;
   let lastProbe = 0;
+  let rejoinLeft = 0;
 
   // Worked out again only when the config changes: on a hub of 200 sites, the desired state (its
   // FRR block and nft table) and 200 key derivations every second would be most of the daemon's work.
@@ -69,7 +73,7 @@ export function aggregateJob(): Job & { stop: () => void } {
     return cached.want;
   };
 
-  const sync = (why: string): Promise<void> => {
+  const sync = (why: string, rejoin = false): Promise<void> => {
     chain = chain.then(async () => {
       if (!cfg || stopped) return;
       const d = want(cfg);
@@ -81,8 +85,16 @@ export function aggregateJob(): Job & { stop: () => void } {
       // reads; should they cross, the step that finds its work done fails and the next round,
       // reading afresh, has nothing left to do.
       try {
-        const r = await syncAggregation(d, () => undefined, { hubProxyUp });
+        const r = await syncAggregation(d, () => undefined, { hubProxyUp, rejoin });
         if (!r) return;
+        // A tunnel back in the route: check a little later that the connections opened subflows
+        // over it, a few times at most, so that a connection that never can does not make the
+        // tap's subflows churn for good.
+        if (!rejoin && r.changes.some((c) => / add /.test(c))) rejoinLeft = REJOIN_TRIES;
+        if (r.changes.some((c) => / add /.test(c)) && rejoinLeft > 0) {
+          rejoinLeft--;
+          setTimeout(() => void sync('rejoin check', true), REJOIN_CHECK_MS);
+        }
         if (r.changes.length) log?.info({ why, taps: r.taps, proxyUp: r.proxyUp, changes: r.changes }, `aggregation: ${r.changes.join('; ')}`);
         if (lastProxyUp !== undefined && r.proxyUp !== lastProxyUp && !r.proxyUp) log?.warn('aggregation proxy down: LAN TCP takes the plain ECMP path until it is back');
         lastProxyUp = r.proxyUp;
