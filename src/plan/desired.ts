@@ -92,7 +92,7 @@ export interface AggregateSpec {
   proxies: ProxySpec[];
   /** `ip mptcp limits`: subflows a connection may add (spoke) or accept (hub). */
   subflows: number;
-  /** Spoke only: one endpoint per tap, and the nft set the redirect waits on. */
+  /** Spoke only: one endpoint per tap (hub: none; the spoke opens every subflow). */
   endpoints: EndpointSpec[];
 }
 /** The secret of each site's proxy pair, by site name (config/key-files.ts aggregateSecrets). */
