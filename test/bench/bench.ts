@@ -296,10 +296,7 @@ async function singleConnectionFailover(lab: Lab, report: Record<string, unknown
       const run = await pending;
       if (dir === 'upload' && !run.receiverSide) throw new Error('single connection upload: iperf3 returned no server-side intervals');
       await restoredAndBonded(lab, site);
-      const bar = 0.8 * remaining;
-      const dip = run.intervals.find((i) => i.end > failAt - 0.3 && i.mbit < bar);
-      const back = dip ? run.intervals.find((i) => i.start >= dip.end && i.mbit >= bar) : undefined;
-      const recovery = dip && back ? back.end - dip.start : dip ? Infinity : 0;
+      const { dip, back, recovery } = recoveryAfter(run, failAt, 0.8 * remaining);
       runs.push({ kind, dir, failAt, recoverySeconds: recovery, tunnelBackMs: tunnelMs, rejoinMs: backMs, error: run.error ?? null, intervals: run.intervals });
       log(`one proxied connection, ${kind} ${dir}: fail at ${failAt.toFixed(2)} s, dip from ${dip?.start.toFixed(1) ?? '-'} s, back ${back?.end.toFixed(1) ?? '-'} s; the tunnel back in the route ${tunnelMs} ms after the restore, wan1 carries data ${backMs} ms after that`);
       target(`one proxied connection (${kind}, ${dir}): a WAN fails`, run.error ? `reset: ${run.error}` : `no reset; back above 80 % of the remaining ${remaining.toFixed(1)} Mbit/s in ${recovery.toFixed(2)} s`, 'no reset; <= 1.5 s', !run.error && recovery <= 1.5);
@@ -360,6 +357,16 @@ interface FailoverTrial {
   /** Datagrams the echo server's and the host's own sockets dropped (full buffers): not the tunnels'. */
   harnessDrops: number;
   restoreSeconds: number;
+}
+
+/**
+ * From the receiver's data: the first interval below `bar` after the failure began, to the end of
+ * the first interval back above it (Infinity: never back; 0: no dip). Conservative by up to one interval.
+ */
+function recoveryAfter(run: IperfRun, failAt: number, bar: number): { dip?: IperfRun['intervals'][number]; back?: IperfRun['intervals'][number]; recovery: number } {
+  const dip = run.intervals.find((i) => i.end > failAt - 0.3 && i.mbit < bar);
+  const back = dip ? run.intervals.find((i) => i.start >= dip.end && i.mbit >= bar) : undefined;
+  return { dip, back, recovery: dip && back ? back.end - dip.start : dip ? Infinity : 0 };
 }
 
 async function restoredAndBonded(lab: Lab, site: SpokeSpec): Promise<number> {
@@ -451,12 +458,7 @@ async function tcpSurvival(lab: Lab, report: Record<string, unknown>, rec: Recor
       const run = await pending;
       if (dir === 'upload' && !run.receiverSide) throw new Error('TCP upload: iperf3 returned no server-side intervals');
       await restoredAndBonded(lab, site);
-      // From the receiver's data: the first 0.1 s interval below 80 % after the failure began, to
-      // the end of the first interval back above it. Conservative by up to one interval.
-      const bar = 0.8 * remaining;
-      const dip = run.intervals.find((i) => i.end > failAt - 0.3 && i.mbit < bar);
-      const back = dip ? run.intervals.find((i) => i.start >= dip.end && i.mbit >= bar) : undefined;
-      const recovery = dip && back ? back.end - dip.start : dip ? Infinity : 0;
+      const { dip, back, recovery } = recoveryAfter(run, failAt, 0.8 * remaining);
       const worstAfterRestore = Math.min(...run.intervals.filter((i) => i.start > restoreAt + 0.5).map((i) => i.mbit));
       runs.push({ kind, dir, cport, victim, failAt, restoreAt, recoverySeconds: recovery, error: run.error ?? null, dipStart: dip?.start ?? null, minMbitAfterRestore: worstAfterRestore, intervals: run.intervals });
       log(`tcp ${kind} ${dir}: on ${victim}, fail at ${failAt.toFixed(2)} s, dip from ${dip?.start.toFixed(1) ?? '-'} s, back ${back?.end.toFixed(1) ?? '-'} s; restore at ${restoreAt.toFixed(2)} s`);
