@@ -52,12 +52,17 @@ export const wireguardSocket = (name: string) => `/var/run/wireguard/${name}.soc
 export const BOOT_ID = '/proc/sys/kernel/random/boot_id';
 
 /**
- * The aggregation proxies' configs (they hold each site's key: mode 0600) and pid files. The key is
- * in the file, not on a command line, where `ps` would show it.
+ * The aggregation proxies' configs (they hold each site's key: mode 0600), their systemd units and
+ * (without systemd) their pid files. The key is in the file, not on a command line, where `ps`
+ * would show it. The units are runtime units, in /run: they exist while a config wants the proxy,
+ * and at boot `ospfbond apply` writes them again, after the addresses the proxies listen on.
  */
 export const AGGREGATE = {
   dir: `${ROOT}/etc/ospfbond/aggregate`,
   config: (name: string) => `${ROOT}/etc/ospfbond/aggregate/${name}.json`,
   pid: (name: string) => `${RUN_DIR}/aggregate-${name}.pid`,
   runDir: RUN_DIR,
+  unitDir: `${ROOT}/run/systemd/system`,
+  unitName: (name: string) => `ospfbond-aggregate-${name}.service`,
+  unit: (name: string) => `${ROOT}/run/systemd/system/ospfbond-aggregate-${name}.service`,
 } as const;

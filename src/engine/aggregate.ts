@@ -1,3 +1,4 @@
+import { underSystemd } from '../base/host.js';
 import { SPOKE_REDIR_PORT } from '../model/aggregate.js';
 import { run, type Step } from '../model/step.js';
 import type { Desired } from '../plan/desired.js';
@@ -43,7 +44,7 @@ export async function syncAggregation(want: Desired, print: Printer, opts: { hub
   const changes: string[] = [];
   const ep = (s: Step) => (s.kind === 'run' ? s.argv.slice(3).join(' ') : '');
   for (const s of steps) changes.push(`mptcp endpoint ${ep(s)}`);
-  const proxyUp = agg.proxies.every((p) => runningPid(p.name) !== undefined) && listening(SPOKE_REDIR_PORT);
+  const proxyUp = agg.proxies.every((p) => runningPid(p.name, underSystemd()) !== undefined) && listening(SPOKE_REDIR_PORT);
   const hubUp = opts.hubProxyUp ?? true;
   const arm = proxyUp && hubUp;
   const armed = await redirectArmed(NFT_FAMILY, NFT_TABLE);

@@ -1,5 +1,6 @@
 import { AGGREGATE } from '../base/paths.js';
 import { run, type Step } from '../model/step.js';
+import { renderProxyUnit } from '../render/proxy.js';
 import type { ObservedEndpoint, ObservedProxy } from '../router/aggregate.js';
 import type { Observed } from '../router/observe.js';
 import type { Desired, EndpointSpec, ProxySpec } from './desired.js';
@@ -7,47 +8,84 @@ import type { Desired, EndpointSpec, ProxySpec } from './desired.js';
 /** Aggregation: the proxies' configs and processes, MPTCP's limits, and (for the follower) the endpoints. */
 
 /**
- * start-stop-daemon, which every Debian has (dpkg), starts a proxy detached with a pid file, and
- * stops only the process that file names and that runs the proxy's program. The proxies drop root
- * (`-a nobody`) once they have read their config, which only root may read.
+ * Under systemd a proxy is its own unit (render/proxy.ts), and `systemctl start` is a no-op where
+ * it runs. Without systemd (containers, the namespace lab) start-stop-daemon, which every Debian
+ * has (dpkg), starts it detached with a pid file, and stops only the process that file names and
+ * that runs the proxy's program. The proxies drop root (`-a nobody`) once they have read their
+ * config, which only root may read.
  */
-export function startProxy(p: Pick<ProxySpec, 'name' | 'program' | 'configPath'>): Step {
+export function startProxy(p: Pick<ProxySpec, 'name' | 'program' | 'configPath'>, systemd: boolean): Step {
+  if (systemd) return run('aggregate', ['systemctl', 'start', AGGREGATE.unitName(p.name)]);
   return run('aggregate', [
     'start-stop-daemon', '--start', '--quiet', '--oknodo', '--background', '--make-pidfile', '--pidfile', AGGREGATE.pid(p.name),
     '--exec', p.program, '--', '-c', p.configPath, '-a', 'nobody',
   ]);
 }
 
-export function stopProxy(name: string): Step {
+/** Stops the one start-stop-daemon started: without systemd, or from before systemd ran the proxies. */
+function stopDetached(name: string): Step {
   return run('aggregate', [
     'start-stop-daemon', '--stop', '--quiet', '--oknodo', '--pidfile', AGGREGATE.pid(name), '--retry', 'TERM/5/KILL/2', '--remove-pidfile',
   ]);
 }
 
+const daemonReload = (): Step => run('aggregate', ['systemctl', 'daemon-reload']);
+
 function writeConfig(p: ProxySpec): Step {
   return { kind: 'write', area: 'aggregate', path: p.configPath, content: p.config, mode: 0o600, label: `proxy ${p.name}'s config (holds the site's key)` };
 }
 
+function writeUnit(p: ProxySpec): Step {
+  return { kind: 'write', area: 'aggregate', path: AGGREGATE.unit(p.name), content: renderProxyUnit(p), mode: 0o644, label: `proxy ${p.name}'s systemd unit` };
+}
+
 /** Proxies: a changed config restarts its proxy (shadowsocks-libev reads it only at start). */
 export function planProxies(want: Desired, have: Observed): Step[] {
+  const systemd = have.frr.systemd;
   const steps: Step[] = [];
   const wanted = want.aggregate?.proxies ?? [];
-  for (const cur of have.proxies) if (!wanted.some((p) => p.name === cur.name)) steps.push(...removeProxy(cur));
+  const gone = have.proxies.filter((cur) => !wanted.some((p) => p.name === cur.name));
+  steps.push(...removeProxies(gone, systemd));
+  let reload = false;
+  const starts: Step[] = [];
   for (const p of wanted) {
     const cur = have.proxies.find((c) => c.name === p.name);
     const changed = cur?.config !== p.config;
     if (changed) steps.push(writeConfig(p));
-    if (changed && cur?.pid !== undefined) steps.push(stopProxy(p.name));
-    if (changed || cur?.pid === undefined) steps.push(startProxy(p));
+    if (!systemd) {
+      if (changed && cur?.pid !== undefined) steps.push(stopDetached(p.name));
+      if (changed || cur?.pid === undefined) steps.push(startProxy(p, false));
+      continue;
+    }
+    // A router that ran its proxies detached before systemd ran them (or before this version).
+    if (cur?.detachedPid !== undefined) steps.push(stopDetached(p.name));
+    const unitChanged = cur?.unit !== renderProxyUnit(p);
+    if (unitChanged) {
+      steps.push(writeUnit(p));
+      reload = true;
+    }
+    const unit = AGGREGATE.unitName(p.name);
+    if ((changed || unitChanged) && cur?.pid !== undefined) starts.push(run('aggregate', ['systemctl', 'restart', unit]));
+    else if (changed || unitChanged || cur?.pid === undefined) starts.push(startProxy(p, true));
   }
-  return steps;
+  if (reload) steps.push(daemonReload());
+  return [...steps, ...starts];
 }
 
-/** A proxy no config wants any more, as `down` removes it too. */
-export function removeProxy(cur: ObservedProxy): Step[] {
+/** Proxies no config wants any more, as `down` removes them too. */
+export function removeProxies(gone: ObservedProxy[], systemd: boolean): Step[] {
   const steps: Step[] = [];
-  if (cur.pid !== undefined) steps.push(stopProxy(cur.name));
-  if (cur.config !== undefined) steps.push({ kind: 'remove', area: 'aggregate', path: AGGREGATE.config(cur.name), label: `proxy ${cur.name}'s config` });
+  let reload = false;
+  for (const cur of gone) {
+    if (systemd && cur.unit !== undefined) steps.push(run('aggregate', ['systemctl', 'stop', AGGREGATE.unitName(cur.name)]));
+    if (systemd ? cur.detachedPid !== undefined : cur.pid !== undefined) steps.push(stopDetached(cur.name));
+    if (cur.unit !== undefined) {
+      steps.push({ kind: 'remove', area: 'aggregate', path: AGGREGATE.unit(cur.name), label: `proxy ${cur.name}'s systemd unit` });
+      reload = systemd;
+    }
+    if (cur.config !== undefined) steps.push({ kind: 'remove', area: 'aggregate', path: AGGREGATE.config(cur.name), label: `proxy ${cur.name}'s config` });
+  }
+  if (reload) steps.push(daemonReload());
   return steps;
 }
 

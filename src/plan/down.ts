@@ -8,7 +8,7 @@ import { NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
 import type { Observed } from '../router/observe.js';
 import { foreignLink } from './frr.js';
 import { delRoute, moveRoute } from './routing.js';
-import { removeProxy } from './aggregate.js';
+import { removeProxies } from './aggregate.js';
 
 /** `down`: remove by tag everything ospfbond made, put back what it changed; needs no config. */
 export function planDown(have: Observed): Step[] {
@@ -17,7 +17,7 @@ export function planDown(have: Observed): Step[] {
     if (r.table === 'main' && r.dst === 'default' && isDemoted(r.metric)) steps.push(...moveRoute(r, r.metric & 0xffffff));
   }
   // The proxies first: their connections end before the tunnels they ride go.
-  for (const p of have.proxies) steps.push(...removeProxy(p));
+  steps.push(...removeProxies(have.proxies, have.frr.systemd));
   const taps = new Set(have.links.filter((l) => l.alias?.startsWith(LINK_ALIAS_PREFIX)).map((l) => l.name));
   for (const e of have.mptcp.endpoints) if (e.dev !== undefined && taps.has(e.dev)) steps.push(run('aggregate', ['ip', 'mptcp', 'endpoint', 'delete', 'id', String(e.id)]));
   // The links go before FRR's reload, as in apply: FRR 10 refuses `no interface X` while X exists

@@ -7,10 +7,14 @@ import { probe, probeJson } from '../base/run.js';
 
 export interface ObservedProxy {
   name: string;
-  /** The running proxy's pid, from its pid file. */
+  /** The running proxy's pid: its unit's process under systemd, else its pid file's. */
   pid?: number;
+  /** A proxy start-stop-daemon started (its pid file names it), also where systemd now runs the router. */
+  detachedPid?: number;
   /** Its config file's text (it holds the key: compared, never printed). */
   config?: string;
+  /** Its systemd unit's text. */
+  unit?: string;
 }
 export interface ObservedEndpoint {
   id: number;
@@ -27,19 +31,41 @@ export interface ObservedMptcp {
 
 const PROGRAMS = ['/usr/bin/ss-redir', '/usr/bin/ss-server'];
 
-/** The pid in a proxy's pid file when that process runs one of the proxy programs, else undefined. */
-export function runningPid(name: string): number | undefined {
-  const pid = Number(readText(AGGREGATE.pid(name)).trim());
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+function isProxy(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
-    return PROGRAMS.includes(readlinkSync(`/proc/${pid}/exe`)) ? pid : undefined;
+    return PROGRAMS.includes(readlinkSync(`/proc/${pid}/exe`));
   } catch {
-    return undefined;
+    return false;
   }
 }
 
-/** Every proxy that has a config file or a pid file: the wanted ones, and any left from an older config. */
-export function observeProxies(): ObservedProxy[] {
+/** The pid in a proxy's pid file when that process runs one of the proxy programs, else undefined. */
+function pidFilePid(name: string): number | undefined {
+  const pid = Number(readText(AGGREGATE.pid(name)).trim());
+  return isProxy(pid) ? pid : undefined;
+}
+
+/**
+ * The proxy in a unit's cgroup. A file read, not `systemctl show`: the daemon asks every second,
+ * for each of a hub's sites. The unified hierarchy first (Debian 12 and later), then a hybrid one's.
+ */
+function unitPid(name: string): number | undefined {
+  for (const root of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd']) {
+    const procs = readText(`${root}/system.slice/${AGGREGATE.unitName(name)}/cgroup.procs`);
+    const pid = procs.split('\n').map(Number).find(isProxy);
+    if (pid !== undefined) return pid;
+  }
+  return undefined;
+}
+
+/** The running proxy `name`: under systemd its unit's, else the one its pid file names. */
+export function runningPid(name: string, systemd: boolean): number | undefined {
+  return systemd ? unitPid(name) : pidFilePid(name);
+}
+
+/** Every proxy that has a config file, a unit or a pid file: the wanted ones, and any left from an older config. */
+export function observeProxies(systemd: boolean): ObservedProxy[] {
   const names = new Set<string>();
   const list = (dir: string, re: RegExp) => {
     try {
@@ -53,14 +79,23 @@ export function observeProxies(): ObservedProxy[] {
   };
   list(AGGREGATE.dir, /^([a-z][a-z0-9-]*)\.json$/);
   list(AGGREGATE.runDir, /^aggregate-([a-z][a-z0-9-]*)\.pid$/);
-  return [...names].sort().map((name) => {
-    let config: string | undefined;
+  list(AGGREGATE.unitDir, /^ospfbond-aggregate-([a-z][a-z0-9-]*)\.service$/);
+  const text = (path: string) => {
     try {
-      config = readFileSync(AGGREGATE.config(name), 'utf8');
+      return readFileSync(path, 'utf8');
     } catch {
-      config = undefined;
+      return undefined;
     }
-    return { name, pid: runningPid(name), config };
+  };
+  return [...names].sort().map((name) => {
+    const detachedPid = pidFilePid(name);
+    return {
+      name,
+      pid: systemd ? unitPid(name) : detachedPid,
+      ...(systemd && detachedPid !== undefined ? { detachedPid } : {}),
+      config: text(AGGREGATE.config(name)),
+      unit: text(AGGREGATE.unit(name)),
+    };
   });
 }
 

@@ -35,6 +35,7 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
     // Reading the router needs these too; say what to install before anything else fails obscurely.
     throw new OspfbondError(`this router lacks ${missing.join(', ')}`, EXIT.precondition, `apt-get install ${missing.join(' ')}; nothing was changed`);
   }
+  const systemd = underSystemd();
   const links = await observeLinks();
   const ours = links.filter((l) => l.alias?.startsWith(LINK_ALIAS_PREFIX));
   return {
@@ -45,10 +46,10 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
     routes: await observeRoutes(),
     sysctls: Object.fromEntries(opts.sysctls.map((s) => [s, readSysctl(s)])),
     nftRuleset: await observeNft(),
-    frr: await observeFrr(underSystemd()),
+    frr: await observeFrr(systemd),
     resolved: await resolveHosts(opts.hosts),
     saved: readSaved(),
-    proxies: observeProxies(),
+    proxies: observeProxies(systemd),
     mptcp: await observeMptcp(),
     policyRecord: hasAgreed(),
   };

@@ -1,3 +1,4 @@
+import { underSystemd } from '../base/host.js';
 import type { Config } from '../config/types.js';
 import { vtyshJson } from '../frr/vtysh.js';
 import { probe } from '../base/run.js';
@@ -35,7 +36,7 @@ export async function collectStatus(cfg: Config, opts: { previous?: LinkSample; 
     connections: (await probe(['ss', '-HnM', 'state', 'established'])).stdout,
     counters: (await probe(['nft', '-j', 'list', 'counters', 'table', NFT_FAMILY, NFT_TABLE])).stdout,
     // A spoke's proxy counts as up only while it listens: what arms the redirect (engine/aggregate.ts).
-    proxyUp: Object.fromEntries(observeProxies().map((p) => [p.name, p.pid !== undefined && (p.name !== 'redir' || listening(SPOKE_REDIR_PORT))])),
+    proxyUp: Object.fromEntries(observeProxies(underSystemd()).map((p) => [p.name, p.pid !== undefined && (p.name !== 'redir' || listening(SPOKE_REDIR_PORT))])),
   };
   return { report: buildReport(cfg, { sample, previous: first, wg, kernelRoutes, vtysh: vt, aggregation }), sample };
 }

@@ -21,7 +21,7 @@ export interface SpokeSpec {
   lanPrefix: string;
   host: string; // the LAN host's node name
   hostAddr: string;
-  /** `hub add-spoke --aggregate`; absent: ospfbond's default (tcp). */
+  /** `hub add-spoke --aggregate`; absent: ospfbond's default (off). */
   aggregate?: 'tcp' | 'off';
 }
 export interface Topology {

@@ -1,5 +1,9 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execa } from 'execa';
 import { ConfigError, OspfbondError, EXIT } from '../../src/base/errors.js';
 import { parseAggregate } from '../../src/cli/hub.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -10,8 +14,10 @@ import { generateKeyPair } from '../../src/model/keys.js';
 import { describe as describeStep } from '../../src/model/step.js';
 import { planEndpoints, planProxies, wantedEndpoints } from '../../src/plan/aggregate.js';
 import { desiredState, desiredSysctls } from '../../src/plan/desired.js';
+import { planDown } from '../../src/plan/down.js';
 import { renderHubNft, renderSpokeNft } from '../../src/render/nft.js';
-import { fixture } from './files.js';
+import { renderProxyUnit } from '../../src/render/proxy.js';
+import { fixture, golden } from './files.js';
 import { aggregating, appliedRouter, freshRouter, testSecrets } from './routers.js';
 
 // Aggregation on (it is off by default): the goldens show its steps, rules and nft chains.
@@ -113,4 +119,67 @@ test('--aggregate takes tcp or off; anything else is a usage error that says bot
 
 test('the sysctls doctor compares are the ones apply sets, without any secret', () => {
   for (const cfg of [hub, spoke]) assert.deepEqual(desiredSysctls(cfg), desiredState(cfg, testSecrets(cfg)).sysctls);
+});
+
+test('under systemd each proxy is a unit of its own: written, started, restarted on a change, removed when off', () => {
+  const systemdRouter = (r: ReturnType<typeof freshRouter>) => ({ ...r, frr: { ...r.frr, systemd: true } });
+  const fresh = systemdRouter(freshRouter(['lo', 'eth0', 'wwan0', 'eth2', 'eth3']));
+  const want = desiredState(spoke, testSecrets(spoke));
+  const unit = '/run/systemd/system/ospfbond-aggregate-redir.service';
+  assert.deepEqual(planProxies(want, fresh).map(describeStep), [
+    "write /etc/ospfbond/aggregate/redir.json (proxy redir's config (holds the site's key))",
+    `write ${unit} (proxy redir's systemd unit)`,
+    'systemctl daemon-reload',
+    'systemctl start ospfbond-aggregate-redir.service',
+  ]);
+  const ran = appliedRouter(want, fresh);
+  assert.deepEqual(planProxies(want, ran), [], 'nothing to do once it runs');
+  // systemd restarts a dead proxy by itself; the planner (daemon's repair, apply) starts it too
+  const dead = { ...ran, proxies: ran.proxies.map((p) => ({ ...p, pid: undefined })) };
+  assert.deepEqual(planProxies(want, dead).map(describeStep), ['systemctl start ospfbond-aggregate-redir.service']);
+  // a new key (a re-keyed hub) restarts it, as the proxy reads its config only at start
+  const rekeyed = desiredState(spoke, { [spoke.name]: Buffer.from('another key'.padEnd(32, '.')).toString('base64url') });
+  assert.deepEqual(planProxies(rekeyed, ran).map(describeStep), [
+    "write /etc/ospfbond/aggregate/redir.json (proxy redir's config (holds the site's key))",
+    'systemctl restart ospfbond-aggregate-redir.service',
+  ]);
+  // a router that ran the proxy detached (an older ospfbond): that one is stopped, the unit takes over
+  const detached = { ...fresh, proxies: [{ name: 'redir', detachedPid: 4242, config: want.aggregate!.proxies[0]!.config }] };
+  assert.deepEqual(planProxies(want, detached).map(describeStep), [
+    'start-stop-daemon --stop --quiet --oknodo --pidfile /run/ospfbond/aggregate-redir.pid --retry TERM/5/KILL/2 --remove-pidfile',
+    `write ${unit} (proxy redir's systemd unit)`,
+    'systemctl daemon-reload',
+    'systemctl start ospfbond-aggregate-redir.service',
+  ]);
+  // aggregation off, and `down`: the unit stops and goes, then its config
+  const off = desiredState({ ...spoke, aggregate: 'off' }, {});
+  const removed = [
+    'systemctl stop ospfbond-aggregate-redir.service',
+    `rm ${unit} (proxy redir's systemd unit)`,
+    "rm /etc/ospfbond/aggregate/redir.json (proxy redir's config)",
+    'systemctl daemon-reload',
+  ];
+  assert.deepEqual(planProxies(off, ran).map(describeStep), removed);
+  assert.deepEqual(planDown(ran).map(describeStep).filter((s) => /aggregate/.test(s) && !/nft|mptcp/.test(s)), removed.slice(0, 3));
+  assert.ok(planDown(ran).map(describeStep).includes('systemctl daemon-reload'));
+});
+
+test("a proxy's unit: the command line the lab runs, restarted for good, and systemd-analyze finds nothing wrong with it", async () => {
+  const hubWant = desiredState(hub, testSecrets(hub));
+  const p = hubWant.aggregate!.proxies[0]!;
+  const text = renderProxyUnit(p);
+  golden('proxy.service', text);
+  assert.match(text, new RegExp(`^ExecStart=/usr/bin/ss-server -c ${p.configPath} -a nobody$`, 'm'));
+  assert.doesNotMatch(text, new RegExp(testSecrets(hub)['branch1']!), 'the key stays in the 0600 config');
+  // systemd's own checker, on the unit as written (it needs the programs installed: .ci/setup does)
+  const dir = mkdtempSync(join(tmpdir(), 'ospfbond-unit-'));
+  try {
+    const file = join(dir, 'ospfbond-aggregate-site-branch1.service');
+    writeFileSync(file, text);
+    const r = await execa('systemd-analyze', ['verify', file], { reject: false, all: true });
+    assert.equal(r.exitCode, 0, r.all);
+    assert.equal(r.all?.trim(), '', `systemd-analyze verify complained:\n${r.all}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -5,6 +5,7 @@ import { daemonsChanges, parseDaemons, setDaemons } from '../../src/frr/daemons.
 import type { Config } from '../../src/config/types.js';
 import type { AggregateSecrets, Desired } from '../../src/plan/desired.js';
 import { dhcpGateway } from '../../src/plan/routing.js';
+import { renderProxyUnit } from '../../src/render/proxy.js';
 import { shapeSignature } from '../../src/render/tc.js';
 import type { Observed } from '../../src/router/observe.js';
 
@@ -109,7 +110,7 @@ export function appliedRouter(want: Desired, before: Observed): Observed {
       sysctls: Object.fromEntries(Object.entries(want.sysctls).flatMap(([k, v]) => (before.sysctls[k] === v ? [] : [[k, before.sysctls[k] ?? '']]))),
       daemons: Object.fromEntries(Object.entries(want.daemons).flatMap(([d, v]) => (daemons[d] === undefined || daemons[d] === v ? [] : [[d, daemons[d]]]))),
     },
-    proxies: (want.aggregate?.proxies ?? []).map((p, i) => ({ name: p.name, pid: 1000 + i, config: p.config })),
+    proxies: (want.aggregate?.proxies ?? []).map((p, i) => ({ name: p.name, pid: 1000 + i, config: p.config, ...(before.frr.systemd ? { unit: renderProxyUnit(p) } : {}) })),
     mptcp: { subflows: Math.max(before.mptcp.subflows ?? 0, want.aggregate?.subflows ?? 0), endpoints: [] },
     policyRecord: false,
   };

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import type { Logger } from 'pino';
+import { underSystemd } from '../../base/host.js';
 import { aggregateSecrets } from '../../config/key-files.js';
 import type { Config } from '../../config/types.js';
 import { syncAggregation } from '../../engine/aggregate.js';
@@ -127,16 +128,18 @@ export function aggregateJob(): Job & { stop: () => void } {
       return;
     }
     if (d.role === 'spoke') startMonitor();
-    const dead = d.aggregate!.proxies.filter((p) => runningPid(p.name) === undefined);
+    const systemd = underSystemd();
+    const dead = d.aggregate!.proxies.filter((p) => runningPid(p.name, systemd) === undefined);
     if (dead.length) {
       // Disarm first: a redirect to a port no one listens on would refuse the site's connections.
       if (d.role === 'spoke') await sync('proxy down');
       // Without the router lock, as the sync: an apply that starts the same proxy meanwhile is no
-      // conflict, as start-stop-daemon starts nothing where the pid file's process runs.
+      // conflict, as start-stop-daemon starts nothing where the pid file's process runs, and
+      // `systemctl start` nothing where the unit's does (systemd itself restarts it a second later).
       for (const p of dead) {
-        if (runningPid(p.name) !== undefined) continue;
+        if (runningPid(p.name, systemd) !== undefined) continue;
         l.warn({ proxy: p.name }, `aggregation proxy ${p.name} is not running; starting it`);
-        await execute([startProxy(p)], () => undefined).catch((err: unknown) => l.warn({ proxy: p.name, err: err instanceof Error ? err.message : String(err) }, `could not start aggregation proxy ${p.name}; trying again in a second`));
+        await execute([startProxy(p, systemd)], () => undefined).catch((err: unknown) => l.warn({ proxy: p.name, err: err instanceof Error ? err.message : String(err) }, `could not start aggregation proxy ${p.name}; trying again in a second`));
       }
       if (d.role === 'spoke') setTimeout(() => void sync('proxy restarted'), 300);
       return;
