@@ -22,11 +22,16 @@ export function startProxy(p: Pick<ProxySpec, 'name' | 'program' | 'configPath'>
   ]);
 }
 
-/** Stops the one start-stop-daemon started: without systemd, or from before systemd ran the proxies. */
-function stopDetached(name: string): Step {
-  return run('aggregate', [
-    'start-stop-daemon', '--stop', '--quiet', '--oknodo', '--pidfile', AGGREGATE.pid(name), '--retry', 'TERM/5/KILL/2', '--remove-pidfile',
-  ]);
+/**
+ * Stops proxy processes outside a unit, each by its pid and program (start-stop-daemon checks both,
+ * so a pid reused meanwhile is left alone), and removes the pid file.
+ */
+function stopDetached(cur: ObservedProxy, which = cur.detached): Step[] {
+  const steps = which.map((p) =>
+    run('aggregate', ['start-stop-daemon', '--stop', '--quiet', '--oknodo', '--pid', String(p.pid), '--exec', p.program, '--retry', 'TERM/5/KILL/2']),
+  );
+  if (cur.pidFile && which === cur.detached) steps.push({ kind: 'remove', area: 'aggregate', path: AGGREGATE.pid(cur.name), label: `proxy ${cur.name}'s pid file` });
+  return steps;
 }
 
 const daemonReload = (): Step => run('aggregate', ['systemctl', 'daemon-reload']);
@@ -53,12 +58,14 @@ export function planProxies(want: Desired, have: Observed): Step[] {
     const changed = cur?.config !== p.config;
     if (changed) steps.push(writeConfig(p));
     if (!systemd) {
-      if (changed && cur?.pid !== undefined) steps.push(stopDetached(p.name));
+      if (cur && changed) steps.push(...stopDetached(cur));
+      // A second copy (two starts at once, or one by hand) goes; the first runs on.
+      else if (cur && cur.detached.length > 1) steps.push(...stopDetached(cur, cur.detached.slice(1)));
       if (changed || cur?.pid === undefined) steps.push(startProxy(p, false));
       continue;
     }
     // A router that ran its proxies detached before systemd ran them (or before this version).
-    if (cur?.detachedPid !== undefined) steps.push(stopDetached(p.name));
+    if (cur && cur.detached.length) steps.push(...stopDetached(cur));
     const unitChanged = cur?.unit !== renderProxyUnit(p);
     if (unitChanged) {
       steps.push(writeUnit(p));
@@ -78,7 +85,7 @@ export function removeProxies(gone: ObservedProxy[], systemd: boolean): Step[] {
   let reload = false;
   for (const cur of gone) {
     if (systemd && cur.unit !== undefined) steps.push(run('aggregate', ['systemctl', 'stop', AGGREGATE.unitName(cur.name)]));
-    if (systemd ? cur.detachedPid !== undefined : cur.pid !== undefined) steps.push(stopDetached(cur.name));
+    steps.push(...stopDetached(cur));
     if (cur.unit !== undefined) {
       steps.push({ kind: 'remove', area: 'aggregate', path: AGGREGATE.unit(cur.name), label: `proxy ${cur.name}'s systemd unit` });
       reload = systemd;

@@ -7,10 +7,16 @@ import { probe, probeJson } from '../base/run.js';
 
 export interface ObservedProxy {
   name: string;
-  /** The running proxy's pid: its unit's process under systemd, else its pid file's. */
+  /** The running proxy: under systemd its unit's process; else the pid file's, or one found by its command line. */
   pid?: number;
-  /** A proxy start-stop-daemon started (its pid file names it), also where systemd now runs the router. */
-  detachedPid?: number;
+  /**
+   * Processes running this proxy's config outside a unit, the pid file's first: without systemd,
+   * or from before systemd ran the proxies. More than one, or one the pid file does not name: it
+   * was started twice at once (the daemon's restart and a repair) or by hand.
+   */
+  detached: { pid: number; program: string }[];
+  /** A pid file is there (it may name a process that is gone). */
+  pidFile: boolean;
   /** Its config file's text (it holds the key: compared, never printed). */
   config?: string;
   /** Its systemd unit's text. */
@@ -31,19 +37,52 @@ export interface ObservedMptcp {
 
 const PROGRAMS = ['/usr/bin/ss-redir', '/usr/bin/ss-server'];
 
-function isProxy(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
+function proxyProgram(pid: number): string | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
   try {
-    return PROGRAMS.includes(readlinkSync(`/proc/${pid}/exe`));
+    const exe = readlinkSync(`/proc/${pid}/exe`);
+    return PROGRAMS.includes(exe) ? exe : undefined;
   } catch {
-    return false;
+    return undefined; // gone, or a zombie
+  }
+}
+
+/** A process's network and mount namespaces, '' when it is gone. */
+function nsOf(pid: string): string {
+  try {
+    return `${readlinkSync(`/proc/${pid}/ns/net`)} ${readlinkSync(`/proc/${pid}/ns/mnt`)}`;
+  } catch {
+    return '';
   }
 }
 
 /** The pid in a proxy's pid file when that process runs one of the proxy programs, else undefined. */
 function pidFilePid(name: string): number | undefined {
   const pid = Number(readText(AGGREGATE.pid(name)).trim());
-  return isProxy(pid) ? pid : undefined;
+  return proxyProgram(pid) ? pid : undefined;
+}
+
+/**
+ * Every live process running a proxy program with this proxy's config (`-c PATH`), whatever its
+ * pid file says. Two starts at once each write the pid file; the one that loses the port exits,
+ * and if its pid is the one left in the file, a check by pid file alone would start the proxy
+ * again every second while the first runs on, untracked.
+ */
+function processesOf(name: string): { pid: number; program: string }[] {
+  const config = AGGREGATE.config(name);
+  // Only this router's: routers in network namespaces share one pid space (the lab, containers),
+  // and their proxies run the same command line.
+  const here = nsOf('self');
+  const found: { pid: number; program: string }[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const program = proxyProgram(Number(d));
+    if (!program || nsOf(d) !== here) continue;
+    const argv = readText(`/proc/${d}/cmdline`).split('\0');
+    const c = argv.indexOf('-c');
+    if (c >= 0 && argv[c + 1] === config) found.push({ pid: Number(d), program });
+  }
+  return found;
 }
 
 /**
@@ -53,15 +92,19 @@ function pidFilePid(name: string): number | undefined {
 function unitPid(name: string): number | undefined {
   for (const root of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd']) {
     const procs = readText(`${root}/system.slice/${AGGREGATE.unitName(name)}/cgroup.procs`);
-    const pid = procs.split('\n').map(Number).find(isProxy);
+    const pid = procs.split('\n').map(Number).find((p) => proxyProgram(p) !== undefined);
     if (pid !== undefined) return pid;
   }
   return undefined;
 }
 
-/** The running proxy `name`: under systemd its unit's, else the one its pid file names. */
+/**
+ * The running proxy `name`: under systemd its unit's; else the one its pid file names, or (only
+ * when that one is gone, as the daemon asks every second) one found by its command line.
+ */
 export function runningPid(name: string, systemd: boolean): number | undefined {
-  return systemd ? unitPid(name) : pidFilePid(name);
+  if (systemd) return unitPid(name);
+  return pidFilePid(name) ?? processesOf(name)[0]?.pid;
 }
 
 /** Every proxy that has a config file, a unit or a pid file: the wanted ones, and any left from an older config. */
@@ -88,11 +131,16 @@ export function observeProxies(systemd: boolean): ObservedProxy[] {
     }
   };
   return [...names].sort().map((name) => {
-    const detachedPid = pidFilePid(name);
+    const inUnit = systemd ? unitPid(name) : undefined;
+    const fromFile = pidFilePid(name);
+    const detached = processesOf(name)
+      .filter((p) => p.pid !== inUnit)
+      .sort((a, b) => Number(b.pid === fromFile) - Number(a.pid === fromFile));
     return {
       name,
-      pid: systemd ? unitPid(name) : detachedPid,
-      ...(systemd && detachedPid !== undefined ? { detachedPid } : {}),
+      pid: systemd ? inUnit : detached[0]?.pid,
+      detached,
+      pidFile: text(AGGREGATE.pid(name)) !== undefined,
       config: text(AGGREGATE.config(name)),
       unit: text(AGGREGATE.unit(name)),
     };

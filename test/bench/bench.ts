@@ -32,6 +32,7 @@ import {
 } from './measure.js';
 import { renderChart, type ChartPoint } from './chart.js';
 import { Scorecard } from './report.js';
+import { HUB_PROXY_PORT } from '../../src/model/aggregate.js';
 
 const { values: args } = parseArgs({ options: { short: { type: 'boolean', default: false }, out: { type: 'string', default: '/tmp/ospfbond-bench' } } });
 const SHORT = args.short!;
@@ -261,6 +262,27 @@ async function wanTraffic(lab: Lab, site: SpokeSpec, wan: string, dir: 'upload' 
 }
 
 /**
+ * What the spoke shows when a WAN back in the route carries none of a proxied connection's data: its
+ * endpoint, the connection's subflows by local address, the kernel's join counters, and what the
+ * daemon's aggregate job did since the restore. For reading a miss of the 5 s goal, which a few CI
+ * trials had and runs by hand did not reproduce.
+ */
+async function rejoinDiagnosis(lab: Lab, site: SpokeSpec, wan: string, since: number): Promise<void> {
+  log(`${site.name}: ${wan} back but idle; endpoints: ${(await lab.sh(site.name, 'ip mptcp endpoint show')).trim().replaceAll('\n', ' | ')}`);
+  const flows = await lab.sh(site.name, `ss -Htn state established 'dport = :${HUB_PROXY_PORT}'`);
+  const byAddr: Record<string, number> = {};
+  for (const l of flows.split('\n').filter(Boolean)) {
+    const local = l.trim().split(/\s+/)[2]!.replace(/%.*$/, '').replace(/:\d+$/, '');
+    byAddr[local] = (byAddr[local] ?? 0) + 1;
+  }
+  log(`${site.name}: subflows to the hub's proxy by local address: ${JSON.stringify(byAddr)}; MPTCP connections: ${(await lab.sh(site.name, 'ss -HnM state established')).split('\n').filter(Boolean).length}`);
+  log(`${site.name}: ${(await lab.sh(site.name, "nstat -az | grep -E 'MPTcpExt(MPJoin|RmSubflow|AddAddr|RmAddr)' | grep -v ' 0 ' || true")).trim().replaceAll('\n', ' | ')}`);
+  const lines = await daemonLogLines(lab, site.name, { job: 'aggregate' }).catch(() => []);
+  const recent = lines.filter((l) => l.time >= since - 10_000);
+  log(`${site.name}: the aggregate job since 10 s before the restore: ${recent.map((l) => `${new Date(l.time).toISOString().slice(11, 23)} ${l.msg}`).join(' | ') || 'nothing'}`);
+}
+
+/**
  * A WAN fails under one proxied connection: no reset, the other tunnel's share within 1.5 s, and
  * once the WAN is back its subflow carries the connection's data again within 5 s.
  */
@@ -293,6 +315,7 @@ async function singleConnectionFailover(lab: Lab, report: Record<string, unknown
           break;
         }
       }
+      if (!Number.isFinite(backMs)) await rejoinDiagnosis(lab, site, FAILED, restored);
       const run = await pending;
       if (dir === 'upload' && !run.receiverSide) throw new Error('single connection upload: iperf3 returned no server-side intervals');
       await restoredAndBonded(lab, site);

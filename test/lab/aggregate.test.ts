@@ -126,6 +126,22 @@ describe('single-connection aggregation: one TCP flow over MPTCP proxies, one su
     await stop();
   });
 
+  it('a pid file naming a gone process (two starts at once leave one) starts no second proxy, and apply leaves the running one alone', async () => {
+    const pid = await pidOf(sitea.name, 'redir');
+    // A pid no process has: the copy that lost the port and exited.
+    const gone = Number((await lab.sh(sitea.name, 'sh -c \'echo $$\'')).trim());
+    const before = (await daemonLogLines(lab, sitea.name, { job: 'aggregate', msg: /not running; starting it/ })).length;
+    await lab.sh(sitea.name, `echo ${gone} > /run/ospfbond/aggregate-redir.pid`);
+    await sleep(2500);
+    assert.equal((await lab.try(sitea.name, `test -d /proc/${pid}`)).code, 0, 'the proxy runs on');
+    assert.equal((await daemonLogLines(lab, sitea.name, { job: 'aggregate', msg: /not running; starting it/ })).length, before, 'the daemon started nothing');
+    assert.ok(await armed(sitea), 'the redirect stays armed');
+    const apply = await lab.sh(sitea.name, 'ospfbond apply 2>&1');
+    assert.doesNotMatch(apply, /start-stop-daemon --start/, 'apply starts no second proxy');
+    assert.match((await lab.sh(sitea.name, 'pgrep -x ss-redir -a || true')), new RegExp(`^${pid} `, 'm'));
+    await lab.sh(sitea.name, `echo ${pid} > /run/ospfbond/aggregate-redir.pid`);
+  });
+
   it('the hub\'s proxy killed: the hub\'s daemon starts it again', async () => {
     const pid = await pidOf(t.hub.node, 'site-sitea');
     const killedAt = Date.now();

@@ -73,9 +73,21 @@ test('excluded destinations and ports are not redirected; aggregate = off has no
   // a router that ran the proxy: turning aggregation off stops it and removes its config
   const ran = appliedRouter(desiredState(spoke, testSecrets(spoke)), freshRouter(['lo', 'eth0', 'wwan0', 'eth2', 'eth3']));
   assert.deepEqual(planProxies(want, ran).map(describeStep), [
-    'start-stop-daemon --stop --quiet --oknodo --pidfile /run/ospfbond/aggregate-redir.pid --retry TERM/5/KILL/2 --remove-pidfile',
+    'start-stop-daemon --stop --quiet --oknodo --pid 1000 --exec /usr/bin/ss-redir --retry TERM/5/KILL/2',
+    "rm /run/ospfbond/aggregate-redir.pid (proxy redir's pid file)",
     "rm /etc/ospfbond/aggregate/redir.json (proxy redir's config)",
   ]);
+});
+
+test('without systemd, a proxy started twice at once is found by its command line: the copy goes, and a stale pid file starts nothing', () => {
+  const want = desiredState(spoke, testSecrets(spoke));
+  const ran = appliedRouter(want, freshRouter(['lo', 'eth0', 'wwan0', 'eth2', 'eth3']));
+  const p = ran.proxies[0]!;
+  // the pid file names the copy that lost the port and exited; the one that runs is found by `-c PATH`
+  const stale = { ...ran, proxies: [{ ...p, pid: 2001, detached: [{ pid: 2001, program: '/usr/bin/ss-redir' }] }] };
+  assert.deepEqual(planProxies(want, stale), [], 'no second start while the first runs');
+  const twice = { ...ran, proxies: [{ ...p, detached: [...p.detached, { pid: 2002, program: '/usr/bin/ss-redir' }] }] };
+  assert.deepEqual(planProxies(want, twice).map(describeStep), ['start-stop-daemon --stop --quiet --oknodo --pid 2002 --exec /usr/bin/ss-redir --retry TERM/5/KILL/2']);
 });
 
 test('the hub runs one proxy per aggregating site, on its own address, open only to that site\'s taps', () => {
@@ -144,9 +156,10 @@ test('under systemd each proxy is a unit of its own: written, started, restarted
     'systemctl restart ospfbond-aggregate-redir.service',
   ]);
   // a router that ran the proxy detached (an older ospfbond): that one is stopped, the unit takes over
-  const detached = { ...fresh, proxies: [{ name: 'redir', detachedPid: 4242, config: want.aggregate!.proxies[0]!.config }] };
+  const detached = { ...fresh, proxies: [{ name: 'redir', detached: [{ pid: 4242, program: '/usr/bin/ss-redir' }], pidFile: true, config: want.aggregate!.proxies[0]!.config }] };
   assert.deepEqual(planProxies(want, detached).map(describeStep), [
-    'start-stop-daemon --stop --quiet --oknodo --pidfile /run/ospfbond/aggregate-redir.pid --retry TERM/5/KILL/2 --remove-pidfile',
+    'start-stop-daemon --stop --quiet --oknodo --pid 4242 --exec /usr/bin/ss-redir --retry TERM/5/KILL/2',
+    "rm /run/ospfbond/aggregate-redir.pid (proxy redir's pid file)",
     `write ${unit} (proxy redir's systemd unit)`,
     'systemctl daemon-reload',
     'systemctl start ospfbond-aggregate-redir.service',

@@ -110,7 +110,11 @@ export function appliedRouter(want: Desired, before: Observed): Observed {
       sysctls: Object.fromEntries(Object.entries(want.sysctls).flatMap(([k, v]) => (before.sysctls[k] === v ? [] : [[k, before.sysctls[k] ?? '']]))),
       daemons: Object.fromEntries(Object.entries(want.daemons).flatMap(([d, v]) => (daemons[d] === undefined || daemons[d] === v ? [] : [[d, daemons[d]]]))),
     },
-    proxies: (want.aggregate?.proxies ?? []).map((p, i) => ({ name: p.name, pid: 1000 + i, config: p.config, ...(before.frr.systemd ? { unit: renderProxyUnit(p) } : {}) })),
+    proxies: (want.aggregate?.proxies ?? []).map((p, i) =>
+      before.frr.systemd
+        ? { name: p.name, pid: 1000 + i, detached: [], pidFile: false, config: p.config, unit: renderProxyUnit(p) }
+        : { name: p.name, pid: 1000 + i, detached: [{ pid: 1000 + i, program: p.program }], pidFile: true, config: p.config },
+    ),
     mptcp: { subflows: Math.max(before.mptcp.subflows ?? 0, want.aggregate?.subflows ?? 0), endpoints: [] },
     policyRecord: false,
   };

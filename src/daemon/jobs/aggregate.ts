@@ -133,9 +133,11 @@ export function aggregateJob(): Job & { stop: () => void } {
     if (dead.length) {
       // Disarm first: a redirect to a port no one listens on would refuse the site's connections.
       if (d.role === 'spoke') await sync('proxy down');
-      // Without the router lock, as the sync: an apply that starts the same proxy meanwhile is no
-      // conflict, as start-stop-daemon starts nothing where the pid file's process runs, and
-      // `systemctl start` nothing where the unit's does (systemd itself restarts it a second later).
+      // Without the router lock, as the sync. An apply or repair may start the same proxy at the
+      // same moment: `systemctl start` starts nothing where the unit's process runs (systemd itself
+      // restarts it a second later). Two start-stop-daemons at once can both start one; the copy
+      // that loses the port exits, the other is found by its command line (router/aggregate.ts),
+      // and a repair stops any copy left.
       for (const p of dead) {
         if (runningPid(p.name, systemd) !== undefined) continue;
         l.warn({ proxy: p.name }, `aggregation proxy ${p.name} is not running; starting it`);
