@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { shellQuote } from '../../src/model/step.js';
-import { labTopology, demoSites, type Topology } from './topology.js';
+import { labTopology, vagrantSites, type Topology } from './topology.js';
 
 /** The shell scripts both labs run on their nodes (test/lab/provision/). */
 export const PROVISION_DIR = fileURLToPath(new URL('../../../test/lab/provision/', import.meta.url));
@@ -88,7 +88,7 @@ export const VAGRANT_BUNDLE_DIR = '/root';
  * vagrant/lab.json (`npm run vagrant:export`); the Vagrantfile only loops over it, and a unit test
  * keeps the file equal to this function's result.
  */
-export function vagrantLab(topo: Topology = labTopology(demoSites())): { topology: Topology; machines: VagrantMachine[] } {
+export function vagrantLab(topo: Topology = labTopology(vagrantSites())): { topology: Topology; machines: VagrantMachine[] } {
   const net = netSteps(topo);
   const osb = ospfbondSteps(topo, VAGRANT_BUNDLE_DIR);
   const role = (name: string): VagrantRole => {

@@ -68,6 +68,14 @@ export function demoSites(rateMbit = 20): SiteSpec[] {
 }
 
 /**
+ * The Vagrant lab's: the demo's site with single-connection aggregation on, so that VMs under
+ * systemd run the proxies as their units (which the namespace lab, without systemd, cannot).
+ */
+export function vagrantSites(): SiteSpec[] {
+  return demoSites().map((s) => ({ ...s, aggregate: 'tcp' as const }));
+}
+
+/**
  * Site i's LAN: the first four sites share 198.51.100.128/25 (what the tests, the demo and the
  * Vagrant lab have always used); more sites (the scale benchmark's 30) take a /27 each from
  * 100.96.0.0/16, carrier-NAT space that, like every lab address, exists only on the lab's links.

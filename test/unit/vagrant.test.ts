@@ -2,19 +2,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { labTopology, demoSites } from '../lab/topology.js';
+import { labTopology, vagrantSites } from '../lab/topology.js';
 import { netSteps, ospfbondSteps, vagrantLab, vagrantLabJson, PROVISION_DIR, VAGRANT_BUNDLE_DIR, type Step } from '../lab/provision.js';
 
 /** The Vagrant lab's description (vagrant/lab.json, read by the Vagrantfile) against the namespace lab's. */
 const LAB_JSON = fileURLToPath(new URL('../../../vagrant/lab.json', import.meta.url));
 
-test('vagrant/lab.json is the namespace lab\'s demo topology and steps (else: npm run vagrant:export)', () => {
+test('vagrant/lab.json is the namespace lab\'s demo topology (aggregation on) and steps (else: npm run vagrant:export)', () => {
   assert.equal(readFileSync(LAB_JSON, 'utf8'), vagrantLabJson());
 });
 
 test('the Vagrant machines run exactly the namespace lab\'s provisioning steps, node by node', () => {
   const file = JSON.parse(readFileSync(LAB_JSON, 'utf8')) as ReturnType<typeof vagrantLab>;
-  const topo = labTopology(demoSites());
+  const topo = labTopology(vagrantSites());
   assert.deepEqual(file.topology, topo);
   assert.deepEqual(file.machines.map((m) => m.name), topo.nodes.map((n) => n.name));
   const byNode = (steps: Step[], node: string) => steps.filter((s) => s.node === node);

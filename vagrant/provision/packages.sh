@@ -9,7 +9,8 @@ export DEBIAN_FRONTEND=noninteractive
 common=(iproute2 iputils-ping tcpdump nftables procps kmod)
 case $role in
   # No wireguard-go: these kernels have the WireGuard module, and ospfbond uses it when it is there.
-  hub|spoke) pkgs=("${common[@]}" frr frr-pythontools wireguard-tools ca-certificates) ;;
+  # shadowsocks-libev: the lab's site aggregates single connections (docs/aggregation.md).
+  hub|spoke) pkgs=("${common[@]}" frr frr-pythontools wireguard-tools ca-certificates shadowsocks-libev) ;;
   server|host) pkgs=("${common[@]}" iperf3) ;;
   isp|core) pkgs=("${common[@]}") ;;
   *) echo "packages.sh: unknown role '$role'" >&2; exit 2 ;;
@@ -25,6 +26,8 @@ else
   apt-get install -y --no-install-recommends "${pkgs[@]}"
 fi
 if [ "$role" = hub ] || [ "$role" = spoke ]; then
+  # Debian's package starts an ss-server of its own on localhost; ospfbond runs its proxies as units of its own.
+  systemctl disable --now shadowsocks-libev.service
   if ! modprobe wireguard; then
     echo "packages.sh: this box's kernel has no WireGuard module (modprobe wireguard failed); use a Debian 12 box with its stock kernel" >&2
     exit 1
