@@ -63,26 +63,29 @@ function pidFilePid(name: string): number | undefined {
 }
 
 /**
- * Every live process running a proxy program with this proxy's config (`-c PATH`), whatever its
- * pid file says. Two starts at once each write the pid file; the one that loses the port exits,
- * and if its pid is the one left in the file, a check by pid file alone would start the proxy
- * again every second while the first runs on, untracked.
+ * Every live proxy process of this router, with the config it runs (`-c PATH`), whatever the pid
+ * files say. Two starts at once each write the pid file; the one that loses the port exits, and if
+ * its pid is the one left in the file, a check by pid file alone would start the proxy again every
+ * second while the first runs on, untracked.
  */
-function processesOf(name: string): { pid: number; program: string }[] {
-  const config = AGGREGATE.config(name);
+function scanProxies(): { pid: number; program: string; config: string }[] {
   // Only this router's: routers in network namespaces share one pid space (the lab, containers),
   // and their proxies run the same command line.
   const here = nsOf('self');
-  const found: { pid: number; program: string }[] = [];
+  const found: { pid: number; program: string; config: string }[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     const program = proxyProgram(Number(d));
     if (!program || nsOf(d) !== here) continue;
     const argv = readText(`/proc/${d}/cmdline`).split('\0');
     const c = argv.indexOf('-c');
-    if (c >= 0 && argv[c + 1] === config) found.push({ pid: Number(d), program });
+    if (c >= 0 && argv[c + 1]) found.push({ pid: Number(d), program, config: argv[c + 1]! });
   }
   return found;
+}
+
+function processesOf(name: string, scan = scanProxies()): { pid: number; program: string }[] {
+  return scan.filter((p) => p.config === AGGREGATE.config(name)).map(({ pid, program }) => ({ pid, program }));
 }
 
 /**
@@ -130,10 +133,11 @@ export function observeProxies(systemd: boolean): ObservedProxy[] {
       return undefined;
     }
   };
+  const scan = scanProxies();
   return [...names].sort().map((name) => {
     const inUnit = systemd ? unitPid(name) : undefined;
     const fromFile = pidFilePid(name);
-    const detached = processesOf(name)
+    const detached = processesOf(name, scan)
       .filter((p) => p.pid !== inUnit)
       .sort((a, b) => Number(b.pid === fromFile) - Number(a.pid === fromFile));
     return {
