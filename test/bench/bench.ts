@@ -264,8 +264,8 @@ async function wanTraffic(lab: Lab, site: SpokeSpec, wan: string, dir: 'upload' 
 /**
  * What the spoke shows when a WAN back in the route carries none of a proxied connection's data: its
  * endpoint, the connection's subflows by local address, the kernel's join counters, and what the
- * daemon's aggregate job did since the restore. For reading a miss of the 5 s goal, which a few CI
- * trials had and runs by hand did not reproduce.
+ * daemon's aggregate job did since the restore. For reading a miss of the 5 s target: it showed
+ * that the misses of earlier CI runs were a connection that had already ended.
  */
 async function rejoinDiagnosis(lab: Lab, site: SpokeSpec, wan: string, since: number): Promise<void> {
   log(`${site.name}: ${wan} back but idle; endpoints: ${(await lab.sh(site.name, 'ip mptcp endpoint show')).trim().replaceAll('\n', ' | ')}`);
