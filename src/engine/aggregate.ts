@@ -59,10 +59,11 @@ export async function syncAggregation(want: Desired, print: Printer, opts: { hub
 /**
  * The kernel's path manager opens a subflow from a new endpoint once per connection: when that one
  * SYN is lost (a tunnel back in the route before it carries everything again), the connection
- * stays without a subflow there. Seen in a CI benchmark: after an upstream drop ended, a proxied
- * upload's WAN carried nothing for 8 s and more. A tap in the route with fewer subflows to the
- * hub's proxy than there are connections gets its endpoint deleted and added again, which makes
- * the path manager try again for every connection.
+ * stays without a subflow there. Added for a CI benchmark's WAN that carried nothing for 8 s after
+ * an upstream drop; the one such miss diagnosed later was the benchmark's own (its connection had
+ * ended), so no lost join is shown yet. A tap in the route with fewer subflows to the hub's proxy
+ * than there are connections gets its endpoint deleted and added again, which makes the path
+ * manager try again for every connection.
  */
 async function rejoinSteps(want: Desired, inRoute: Set<string>): Promise<Step[]> {
   const agg = want.aggregate!;

@@ -22,15 +22,15 @@ export function startProxy(p: Pick<ProxySpec, 'name' | 'program' | 'configPath'>
   ]);
 }
 
-/**
- * Stops proxy processes outside a unit, each by its pid and program (start-stop-daemon checks both,
- * so a pid reused meanwhile is left alone), and removes the pid file.
- */
-function stopDetached(cur: ObservedProxy, which = cur.detached): Step[] {
-  const steps = which.map((p) =>
-    run('aggregate', ['start-stop-daemon', '--stop', '--quiet', '--oknodo', '--pid', String(p.pid), '--exec', p.program, '--retry', 'TERM/5/KILL/2']),
-  );
-  if (cur.pidFile && which === cur.detached) steps.push({ kind: 'remove', area: 'aggregate', path: AGGREGATE.pid(cur.name), label: `proxy ${cur.name}'s pid file` });
+/** Stops a proxy process outside a unit by its pid and program: start-stop-daemon checks both, so a pid reused meanwhile is left alone. */
+function stopProcess(p: { pid: number; program: string }): Step {
+  return run('aggregate', ['start-stop-daemon', '--stop', '--quiet', '--oknodo', '--pid', String(p.pid), '--exec', p.program, '--retry', 'TERM/5/KILL/2']);
+}
+
+/** Every process of the proxy outside a unit, and its pid file. */
+function stopDetached(cur: ObservedProxy): Step[] {
+  const steps = cur.detached.map(stopProcess);
+  if (cur.pidFile) steps.push({ kind: 'remove', area: 'aggregate', path: AGGREGATE.pid(cur.name), label: `proxy ${cur.name}'s pid file` });
   return steps;
 }
 
@@ -60,7 +60,7 @@ export function planProxies(want: Desired, have: Observed): Step[] {
     if (!systemd) {
       if (cur && changed) steps.push(...stopDetached(cur));
       // A second copy (two starts at once, or one by hand) goes; the first runs on.
-      else if (cur && cur.detached.length > 1) steps.push(...stopDetached(cur, cur.detached.slice(1)));
+      else if (cur) steps.push(...cur.detached.slice(1).map(stopProcess));
       if (changed || cur?.pid === undefined) steps.push(startProxy(p, false));
       continue;
     }

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { AGGREGATE } from '../base/paths.js';
 import { readText } from '../base/files.js';
 import { probe, probeJson } from '../base/run.js';
@@ -144,7 +144,7 @@ export function observeProxies(systemd: boolean): ObservedProxy[] {
       name,
       pid: systemd ? inUnit : detached[0]?.pid,
       detached,
-      pidFile: text(AGGREGATE.pid(name)) !== undefined,
+      pidFile: existsSync(AGGREGATE.pid(name)),
       config: text(AGGREGATE.config(name)),
       unit: text(AGGREGATE.unit(name)),
     };

@@ -33,6 +33,7 @@ import {
 import { renderChart, type ChartPoint } from './chart.js';
 import { Scorecard } from './report.js';
 import { HUB_PROXY_PORT } from '../../src/model/aggregate.js';
+import { parseSockets } from '../../src/status/build.js';
 
 const { values: args } = parseArgs({ options: { short: { type: 'boolean', default: false }, out: { type: 'string', default: '/tmp/ospfbond-bench' } } });
 const SHORT = args.short!;
@@ -269,12 +270,8 @@ async function wanTraffic(lab: Lab, site: SpokeSpec, wan: string, dir: 'upload' 
  */
 async function rejoinDiagnosis(lab: Lab, site: SpokeSpec, wan: string, since: number): Promise<void> {
   log(`${site.name}: ${wan} back but idle; endpoints: ${(await lab.sh(site.name, 'ip mptcp endpoint show')).trim().replaceAll('\n', ' | ')}`);
-  const flows = await lab.sh(site.name, `ss -Htn state established 'dport = :${HUB_PROXY_PORT}'`);
   const byAddr: Record<string, number> = {};
-  for (const l of flows.split('\n').filter(Boolean)) {
-    const local = l.trim().split(/\s+/)[2]!.replace(/%.*$/, '').replace(/:\d+$/, '');
-    byAddr[local] = (byAddr[local] ?? 0) + 1;
-  }
+  for (const { local } of parseSockets(await lab.sh(site.name, `ss -Htn state established 'dport = :${HUB_PROXY_PORT}'`))) byAddr[local] = (byAddr[local] ?? 0) + 1;
   log(`${site.name}: subflows to the hub's proxy by local address: ${JSON.stringify(byAddr)}; MPTCP connections: ${(await lab.sh(site.name, 'ss -HnM state established')).split('\n').filter(Boolean).length}`);
   log(`${site.name}: ${(await lab.sh(site.name, "nstat -az | grep -E 'MPTcpExt(MPJoin|RmSubflow|AddAddr|RmAddr)' | grep -v ' 0 ' || true")).trim().replaceAll('\n', ' | ')}`);
   const lines = await daemonLogLines(lab, site.name, { job: 'aggregate' }).catch(() => []);
