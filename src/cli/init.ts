@@ -11,7 +11,7 @@ import type { Config, HubConfig, SpokeConfig, SpokeWan } from '../config/types.j
 import { parseEndpoint, parseUplinkAllow, checkPool, parseMbit, DEFAULT_DAEMON } from '../config/schema.js';
 import { readBundle, type Bundle } from '../config/bundle.js';
 import { HUB_WG } from '../model/addressing.js';
-import { DEFAULT_AGGREGATE } from '../model/aggregate.js';
+import { DEFAULT_AGGREGATE, DEFAULT_AGGREGATE_CONNECTIONS } from '../model/aggregate.js';
 import { parseAggregate } from './hub.js';
 import { generateKeyPair, publicKeyOf } from '../model/keys.js';
 import { DEFAULT_POOL, DEFAULT_UPLINK_ALLOW, DEFAULT_WAN_MTU, MBIT, WAN_MTU, WAN_NAME, WG_KEY } from '../model/limits.js';
@@ -192,6 +192,7 @@ export async function initSpoke(
     // The hub's choice for this site, unless the site's operator says otherwise.
     aggregate: opts.aggregate === undefined ? (bundle.spoke.aggregate ?? DEFAULT_AGGREGATE) : parseAggregate(opts.aggregate),
     aggregateExclude: [],
+    aggregateConnections: DEFAULT_AGGREGATE_CONNECTIONS,
     daemon: DEFAULT_DAEMON,
     wans,
   };

@@ -26,7 +26,7 @@ export const bundleSchema = z.strictObject({
     tunnel_pool: z.string().refine((s) => checkPool(s) === undefined, 'not a tunnel pool'),
     bfd_profile: z.enum(BFD_PROFILE_NAMES),
   }),
-  // `aggregate` is optional so that bundles written before it existed still read (as the default, tcp).
+  // `aggregate` is optional so that bundles written before it existed still read (as the default, DEFAULT_AGGREGATE).
   spoke: z.strictObject({ name: z.string().regex(SPOKE_NAME), id: z.number().int().min(SPOKE_ID.min).max(SPOKE_ID.max), aggregate: z.enum(AGGREGATE_MODES).optional() }),
   wans: z
     .array(

@@ -120,6 +120,7 @@ function toSpoke(file: string, ini: SpokeIni): SpokeConfig {
     policy: toPolicy(ini.spoke.mode, ini.spoke.primary),
     aggregate: ini.spoke.aggregate,
     aggregateExclude: parseExclude(ini.spoke.aggregate_exclude) as ExcludeItem[],
+    aggregateConnections: ini.spoke.aggregate_connections,
     daemon: toDaemon(ini.daemon),
     wans: Object.entries(ini.wan).map(([name, w]) => ({
       name,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Address4 } from 'ip-address';
 import { isIP } from 'node:net';
-import { AGGREGATE_MODES, DEFAULT_AGGREGATE, parseExclude } from '../model/aggregate.js';
+import { AGGREGATE_CONNECTIONS_RANGE, AGGREGATE_MODES, DEFAULT_AGGREGATE, DEFAULT_AGGREGATE_CONNECTIONS, parseExclude } from '../model/aggregate.js';
 import { MAX_WAN_COST, MODES } from '../model/policy.js';
 import {
   BFD_PROFILE_NAMES,
@@ -226,6 +226,7 @@ export const spokeIniSchema = z.strictObject({
     primary: nameList.default([]),
     aggregate,
     aggregate_exclude: aggregateExclude,
+    aggregate_connections: int(AGGREGATE_CONNECTIONS_RANGE).default(DEFAULT_AGGREGATE_CONNECTIONS),
   }),
   wan: wanSections(spokeWan),
   daemon: daemonSection,

@@ -87,6 +87,8 @@ export interface SpokeConfig {
   aggregate: AggregateMode;
   /** Destinations and ports that go unproxied, besides private space (ALWAYS_BYPASS). */
   aggregateExclude: ExcludeItem[];
+  /** How many busy connections at once go through the proxies; more go per flow (ECMP). */
+  aggregateConnections: number;
   wans: SpokeWan[];
   daemon: DaemonSettings;
 }

@@ -1,5 +1,5 @@
 import { writeFileAtomic } from '../base/files.js';
-import { formatExclude } from '../model/aggregate.js';
+import { DEFAULT_AGGREGATE_CONNECTIONS, formatExclude } from '../model/aggregate.js';
 import type { Policy } from '../model/policy.js';
 import { encodeIni } from './ini-file.js';
 import { formatUplinkAllow } from './schema.js';
@@ -69,6 +69,7 @@ export function renderSpokeIni(cfg: SpokeConfig): string {
       ...policyIni(cfg.policy),
       aggregate: cfg.aggregate,
       aggregate_exclude: cfg.aggregateExclude.length ? formatExclude(cfg.aggregateExclude) : undefined,
+      aggregate_connections: cfg.aggregateConnections === DEFAULT_AGGREGATE_CONNECTIONS ? undefined : cfg.aggregateConnections,
     },
     wan,
     daemon: daemonIni(cfg.daemon),

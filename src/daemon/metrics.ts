@@ -27,6 +27,7 @@ export function metricsRegistry(): { registry: Registry; update(r: StatusReport)
   const proxyUp = site('ospfbond_aggregate_proxy_up', '1 when the site\'s aggregation proxy on this router runs (spoke: and listens) (absent: the site does not aggregate)');
   const connections = site('ospfbond_aggregate_connections', 'MPTCP connections between the site\'s proxies now (absent: the site does not aggregate)');
   const proxied = new Counter({ name: 'ospfbond_aggregate_bytes_total', help: 'bytes of the site\'s proxied connections through the tunnels (subflows\' IP bytes), direction="up" from the site, "down" to it', labelNames: ['spoke', 'direction'], registers: [registry] });
+  const capped = new Counter({ name: 'ospfbond_aggregate_capped_connections_total', help: 'new connections of the site sent per flow because aggregate_connections were busy (spoke only)', labelNames: ['spoke'], registers: [registry] });
   const rx = new Counter({ name: 'ospfbond_tunnel_receive_bytes_total', help: 'bytes received from the tunnel (tap counter)', labelNames: [...labelNames], registers: [registry] });
   const tx = new Counter({ name: 'ospfbond_tunnel_transmit_bytes_total', help: 'bytes sent into the tunnel (tap counter)', labelNames: [...labelNames], registers: [registry] });
   return {
@@ -56,6 +57,7 @@ export function metricsRegistry(): { registry: Registry; update(r: StatusReport)
         if (s.proxiedConnections !== null) connections.set({ spoke: s.name }, s.proxiedConnections);
         if (s.proxiedBytesUp !== null) proxied.inc({ spoke: s.name, direction: 'up' }, s.proxiedBytesUp);
         if (s.proxiedBytesDown !== null) proxied.inc({ spoke: s.name, direction: 'down' }, s.proxiedBytesDown);
+        if (s.cappedConnections !== null) capped.inc({ spoke: s.name }, s.cappedConnections);
       }
     },
   };

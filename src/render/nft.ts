@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { HubConfig, SpokeConfig } from '../config/types.js';
 import { wanPolicy, hubProxyAddr, tunnelAddresses, spokeTapName, spokeWgName, HUB_WG, VXLAN_PORT, BFD_PORTS } from '../model/addressing.js';
-import { ALWAYS_BYPASS, HUB_PROXY_PORT, SPOKE_REDIR_PORT } from '../model/aggregate.js';
+import { AGGREGATE_BULK_IDLE_SECONDS, AGGREGATE_BULK_KBYTES, AGGREGATE_BUSY_SECONDS, AGGREGATE_FULL_PACKET, AGGREGATE_NEW_SECONDS, ALWAYS_BYPASS, HUB_PROXY_PORT, SPOKE_REDIR_PORT } from '../model/aggregate.js';
 
 export const NFT_TABLE = 'ospfbond';
 export const NFT_FAMILY = 'inet';
@@ -145,6 +145,11 @@ export function renderSpokeNft(cfg: SpokeConfig): string {
  * the set `aggregate_proto`, which holds tcp only while the proxy listens (engine/aggregate.ts):
  * otherwise the site's TCP rides the tunnels as before. The proxy's port takes no connection from a
  * WAN or a tunnel.
+ * At most aggregate_connections busy connections go to the proxy: each takes a place in the set
+ * `aggregate_busy`, which its full-sized packets to or from the proxy keep once it has moved
+ * enough of them (`aggregate_bulk`, model/aggregate.ts).
+ * When the set is full, `add` fails, which ends the rule before its redirect (nft_dynset:
+ * NFT_BREAK), and the connection rides the tunnels per flow.
  */
 function spokeAggregate(cfg: SpokeConfig): string {
   const nets = [...ALWAYS_BYPASS, ...cfg.aggregateExclude.flatMap((e) => (e.kind === 'net' ? [e.cidr] : []))];
@@ -152,33 +157,54 @@ function spokeAggregate(cfg: SpokeConfig): string {
   const outside = [...cfg.wans.map((w) => `"${w.dev}"`), ...cfg.wans.map((w) => `"${spokeTapName(w.name)}"`), ...cfg.wans.map((w) => `"${spokeWgName(w.name)}"`)];
   const from = cfg.lanDevs.length ? `iifname { ${cfg.lanDevs.map((d) => `"${d}"`).join(', ')} } ` : '';
   const proxy = hubProxyAddr(cfg.tunnelPool, cfg.wans.map((w) => w.tunnel));
+  const eligible = `${from}meta l4proto tcp meta l4proto @aggregate_proto ip daddr != @aggregate_bypass ${ports.length ? `tcp dport != { ${ports.join(', ')} } ` : ''}fib daddr oifname "obt-*" `;
   return (
     // What the site's proxied connections carry through the tunnels, up and down (`status`).
     `\tcounter ${AGGREGATE_COUNTER.up} {\n\t}\n` +
     `\tcounter ${AGGREGATE_COUNTER.down} {\n\t}\n` +
+    // New connections that the cap sent per flow (`status`): the redirect's rule ended early for them.
+    `\tcounter ${AGGREGATE_COUNTER.capped} {\n\t}\n` +
     `\tset aggregate_proto {\n\t\ttype inet_proto\n\t}\n` +
     `\tset aggregate_bypass {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tauto-merge\n\t\telements = { ${nets.join(', ')} }\n\t}\n` +
+    `\tset aggregate_busy {\n\t\ttypeof ip saddr . tcp sport\n\t\tsize ${cfg.aggregateConnections}\n\t\tflags dynamic,timeout\n\t\ttimeout ${AGGREGATE_BUSY_SECONDS}s\n\t}\n` +
+    `\tset aggregate_bulk {\n\t\ttypeof ip saddr . tcp sport\n\t\tsize 65535\n\t\tflags dynamic,timeout\n\t\ttimeout ${AGGREGATE_BULK_IDLE_SECONDS}s\n\t}\n` +
     `\tchain aggregate {\n` +
     `\t\ttype nat hook prerouting priority dstnat; policy accept;\n` +
     `\t\tiifname { ${outside.join(', ')} } return\n` +
-    `\t\t${from}meta l4proto tcp meta l4proto @aggregate_proto ip daddr != @aggregate_bypass ${ports.length ? `tcp dport != { ${ports.join(', ')} } ` : ''}fib daddr oifname "obt-*" counter redirect to :${SPOKE_REDIR_PORT}\n` +
+    `\t\t${eligible}add @aggregate_busy { ${BUSY_KEY} timeout ${AGGREGATE_NEW_SECONDS}s } counter redirect to :${SPOKE_REDIR_PORT}\n` +
+    `\t\t${eligible}counter name "${AGGREGATE_COUNTER.capped}"\n` +
     `\t}\n` +
     `\tchain aggregate_input {\n` +
     `\t\ttype filter hook input priority filter; policy accept;\n` +
     `\t\ttcp dport ${SPOKE_REDIR_PORT} iifname { ${outside.join(', ')} } counter drop\n` +
+    `\t\t${from}tcp dport ${SPOKE_REDIR_PORT} ${keepPlace(BUSY_KEY)}\n` +
     `\t\tip saddr ${proxy} tcp sport ${HUB_PROXY_PORT} counter name "${AGGREGATE_COUNTER.down}"\n` +
     `\t}\n` +
     `\tchain aggregate_output {\n` +
     `\t\ttype filter hook output priority filter; policy accept;\n` +
     `\t\tip daddr ${proxy} tcp dport ${HUB_PROXY_PORT} counter name "${AGGREGATE_COUNTER.up}"\n` +
+    // before the reply's source is put back (postrouting): still the proxy's port, to the LAN host's
+    `\t\ttcp sport ${SPOKE_REDIR_PORT} ${keepPlace(BUSY_KEY_TO_LAN)}\n` +
     `\t}\n`
   );
 }
 
-/** The named counters of proxied bytes: a spoke's two, and the hub's two per site. */
+/** A LAN connection as the redirect and the proxy's input both see it (the redirect keeps its source). */
+const BUSY_KEY = 'ip saddr . tcp sport';
+const BUSY_KEY_TO_LAN = 'ip daddr . tcp dport';
+/**
+ * A full-sized packet of a proxied connection: counted against the connection's quota in
+ * `aggregate_bulk`; while under it the quota ends the rule (NFT_BREAK), past it the packet keeps
+ * the connection's place in `aggregate_busy`.
+ */
+const keepPlace = (key: string) =>
+  `meta length > ${AGGREGATE_FULL_PACKET} update @aggregate_bulk { ${key} quota over ${AGGREGATE_BULK_KBYTES} kbytes } update @aggregate_busy { ${key} }`;
+
+/** The named counters: of proxied bytes, a spoke's two and the hub's two per site; a spoke's of capped connections. */
 export const AGGREGATE_COUNTER = {
   up: 'aggregate_up',
   down: 'aggregate_down',
+  capped: 'aggregate_capped',
   site: (site: string, dir: 'up' | 'down') => `aggregate_${site}_${dir}`,
 } as const;
 

@@ -23,11 +23,11 @@ export interface StatusInputs {
   aggregation: { subflows: string; connections: string; counters: string; proxyUp: Record<string, boolean> };
 }
 
-/** Bytes of each named nft counter; none when the table or its counters are not there. */
-export function parseCounters(json: string): Record<string, number> {
+/** Bytes and packets of each named nft counter; none when the table or its counters are not there. */
+export function parseCounters(json: string): Record<string, { bytes: number; packets: number }> {
   try {
-    const j = JSON.parse(json) as { nftables?: { counter?: { name: string; bytes: number } }[] };
-    return Object.fromEntries((j.nftables ?? []).flatMap((e) => (e.counter ? [[e.counter.name, e.counter.bytes]] : [])));
+    const j = JSON.parse(json) as { nftables?: { counter?: { name: string; bytes: number; packets: number } }[] };
+    return Object.fromEntries((j.nftables ?? []).flatMap((e) => (e.counter ? [[e.counter.name, { bytes: e.counter.bytes, packets: e.counter.packets }]] : [])));
   } catch {
     return {};
   }
@@ -91,7 +91,7 @@ export function buildReport(cfg: Config, inp: StatusInputs): StatusReport {
   const spokes: StatusReport['spokes'] = [];
   const subflows = parseSockets(inp.aggregation.subflows);
   const counters = parseCounters(inp.aggregation.counters);
-  const bytes = (up: string, down: string, on: boolean) => ({ proxiedBytesUp: on ? (counters[up] ?? null) : null, proxiedBytesDown: on ? (counters[down] ?? null) : null });
+  const bytes = (up: string, down: string, on: boolean) => ({ proxiedBytesUp: on ? (counters[up]?.bytes ?? null) : null, proxiedBytesDown: on ? (counters[down]?.bytes ?? null) : null });
   const connections = parseSockets(inp.aggregation.connections);
   if (cfg.role === 'spoke') {
     const on = cfg.aggregate === 'tcp';
@@ -108,6 +108,8 @@ export function buildReport(cfg: Config, inp: StatusInputs): StatusReport {
       proxyUp: on ? (inp.aggregation.proxyUp.redir ?? false) : null,
       proxiedConnections: on ? connections.filter(toProxy).length : null,
       ...bytes(AGGREGATE_COUNTER.up, AGGREGATE_COUNTER.down, on),
+      // one packet per connection: the rule sees only a connection's first
+      cappedConnections: on ? (counters[AGGREGATE_COUNTER.capped]?.packets ?? null) : null,
     });
   } else {
     for (const s of cfg.spokes) {
@@ -125,6 +127,7 @@ export function buildReport(cfg: Config, inp: StatusInputs): StatusReport {
         proxyUp: on ? (inp.aggregation.proxyUp[`site-${s.name}`] ?? false) : null,
         proxiedConnections: on ? connections.filter(atProxy).length : null,
         ...bytes(AGGREGATE_COUNTER.site(s.name, 'up'), AGGREGATE_COUNTER.site(s.name, 'down'), on),
+        cappedConnections: null,
       });
     }
   }
@@ -206,7 +209,7 @@ function peerPolicyOf(rows: TunnelStatus[]): Policy | undefined {
   );
 }
 
-function summary(name: string, policy: Policy, rows: TunnelStatus[]): Omit<StatusReport['spokes'][number], 'aggregate' | 'proxyUp' | 'proxiedConnections' | 'proxiedBytesUp' | 'proxiedBytesDown'> {
+function summary(name: string, policy: Policy, rows: TunnelStatus[]): Omit<StatusReport['spokes'][number], 'aggregate' | 'proxyUp' | 'proxiedConnections' | 'proxiedBytesUp' | 'proxiedBytesDown' | 'cappedConnections'> {
   const peer = peerPolicyOf(rows);
   return {
     name,

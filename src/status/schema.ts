@@ -40,6 +40,7 @@ export const spokeSummary = z.object({
   proxiedConnections: z.number().int().nullable().describe('MPTCP connections between the site\'s proxies now; null when the site does not aggregate'),
   proxiedBytesUp: z.number().nullable().describe('bytes of the site\'s proxied connections through the tunnels from the site to the hub (IP bytes of the subflows) since ospfbond\'s nft table was last written; null when the site does not aggregate'),
   proxiedBytesDown: z.number().nullable().describe('the same, from the hub to the site'),
+  cappedConnections: z.number().int().nullable().describe('new TCP connections of the site that went per flow, not through the proxies, because aggregate_connections were busy, since ospfbond\'s nft table was last written; null at the hub (the spoke decides) and when the site does not aggregate'),
   rxBitsPerSecond: rate,
   txBitsPerSecond: rate,
 });

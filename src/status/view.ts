@@ -52,7 +52,8 @@ function aggregation(s: StatusReport['spokes'][number], tunnels: TunnelStatus[],
   if (s.aggregate === 'off' || s.proxyUp === null) return 'off';
   const per = tunnels.filter((t) => t.spoke === s.name).map((t) => `${t.wan} ${t.subflows ?? 0}`).join(' ');
   const bytes = s.proxiedBytesUp === null || s.proxiedBytesDown === null ? '' : `, ${formatBytes(s.proxiedBytesUp)} up/${formatBytes(s.proxiedBytesDown)} down`;
-  return `${s.proxyUp ? c.green('proxy up') : c.red('proxy down')}, ${s.proxiedConnections ?? 0} conn${bytes}, subflows ${per}`;
+  const capped = s.cappedConnections ? `, ${s.cappedConnections} past the cap` : '';
+  return `${s.proxyUp ? c.green('proxy up') : c.red('proxy down')}, ${s.proxiedConnections ?? 0} conn${capped}${bytes}, subflows ${per}`;
 }
 
 function row(t: TunnelStatus, hub: boolean, c: Colors): string[] {

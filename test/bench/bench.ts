@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildBondedLab, allBonded, ecmpWidth, adjacencyUptimes, adjacencyResets, startDaemon, daemonLogLines } from '../lab/scenario.js';
+import { buildBondedLab, proxiesIdle, allBonded, ecmpWidth, adjacencyUptimes, adjacencyResets, startDaemon, daemonLogLines } from '../lab/scenario.js';
 import { labTopology, type SiteSpec, type SpokeSpec } from '../lab/topology.js';
 import { bothWays, dropDelayLines, insertDelayLine } from '../lab/delayline.js';
 import { waitFor, type Lab } from '../lab/lab.js';
@@ -72,6 +72,20 @@ async function iperf(lab: Lab, site: SpokeSpec, port: number, opts: string, seco
   return lab.iperfRun(site.host, SERVER, port, `-t ${seconds} ${opts}`, (seconds + 30) * 1000);
 }
 
+/**
+ * A run with aggregation on, begun when no connection holds a place in the site's proxies: as on a
+ * site where nothing else is busy, its first connections go through them (aggregate_connections).
+ */
+async function proxied(lab: Lab, site: SpokeSpec, port: number, opts: string, seconds = IPERF_SECONDS): Promise<IperfRun> {
+  await proxiesIdle(lab, site.name);
+  return iperf(lab, site, port, opts, seconds);
+}
+
+/** Connections the site's redirect has sent to its proxy so far (the rule's counter). */
+async function redirected(lab: Lab, site: SpokeSpec): Promise<number> {
+  return Number(/counter packets (\d+) bytes \d+ redirect/.exec(await lab.sh(site.name, 'nft list chain inet ospfbond aggregate'))?.[1] ?? 0);
+}
+
 async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<void> {
   const stop = await lab.iperfServer('server', 5201);
   const rows: Record<string, unknown>[] = [];
@@ -131,7 +145,7 @@ async function singleConnection(lab: Lab, report: Record<string, unknown>): Prom
     for (const dir of ['upload', 'download'] as const) {
       const pid = Number((await lab.sh(site.name, 'cat /run/ospfbond/aggregate-redir.pid')).trim());
       const [c0, t0] = [await cpuSeconds(lab, site.name, pid), Date.now()];
-      const run = await iperf(lab, site, 5206, `-P 1 -O 2 ${dir === 'download' ? '-R' : ''}`);
+      const run = await proxied(lab, site, 5206, `-P 1 -O 2 ${dir === 'download' ? '-R' : ''}`);
       const share = run.mbit / limit;
       const cpuShare = (await cpuSeconds(lab, site.name, pid) - c0) / ((Date.now() - t0) / 1000);
       rows.push({ site: spec.name, dir, flows: 1, mbit: run.mbit, limitMbit: limit, share, proxyCpu: cpuShare, error: run.error });
@@ -165,7 +179,7 @@ async function delayedConnection(lab: Lab, report: Record<string, unknown>): Pro
   info('the delay line on the 10 Mbit/s line: RTT to its ISP, min / avg / max of 20 pings', rtt ? `${rtt[1]} / ${rtt[2]} / ${rtt[3]} ms` : 'no answer');
   const fast = limitMbit([50]);
   for (const dir of ['upload', 'download'] as const) {
-    const run = await iperf(lab, uneq, 5209, `-P 1 -O 2 ${dir === 'download' ? '-R' : ''}`);
+    const run = await proxied(lab, uneq, 5209, `-P 1 -O 2 ${dir === 'download' ? '-R' : ''}`);
     rows.push({ site: 'uneq', delayed: 'wan2 60 +- 20 ms RTT', dir, flows: 1, mbit: run.mbit, fastLimitMbit: fast, error: run.error });
     target(`1 flow, 50 + 10 Mbit/s with 60 +- 20 ms RTT on the 10, ${dir}`, `${run.mbit.toFixed(1)} Mbit/s = ${((100 * run.mbit) / fast).toFixed(1)} % of the fast link's ${fast.toFixed(1)}`, '>= 95 % of the fast link alone', run.mbit >= 0.95 * fast && !run.error);
   }
@@ -173,8 +187,12 @@ async function delayedConnection(lab: Lab, report: Record<string, unknown>): Pro
   report.delayedConnection = rows;
 }
 
-/** The median time from connect to the first byte of a small HTTP fetch from a site's host, in ms. */
-async function firstByteMs(lab: Lab, site: SpokeSpec, port: number): Promise<number> {
+/**
+ * The median time from connect to the first byte of a small HTTP fetch from a site's host, in ms;
+ * `gapS` apart. A fetch's connection holds a place in the proxies for 1 s (and until the set's
+ * garbage collection, up to 1 s more): 1.5 s apart, each of them finds one of two places free.
+ */
+async function firstByteMs(lab: Lab, site: SpokeSpec, port: number, gapS = 0): Promise<number> {
   const script = `${lab.dir}/first-byte.py`;
   writeFileSync(
     script,
@@ -182,6 +200,7 @@ async function firstByteMs(lab: Lab, site: SpokeSpec, port: number): Promise<num
       'import socket, statistics, sys, time',
       'xs = []',
       'for i in range(15):',
+      '    time.sleep(float(sys.argv[3]))',
       '    t = time.monotonic()',
       '    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)',
       "    s.sendall(b'GET /small HTTP/1.0\\r\\n\\r\\n')",
@@ -192,7 +211,7 @@ async function firstByteMs(lab: Lab, site: SpokeSpec, port: number): Promise<num
       '',
     ].join('\n'),
   );
-  return Number((await lab.sh(site.host, `python3 ${script} ${SERVER} ${port}`)).trim());
+  return Number((await lab.sh(site.host, `python3 ${script} ${SERVER} ${port} ${gapS}`)).trim());
 }
 
 const HTTP_PORT = 8081;
@@ -207,10 +226,13 @@ async function startHttp(lab: Lab): Promise<void> {
 async function firstByte(lab: Lab, report: Record<string, unknown>, offMs: number): Promise<void> {
   const two = lab.topo.spokes.find((s) => s.name === ECMP)!;
   try {
-    const on = await firstByteMs(lab, two, HTTP_PORT);
+    await proxiesIdle(lab, two.name);
+    const before = await redirected(lab, two);
+    const on = await firstByteMs(lab, two, HTTP_PORT, 1.5);
+    const through = (await redirected(lab, two)) - before;
     const rtt = Number(/= [\d.]+\/([\d.]+)\//.exec(await lab.sh(two.host, `ping -n -q -c 10 -i 0.05 ${SERVER}`))?.[1]);
-    report.firstByte = { onMs: on, offMs, rttMs: rtt };
-    info('time to first byte of a small fetch, aggregation on vs off (goal: at most one tunnel RTT more)', `${on.toFixed(1)} vs ${offMs.toFixed(1)} ms (median of 15); a round trip through the tunnel ${rtt.toFixed(1)} ms${on - offMs <= rtt ? '' : ': above the goal'}`);
+    report.firstByte = { onMs: on, offMs, rttMs: rtt, proxiedFetches: through };
+    info('time to first byte of a small fetch, aggregation on vs off (goal: at most one tunnel RTT more)', `${on.toFixed(1)} vs ${offMs.toFixed(1)} ms (median of 15; ${through} of the 15 with aggregation on went through the proxies); a round trip through the tunnel ${rtt.toFixed(1)} ms${on - offMs <= rtt ? '' : ': above the goal'}`);
   } finally {
     await lab.try('server', `kill $(cat ${lab.dir}/www.pid)`);
   }
@@ -234,20 +256,35 @@ async function enableAggregation(lab: Lab): Promise<void> {
 }
 
 /**
- * Many connections through the proxies, as issue 3 measured them over ECMP. Printed, not judged
- * yet: they get 67-96 % of what MPTCP's subflows carry where ECMP gets 97 % (docs/aggregation.md,
- * "Many connections"), which is why aggregation is off by default.
+ * Issue 3's 32 flows with aggregation on: judged as over ECMP, on the median of three runs. The
+ * first aggregate_connections of them go through the proxies, the rest ride the tunnels per flow
+ * (docs/aggregation.md, "Many connections"); the figure says how many were proxied. The one
+ * MPTCP stream among 31 TCP flows costs about 1 % (97-98 % where ECMP alone gets 99 %): a single
+ * run judged at 97 % missed by 0.1 once, hence the median.
  */
 async function manyFlowsThroughProxies(lab: Lab, report: Record<string, unknown>): Promise<void> {
   const stop = await lab.iperfServer('server', 5208);
   const rows: Record<string, unknown>[] = [];
   for (const spec of sites) {
     const site = lab.topo.spokes.find((s) => s.name === spec.name)!;
-    const limit = limitMbit(spec.wanRates, true);
+    const limit = limitMbit(spec.wanRates);
     for (const dir of ['upload', 'download'] as const) {
-      const run = await iperf(lab, site, 5208, `-P 32 -O 2 ${dir === 'download' ? '-R' : ''}`);
-      rows.push({ site: spec.name, dir, flows: 32, mbit: run.mbit, mptcpLimitMbit: limit, share: run.mbit / limit, error: run.error });
-      info(`32 flows through the proxies, ${spec.name === 'uneq' ? '50 + 10 Mbit/s' : `${spec.wanRates.length} x ${RATE} Mbit/s`}, ${dir} (goal 97 %, not met yet)`, `${run.mbit.toFixed(1)} Mbit/s = ${((100 * run.mbit) / limit).toFixed(1)} % of MPTCP's ${limit.toFixed(1)}${run.error ? ` (${run.error})` : ''}`);
+      const trials: { mbit: number; through: number; error?: string }[] = [];
+      for (let i = 0; i < 3; i++) {
+        await proxiesIdle(lab, site.name);
+        const before = await redirected(lab, site);
+        const run = await iperf(lab, site, 5208, `-P 32 -O 2 ${dir === 'download' ? '-R' : ''}`);
+        trials.push({ mbit: run.mbit, through: (await redirected(lab, site)) - before, error: run.error });
+      }
+      const mbit = median(trials.map((t) => t.mbit));
+      const error = trials.find((t) => t.error)?.error;
+      rows.push({ site: spec.name, dir, flows: 32, mbit, limitMbit: limit, share: mbit / limit, trials, error });
+      target(
+        `32 flows, aggregation on, ${spec.name === 'uneq' ? '50 + 10 Mbit/s' : `${spec.wanRates.length} x ${RATE} Mbit/s`}, ${dir} (median of 3)`,
+        `${mbit.toFixed(1)} Mbit/s = ${((100 * mbit) / limit).toFixed(1)} % of ${limit.toFixed(1)} (runs: ${trials.map((t) => t.mbit.toFixed(1)).join(', ')}); through the proxies: ${trials.map((t) => t.through).join(', ')} of 33 connections${error ? ` (${error})` : ''}`,
+        '>= 97 % of the encapsulation limit',
+        mbit / limit >= 0.97 && !error && trials.every((t) => t.through >= 1),
+      );
     }
   }
   await stop();
@@ -296,6 +333,7 @@ async function singleConnectionFailover(lab: Lab, report: Record<string, unknown
   for (const kind of ['carrier', 'blackhole'] as const) {
     for (const dir of ['upload', 'download'] as const) {
       const started = Date.now();
+      await proxiesIdle(lab, site.name);
       const pending = iperf(lab, site, 5207, `-i 0.1 ${dir === 'download' ? '-R' : '--get-server-output'}`, RUN_S);
       await sleep(4000);
       await failWan(lab, site, FAILED, kind);
@@ -378,6 +416,10 @@ interface FailoverTrial {
   flowsOnFailed: number;
   worstGapMs: number;
   survivorsLost: number;
+  /** Which attempt this is: a trial whose flows changed path before the failure is run again. */
+  attempt: number;
+  /** Per surviving flow (by source port), the datagrams it lost going up and coming down. */
+  lostBySurvivors: { up: Record<number, number>; down: Record<number, number> };
   /** Flows on the surviving WANs, going up and coming down. */
   survivors: { up: number; down: number };
   /** Datagrams the echo server's and the host's own sockets dropped (full buffers): not the tunnels'. */
@@ -401,18 +443,26 @@ async function restoredAndBonded(lab: Lab, site: SpokeSpec): Promise<number> {
   return (Date.now() - t0) / 1000;
 }
 
-async function failoverTrial(lab: Lab, site: SpokeSpec, kind: FailureKind, trial: number): Promise<FailoverTrial> {
-  const port = 9100 + trial + (kind === 'blackhole' ? 50 : 0);
-  const sportBase = 42000 + 100 * trial + (kind === 'blackhole' ? 1000 : 0);
+async function failoverTrial(lab: Lab, site: SpokeSpec, kind: FailureKind, trial: number, attempt = 1): Promise<FailoverTrial> {
+  const port = 9100 + 10 * trial + attempt + (kind === 'blackhole' ? 50 : 0);
+  const sportBase = 42000 + 100 * trial + 20 * attempt + (kind === 'blackhole' ? 1000 : 0);
   const flows = 16;
   const seconds = 6;
+  await restoredAndBonded(lab, site);
   const paths = await udpFlowPaths(lab, site, flows, sportBase, port);
   const harnessBefore = await flowsHarnessDrops(lab, site);
-  const out = `${lab.dir}/echo-${kind}-${trial}.json`;
+  const out = `${lab.dir}/echo-${kind}-${trial}-${attempt}.json`;
   const echo = lab.sh('server', `node ${FLOWS_JS} echo --port ${port} --seconds ${seconds + 3} --out ${out}`, { timeoutMs: 60_000 });
   await waitFor('echo listening', 5000, async () => (await lab.sh('server', `ss -Huln 'sport = :${port}'`)).trim() !== '', 50);
   const send = lab.sh(site.host, `node ${FLOWS_JS} send --dst ${SERVER} --port ${port} --flows ${flows} --sport-base ${sportBase} --pps 200 --seconds ${seconds}`, { timeoutMs: 60_000 });
-  await sleep(2000);
+  await sleep(1200);
+  // The survivors are the flows whose paths were predicted before the flows began. When a route
+  // changed since (a CI run's trial found the hub's route to the site on one tunnel only, a moment
+  // after both had been in it), the prediction is stale and the trial measures no failover from a
+  // bonded state: it is run again, and the report says so.
+  const before = await udpFlowPaths(lab, site, flows, sportBase, port);
+  const moved = paths.filter((p, i) => p.up !== before[i]!.up || p.down !== before[i]!.down);
+  await sleep(800);
   await failWan(lab, site, FAILED, kind);
   const sent = JSON.parse(await send) as { sent: number; flows: { sport: number; received: number; lost: number; maxGapMs: number }[] };
   await echo;
@@ -420,6 +470,13 @@ async function failoverTrial(lab: Lab, site: SpokeSpec, kind: FailureKind, trial
   const harnessDrops = (await flowsHarnessDrops(lab, site)) - harnessBefore;
   await restoreWan(lab, site, FAILED, kind);
   const restoreSeconds = await restoredAndBonded(lab, site);
+  if (moved.length) {
+    const now = (sport: number) => before.find((b) => b.sport === sport)!;
+    const detail = moved.map((p) => `${p.sport} ${p.up}/${p.down} -> ${now(p.sport).up}/${now(p.sport).down}`).join(', ');
+    log(`failover ${kind} #${trial}: ${moved.length} flows changed path before the failure (up/down: ${detail}); the trial is run again`);
+    if (attempt < 3) return failoverTrial(lab, site, kind, trial, attempt + 1);
+    throw new Error(`failover ${kind} #${trial}: the routes did not hold still for 2 s in 3 attempts`);
+  }
   const onFailed = paths.filter((p) => p.up === FAILED || p.down === FAILED);
   // Round trip: an echo is missing when either direction's tunnel is down, so the host's longest
   // gap per flow covers both the spoke's and the hub's failover.
@@ -431,8 +488,9 @@ async function failoverTrial(lab: Lab, site: SpokeSpec, kind: FailureKind, trial
   const lost = directionLosses(sent, recv, up, down);
   const survivorsLost = [...lost.up, ...lost.down].reduce((a, b) => a + b, 0);
   const survivors = { up: up.length, down: down.length };
-  const t: FailoverTrial = { kind, trial, flowsOnFailed: onFailed.length, worstGapMs: Math.max(0, ...gaps), survivorsLost, survivors, harnessDrops, restoreSeconds };
-  log(`failover ${kind} #${trial}: ${onFailed.length} flows on ${FAILED}, worst gap ${t.worstGapMs} ms; survivors (${survivors.up} up, ${survivors.down} down) lost ${survivorsLost}; dropped by the flows' own sockets ${harnessDrops}; restored in ${restoreSeconds.toFixed(2)} s`);
+  const t: FailoverTrial = { kind, trial, attempt, flowsOnFailed: onFailed.length, worstGapMs: Math.max(0, ...gaps), survivorsLost, survivors, lostBySurvivors: { up: Object.fromEntries(up.map((p, i) => [p.sport, lost.up[i]!])), down: Object.fromEntries(down.map((p, i) => [p.sport, lost.down[i]!])) }, harnessDrops, restoreSeconds };
+  const losses = (dir: 'up' | 'down') => Object.entries(t.lostBySurvivors[dir]).filter(([, n]) => n > 0).map(([s, n]) => `${s}: ${n}`).join(', ') || 'none';
+  log(`failover ${kind} #${trial}: ${onFailed.length} flows on ${FAILED}, worst gap ${t.worstGapMs} ms; survivors (${survivors.up} up, ${survivors.down} down) lost ${survivorsLost} (up: ${losses('up')}; down: ${losses('down')}); dropped by the flows' own sockets ${harnessDrops}; restored in ${restoreSeconds.toFixed(2)} s`);
   return t;
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
-import { buildBondedLab, ecmpWidth, failWan, restoreWan, itLeaksNoSecrets, startDaemon, daemonLog, daemonLogLines, hubTunnels, wanBytes, type FailureKind } from './scenario.js';
+import { buildBondedLab, proxiesIdle, proxyPlaces, ecmpWidth, failWan, restoreWan, itLeaksNoSecrets, startDaemon, daemonLog, daemonLogLines, hubTunnels, wanBytes, type FailureKind } from './scenario.js';
 import { labTopology, coreSites, type SpokeSpec } from './topology.js';
 import { limitMbit, type IperfRun } from './iperf.js';
 import { HUB_PROXY_PORT, SPOKE_REDIR_PORT } from '../../src/model/aggregate.js';
@@ -57,7 +57,10 @@ describe('single-connection aggregation: one TCP flow over MPTCP proxies, one su
     it(`${site.name} (${site.wans.length} x ${RATE} Mbit/s): one TCP flow up and one down get more than one link can carry (measured, printed)`, async () => {
       const stop = await lab.iperfServer('server', 5401);
       const before = await redirected(site);
+      // each measurement on a site whose proxies are idle: the first's connection keeps its place for 5 s
+      await proxiesIdle(lab, site.name);
       const up = await lab.iperfRun(site.host, t.server.addr, 5401, '-t 8 -O 2');
+      await proxiesIdle(lab, site.name);
       const down = await lab.iperfRun(site.host, t.server.addr, 5401, '-t 8 -O 2 -R');
       await stop();
       const limit = limitMbit(site.wans.map((w) => w.rateMbit));
@@ -84,9 +87,42 @@ describe('single-connection aggregation: one TCP flow over MPTCP proxies, one su
     });
   }
 
+  it('at most aggregate_connections (2 here) busy connections at once go through the proxies: more ride the tunnels per flow; a place frees when its connection idles', async () => {
+    const stop = await lab.iperfServer('server', 5407);
+    const capped = async () => (JSON.parse(await lab.sh(sitea.name, 'ospfbond status --json')) as { spokes: { cappedConnections: number | null }[] }).spokes[0]!.cappedConnections;
+    await proxiesIdle(lab, sitea.name);
+    const before = await redirected(sitea);
+    const cappedBefore = await capped();
+    // iperf3's control connection and its first stream take the two places; the other 7 streams
+    // meet a full set and are not redirected
+    const run = lab.iperfRun(sitea.host, t.server.addr, 5407, '-P 8 -t 6 -R');
+    await sleep(3000);
+    const mptcp = (await lab.sh(sitea.name, 'ss -HnM state established')).split('\n').filter(Boolean).length;
+    const places = await proxyPlaces(lab, sitea.name);
+    const r = await run;
+    const taken = (await redirected(sitea)) - before;
+    const past = (await capped())! - cappedBefore!;
+    console.log(`# measured: 8 streams at once: ${taken} connections redirected, ${past} past the cap, ${mptcp} MPTCP connections and ${places} busy places after 3 s; ${r.mbit.toFixed(1)} Mbit/s`);
+    assert.equal(r.error, undefined);
+    assert.equal(r.ports.length, 8);
+    assert.equal(taken, 2, 'two connections redirected: the control connection and one stream');
+    assert.equal(past, 7, 'status counts the other 7 streams as past the cap');
+    assert.equal(mptcp, 2, 'two MPTCP connections between the proxies');
+    // the control connection sends next to nothing: after 1 s only the stream keeps its place
+    assert.equal(places, 1, 'the stream holds its place; the idle control connection gave its up');
+    assert.ok(r.mbit > 1.3 * limitMbit([RATE]), `the 8 streams use both links (${r.mbit.toFixed(1)} Mbit/s)`);
+    // idle again: the next connection is proxied
+    await proxiesIdle(lab, sitea.name);
+    const again = await redirected(sitea);
+    assert.ok((await lab.iperf(sitea.host, t.server.addr, 5407, '-t 1')) > 1);
+    assert.equal((await redirected(sitea)) - again, 2, 'once the places are free, new connections are proxied again');
+    await stop();
+  });
+
   for (const kind of ['blackhole', 'carrier'] as FailureKind[]) {
     it(`a WAN fails (${kind}) under a proxied download: the connection lives on, the other tunnel carries it; the WAN back, its subflow carries data again`, async () => {
       const stop = await lab.iperfServer('server', 5402);
+      await proxiesIdle(lab, sitea.name);
       const run = lab.iperfRun(sitea.host, t.server.addr, 5402, '-t 14 -R -i 0.5');
       await sleep(5000);
       const failedAt = Date.now();
@@ -122,6 +158,7 @@ describe('single-connection aggregation: one TCP flow over MPTCP proxies, one su
     assert.ok(logged.length >= 1, 'the daemon logged the restart');
     // a TCP connection through the restarted proxy
     const stop = await lab.iperfServer('server', 5403);
+    await proxiesIdle(lab, sitea.name);
     assert.ok((await lab.iperf(sitea.host, t.server.addr, 5403, '-t 2')) > 1);
     await stop();
   });
@@ -152,6 +189,7 @@ describe('single-connection aggregation: one TCP flow over MPTCP proxies, one su
     }, 100);
     console.log(`# measured: the hub's proxy for sitea back ${Date.now() - killedAt} ms after a kill -9`);
     const stop = await lab.iperfServer('server', 5404);
+    await proxiesIdle(lab, sitea.name);
     assert.ok((await lab.iperf(sitea.host, t.server.addr, 5404, '-t 2')) > 1, 'a connection through the restarted proxy');
     await stop();
   });
@@ -174,6 +212,7 @@ describe('single-connection aggregation: one TCP flow over MPTCP proxies, one su
     console.log(`# measured: hub proxy unreachable: redirect disarmed after ${disarmedMs} ms; armed ${Date.now() - backAt} ms after it answered again`);
     // Two failed probes: each up to 2 s apart plus a 1 s tick of the job, and 1 s of timeout.
     assert.ok(disarmedMs <= 8000, `disarmed within two probes (${disarmedMs} ms)`);
+    await proxiesIdle(lab, sitea.name);
     const through = await lab.iperf(sitea.host, t.server.addr, 5405, '-t 2');
     assert.ok((await redirected(sitea)) > before && through > 1, 'through the proxies again');
     await stop();
@@ -190,6 +229,7 @@ describe('single-connection aggregation: one TCP flow over MPTCP proxies, one su
     await waitFor('both ends on the primary alone', 20_000, async () => (await ecmpWidth(lab, sitea.name, 'default')) === 1 && (await ecmpWidth(lab, 'hub', sitea.lanPrefix)) === 1, 200);
     const stop = await lab.iperfServer('server', 5406);
     const wan2 = async () => (await wanBytes(lab, sitea)).wan2!.tx;
+    await proxiesIdle(lab, sitea.name);
     const b0 = await wan2();
     const up = await lab.iperf(sitea.host, t.server.addr, 5406, '-t 4');
     const onStandby = (await wan2()) - b0;
@@ -198,6 +238,7 @@ describe('single-connection aggregation: one TCP flow over MPTCP proxies, one su
     // scheduler puts data on a backup subflow only while it finds the primary stale.
     assert.ok(onStandby < 0.1 * ((up * 1e6 * 4) / 8), 'the standby carried under 10 % of the upload');
     // the primary dies under a running upload: the backup subflow takes it, no reset
+    await proxiesIdle(lab, sitea.name);
     const run = lab.iperfRun(sitea.host, t.server.addr, 5406, '-t 10 -i 0.5 --get-server-output');
     await sleep(3000);
     await failWan(lab, sitea, 'wan1', 'blackhole');

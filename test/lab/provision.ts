@@ -37,7 +37,7 @@ export function ospfbondSteps(topo: Topology, bundleDir: string): Step[] {
   const t = topo;
   const steps: Step[] = [{ node: t.hub.node, script: 'hub.sh', args: ['init', t.hub.name, t.hub.uplink, t.tunnelPool] }];
   for (const s of t.spokes) {
-    const aggregate = s.aggregate ? [`aggregate=${s.aggregate}`] : [];
+    const aggregate = [`aggregate=${s.aggregate}`];
     steps.push({ node: t.hub.node, script: 'hub.sh', args: ['add-spoke', s.name, bundlePath(bundleDir, s.name), ...s.wans.map((w) => `${w.name}=${w.rateMbit}`), ...aggregate] });
   }
   for (const s of t.spokes) {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,6 +30,24 @@ export async function startDaemon(lab: Lab, node: string): Promise<void> {
 }
 
 export type LogLine = { level: number; msg: string; time: number; [key: string]: unknown };
+
+/** The connections that hold a place in a spoke's proxies now (aggregate_connections; render/nft.ts). */
+export async function proxyPlaces(lab: Lab, site: string): Promise<number> {
+  const j = JSON.parse(await lab.sh(site, 'nft -j list set inet ospfbond aggregate_busy')) as { nftables: { set?: { elem?: unknown[] } }[] };
+  return j.nftables.find((x) => x.set)?.set?.elem?.length ?? 0;
+}
+
+/**
+ * Waits until no connection holds a place in the site's proxies: a measurement of one proxied
+ * connection needs the places that an earlier measurement's connections keep for up to 5 s. An
+ * expired place is no longer listed but still counts against the set's size until the set's
+ * garbage collection frees it, every second: in a probe, a new connection was refused 0.5 s after
+ * the places had expired and admitted 1 s after. Hence the 2 s after the set lists none.
+ */
+export async function proxiesIdle(lab: Lab, site: string): Promise<void> {
+  await waitFor(`${site}: no busy connection in the proxies`, 15_000, async () => (await proxyPlaces(lab, site)) === 0, 200);
+  await sleep(2000);
+}
 
 /**
  * The daemon's log lines (pino: one JSON object a line), those of `job` and with a `msg` matching,

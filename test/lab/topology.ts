@@ -21,8 +21,8 @@ export interface SpokeSpec {
   lanPrefix: string;
   host: string; // the LAN host's node name
   hostAddr: string;
-  /** `hub add-spoke --aggregate`; absent: ospfbond's default (off). */
-  aggregate?: 'tcp' | 'off';
+  /** `hub add-spoke --aggregate`. */
+  aggregate: 'tcp' | 'off';
 }
 export interface Topology {
   nodes: { name: string; router?: 'hub' | 'spoke'; routes?: string[] }[];
@@ -51,6 +51,10 @@ export interface SiteSpec {
   wanRates: number[];
   /** The last WAN takes its gateway from a DHCP-style default route (gw=dhcp). */
   dhcpLast?: boolean;
+  /**
+   * Absent: off, not ospfbond's default (tcp). The tests and the benchmark's first phases measure
+   * the tunnels' own per-flow spreading; aggregation's tests and phases turn it on.
+   */
   aggregate?: 'tcp' | 'off';
 }
 
@@ -99,7 +103,7 @@ export function labTopology(sites: SiteSpec[] = coreSites()): Topology {
       lanPrefix: lan.prefix,
       host: si < 26 ? `host${String.fromCharCode(97 + si)}` : `host${si + 1}`,
       hostAddr: lan.host,
-      ...(site.aggregate ? { aggregate: site.aggregate } : {}),
+      aggregate: site.aggregate ?? 'off',
     };
   });
   const links: Link[] = [

@@ -20,7 +20,7 @@ import { renderProxyUnit } from '../../src/render/proxy.js';
 import { fixture, golden } from './files.js';
 import { aggregating, appliedRouter, freshRouter, testSecrets } from './routers.js';
 
-// Aggregation on (it is off by default): the goldens show its steps, rules and nft chains.
+// Aggregation on (the default; the fixtures do not say): the goldens show its steps, rules and nft chains.
 const hub = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig);
 const spoke = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('spoke.ini')) as SpokeConfig);
 const withSpokeLine = (line: string) => fixture('spoke.ini').replace('bfd_profile = aggressive', `bfd_profile = aggressive\naggregate = tcp\n${line}`);
@@ -41,12 +41,27 @@ test('aggregate_exclude: CIDRs, addresses and port ranges; a bad item is named w
   );
 });
 
-test('aggregate and aggregate_exclude survive a write and a read', () => {
-  const cfg = parseConfig('/x.ini', withSpokeLine('aggregate_exclude = 192.0.2.0/24,port/22').replace('aggregate = tcp', 'aggregate = off')) as SpokeConfig;
+test('aggregate, aggregate_exclude and aggregate_connections survive a write and a read', () => {
+  const cfg = parseConfig('/x.ini', withSpokeLine('aggregate_exclude = 192.0.2.0/24,port/22\naggregate_connections = 6').replace('aggregate = tcp', 'aggregate = off')) as SpokeConfig;
   assert.equal(cfg.aggregate, 'off');
   const again = parseConfig('/x.ini', renderSpokeIni(cfg)) as SpokeConfig;
-  assert.deepEqual([again.aggregate, again.aggregateExclude], [cfg.aggregate, cfg.aggregateExclude]);
-  assert.equal((parseConfig('/x.ini', fixture('spoke.ini')) as SpokeConfig).aggregate, 'off', 'off by default, for now');
+  assert.deepEqual([again.aggregate, again.aggregateExclude, again.aggregateConnections], [cfg.aggregate, cfg.aggregateExclude, 6]);
+  assert.equal((parseConfig('/x.ini', fixture('spoke.ini')) as SpokeConfig).aggregate, 'tcp', 'on by default');
+});
+
+test('aggregate_connections: the size of the set of busy proxied connections; out of range is named', () => {
+  assert.equal(spoke.aggregateConnections, 2, 'two by default');
+  const six = parseConfig('/x.ini', withSpokeLine('aggregate_connections = 6')) as SpokeConfig;
+  assert.match(renderSpokeNft(six), /set aggregate_busy \{\n\t\ttypeof ip saddr \. tcp sport\n\t\tsize 6\n\t\tflags dynamic,timeout\n\t\ttimeout 5s\n/);
+  // what keeps a place: full-sized packets of the connection, to the proxy from the LAN side or
+  // back, once it has moved 128 KB of them
+  assert.match(renderSpokeNft(six), /iifname \{ "eth2", "eth3" \} tcp dport 7301 meta length > 1000 update @aggregate_bulk \{ ip saddr \. tcp sport quota over 128 kbytes \} update @aggregate_busy \{ ip saddr \. tcp sport \}/);
+  assert.match(renderSpokeNft(six), /tcp sport 7301 meta length > 1000 update @aggregate_bulk \{ ip daddr \. tcp dport quota over 128 kbytes \} update @aggregate_busy \{ ip daddr \. tcp dport \}/);
+  for (const bad of ['0', '4097', 'many'])
+    assert.throws(
+      () => parseConfig('/x.ini', withSpokeLine(`aggregate_connections = ${bad}`)),
+      (err: unknown) => err instanceof ConfigError && /spoke\.aggregate_connections/.test(err.message),
+    );
 });
 
 test('both ends derive the same proxy key, each site its own, from keys they already hold', () => {
@@ -64,7 +79,7 @@ test('excluded destinations and ports are not redirected; aggregate = off has no
   const cfg = parseConfig('/x.ini', withSpokeLine('aggregate_exclude = 198.51.100.0/24, port/22, port/5060-5070')) as SpokeConfig;
   const nft = renderSpokeNft(cfg);
   assert.match(nft, /elements = \{ [^}]*198\.51\.100\.0\/24 \}/);
-  assert.match(nft, /tcp dport != \{ 22, 5060-5070 \} fib daddr oifname "obt-\*" counter redirect to :7301/);
+  assert.match(nft, /tcp dport != \{ 22, 5060-5070 \} fib daddr oifname "obt-\*" add @aggregate_busy \{ ip saddr \. tcp sport timeout 1s \} counter redirect to :7301/);
   const off = { ...spoke, aggregate: 'off' as const };
   assert.doesNotMatch(renderSpokeNft(off), /redirect|aggregate/);
   const want = desiredState(off, {});
@@ -124,7 +139,7 @@ test('endpoints follow the tunnels: out of the route, out of MPTCP; a standby ke
 });
 
 test('--aggregate takes tcp or off; anything else is a usage error that says both', () => {
-  assert.equal(parseAggregate(undefined), 'off');
+  assert.equal(parseAggregate(undefined), 'tcp', 'on by default');
   assert.equal(parseAggregate('tcp'), 'tcp');
   assert.throws(() => parseAggregate('on'), (err: unknown) => err instanceof OspfbondError && err.exitCode === EXIT.usage && /--aggregate on: expected tcp or off/.test(err.message));
 });

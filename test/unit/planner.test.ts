@@ -15,7 +15,7 @@ import { parseWgDump } from '../../src/router/kernel.js';
 import { fixture, golden } from './files.js';
 import { aggregating, appliedRouter, freshRouter, lines, ospfbondLink, testSecrets, DEBIAN_DAEMONS, FRR_RELOAD_CONF, IN_SYNC } from './routers.js';
 
-// Aggregation on (it is off by default): the goldens show its steps, rules and nft chains.
+// Aggregation on (the default; the fixtures do not say): the goldens show its steps, rules and nft chains.
 const hub = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig);
 const spoke = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('spoke.ini')) as SpokeConfig);
 const HUB_DEVS = ['lo', 'eth0'];

@@ -10,7 +10,7 @@ import { renderShaper, shaperFor, shapeSignature, observedShape, wireBytes } fro
 import { aggregating } from './routers.js';
 import { fixture, golden } from './files.js';
 
-// Aggregation on (it is off by default): the goldens show its steps, rules and nft chains.
+// Aggregation on (the default; the fixtures do not say): the goldens show its steps, rules and nft chains.
 const hub = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('hub.ini')) as HubConfig);
 const spoke = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('spoke.ini')) as SpokeConfig);
 

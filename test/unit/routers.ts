@@ -39,7 +39,7 @@ export function freshRouter(devs: string[]): Observed {
   };
 }
 
-/** A config with single-connection aggregation on for every site (it is off by default). */
+/** A config with single-connection aggregation on for every site, whatever its file says. */
 export function aggregating<C extends Config>(cfg: C): C {
   return cfg.role === 'hub' ? { ...cfg, spokes: cfg.spokes.map((s) => ({ ...s, aggregate: 'tcp' as const })) } : { ...cfg, aggregate: 'tcp' as const };
 }

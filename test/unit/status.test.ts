@@ -16,7 +16,7 @@ import { aggregating } from './routers.js';
  * Status is built from real FRR 8.4.4 JSON, wg and ip output captured in the namespace lab
  * (test/golden/frr84): "healthy" with every tunnel up, "degraded" with sitea's wan2 cut at its ISP.
  */
-// The captured lab ran with aggregation on (it is off by default).
+// The captured lab ran with aggregation on.
 const spokeCfg = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('frr84/spoke.ini')));
 const hubCfg = aggregating(parseConfig('/etc/ospfbond/ospfbond.ini', fixture('frr84/hub.ini')));
 
@@ -108,9 +108,18 @@ test('aggregation in status: connections and subflows per tunnel from ss, as cap
   assert.deepEqual([a.proxiedBytesUp, a.proxiedBytesDown], [1_000_000 + 'aggregate_sitea_up'.length, 2_000_000 + 'aggregate_sitea_down'.length]);
   assert.deepEqual(hub.tunnels.filter((t) => t.spoke === 'sitea').map((t) => t.subflows), [1, 2]);
   assert.equal(hub.spokes.find((s) => s.name === 'siteb')!.proxyUp, false);
+  // the capture's table predates the cap's counter: not known, so null; the hub never counts it
+  assert.deepEqual([spoke.spokes[0]!.cappedConnections, a.cappedConnections], [null, null]);
+  // the cap's counter, shaped as nft writes the captured ones: its packets are connections
+  const base = inputs('spoke', '');
+  const j = JSON.parse(base.aggregation.counters) as { nftables: unknown[] };
+  j.nftables.push({ counter: { family: 'inet', name: 'aggregate_capped', table: 'ospfbond', handle: 8, packets: 7, bytes: 420 } });
+  const capped = buildReport(spokeCfg, { ...base, aggregation: { ...base.aggregation, counters: JSON.stringify(j) } });
+  assert.equal(capped.spokes[0]!.cappedConnections, 7);
+  assert.match(renderStatus(capped, false), /2 conn, 7 past the cap, /);
   // a site that does not aggregate has nulls, not zeros
   const off = buildReport({ ...(spokeCfg as SpokeConfig), aggregate: 'off' }, inputs('spoke', ''));
-  assert.deepEqual([off.spokes[0]!.proxyUp, off.spokes[0]!.proxiedConnections, off.tunnels[0]!.subflows], [null, null, null]);
+  assert.deepEqual([off.spokes[0]!.proxyUp, off.spokes[0]!.proxiedConnections, off.spokes[0]!.cappedConnections, off.tunnels[0]!.subflows], [null, null, null, null]);
 });
 
 test('status JSON schema: docs/status.schema.json is generated from the zod schema', () => {
