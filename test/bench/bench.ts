@@ -331,8 +331,9 @@ async function singleConnectionFailover(lab: Lab, report: Record<string, unknown
   const RUN_S = 24;
   for (const kind of ['carrier', 'blackhole'] as const) {
     for (const dir of ['upload', 'download'] as const) {
-      const started = Date.now();
+      // idle first, then the clock: failAt is read against the run's own intervals
       await proxiesIdle(lab, site.name);
+      const started = Date.now();
       const pending = iperf(lab, site, 5207, `-i 0.1 ${dir === 'download' ? '-R' : '--get-server-output'}`, RUN_S);
       await sleep(4000);
       await failWan(lab, site, FAILED, kind);
