@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildBondedLab, proxiesIdle, allBonded, ecmpWidth, adjacencyUptimes, adjacencyResets, startDaemon, daemonLogLines } from '../lab/scenario.js';
+import { buildBondedLab, proxiesIdle, proxyRedirects, allBonded, ecmpWidth, adjacencyUptimes, adjacencyResets, startDaemon, daemonLogLines } from '../lab/scenario.js';
 import { labTopology, type SiteSpec, type SpokeSpec } from '../lab/topology.js';
 import { bothWays, dropDelayLines, insertDelayLine } from '../lab/delayline.js';
 import { waitFor, type Lab } from '../lab/lab.js';
@@ -79,11 +79,6 @@ async function iperf(lab: Lab, site: SpokeSpec, port: number, opts: string, seco
 async function proxied(lab: Lab, site: SpokeSpec, port: number, opts: string, seconds = IPERF_SECONDS): Promise<IperfRun> {
   await proxiesIdle(lab, site.name);
   return iperf(lab, site, port, opts, seconds);
-}
-
-/** Connections the site's redirect has sent to its proxy so far (the rule's counter). */
-async function redirected(lab: Lab, site: SpokeSpec): Promise<number> {
-  return Number(/counter packets (\d+) bytes \d+ redirect/.exec(await lab.sh(site.name, 'nft list chain inet ospfbond aggregate'))?.[1] ?? 0);
 }
 
 async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<void> {
@@ -227,9 +222,9 @@ async function firstByte(lab: Lab, report: Record<string, unknown>, offMs: numbe
   const two = lab.topo.spokes.find((s) => s.name === ECMP)!;
   try {
     await proxiesIdle(lab, two.name);
-    const before = await redirected(lab, two);
+    const before = await proxyRedirects(lab, two.name);
     const on = await firstByteMs(lab, two, HTTP_PORT, 1.5);
-    const through = (await redirected(lab, two)) - before;
+    const through = (await proxyRedirects(lab, two.name)) - before;
     const rtt = Number(/= [\d.]+\/([\d.]+)\//.exec(await lab.sh(two.host, `ping -n -q -c 10 -i 0.05 ${SERVER}`))?.[1]);
     report.firstByte = { onMs: on, offMs, rttMs: rtt, proxiedFetches: through };
     info('time to first byte of a small fetch, aggregation on vs off (goal: at most one tunnel RTT more)', `${on.toFixed(1)} vs ${offMs.toFixed(1)} ms (median of 15; ${through} of the 15 with aggregation on went through the proxies); a round trip through the tunnel ${rtt.toFixed(1)} ms${on - offMs <= rtt ? '' : ': above the goal'}`);
@@ -272,9 +267,9 @@ async function manyFlowsThroughProxies(lab: Lab, report: Record<string, unknown>
       const trials: { mbit: number; through: number; error?: string }[] = [];
       for (let i = 0; i < 3; i++) {
         await proxiesIdle(lab, site.name);
-        const before = await redirected(lab, site);
+        const before = await proxyRedirects(lab, site.name);
         const run = await iperf(lab, site, 5208, `-P 32 -O 2 ${dir === 'download' ? '-R' : ''}`);
-        trials.push({ mbit: run.mbit, through: (await redirected(lab, site)) - before, error: run.error });
+        trials.push({ mbit: run.mbit, through: (await proxyRedirects(lab, site.name)) - before, error: run.error });
       }
       const mbit = median(trials.map((t) => t.mbit));
       const error = trials.find((t) => t.error)?.error;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
-import { buildBondedLab, proxiesIdle, proxyPlaces, ecmpWidth, failWan, restoreWan, itLeaksNoSecrets, startDaemon, daemonLog, daemonLogLines, hubTunnels, wanBytes, type FailureKind } from './scenario.js';
+import { buildBondedLab, proxiesIdle, proxyPlaces, proxyRedirects, ecmpWidth, failWan, restoreWan, itLeaksNoSecrets, startDaemon, daemonLog, daemonLogLines, hubTunnels, wanBytes, type FailureKind } from './scenario.js';
 import { labTopology, coreSites, type SpokeSpec } from './topology.js';
 import { limitMbit, type IperfRun } from './iperf.js';
 import { HUB_PROXY_PORT, SPOKE_REDIR_PORT } from '../../src/model/aggregate.js';
@@ -21,8 +21,7 @@ let lab: Lab;
 const endpoints = async (site: SpokeSpec) => JSON.parse(await lab.sh(site.name, 'ip -j mptcp endpoint show')) as { address: string; dev: string; backup?: boolean }[];
 const armed = async (site: SpokeSpec) => /elements = \{ tcp \}/.test(await lab.sh(site.name, 'nft list set inet ospfbond aggregate_proto'));
 const pidOf = async (node: string, name: string) => Number((await lab.sh(node, `cat /run/ospfbond/aggregate-${name}.pid`)).trim());
-/** Bytes the site's proxy has had redirected to it (the nft rule's counter). */
-const redirected = async (site: SpokeSpec) => Number(/counter packets (\d+) bytes \d+ redirect/.exec(await lab.sh(site.name, 'nft list chain inet ospfbond aggregate'))?.[1] ?? 0);
+const redirected = (site: SpokeSpec) => proxyRedirects(lab, site.name);
 
 function describeRun(r: IperfRun): string {
   return r.intervals.map((i) => i.mbit.toFixed(1)).join(' ');

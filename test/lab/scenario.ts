@@ -31,6 +31,11 @@ export async function startDaemon(lab: Lab, node: string): Promise<void> {
 
 export type LogLine = { level: number; msg: string; time: number; [key: string]: unknown };
 
+/** Connections a spoke's redirect has sent to its proxy so far: the rule's counter, one packet per connection. */
+export async function proxyRedirects(lab: Lab, site: string): Promise<number> {
+  return Number(/counter packets (\d+) bytes \d+ redirect/.exec(await lab.sh(site, 'nft list chain inet ospfbond aggregate'))?.[1] ?? 0);
+}
+
 /** The connections that hold a place in a spoke's proxies now (aggregate_connections; render/nft.ts). */
 export async function proxyPlaces(lab: Lab, site: string): Promise<number> {
   const j = JSON.parse(await lab.sh(site, 'nft -j list set inet ospfbond aggregate_busy')) as { nftables: { set?: { elem?: unknown[] } }[] };
