@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { parseConfig } from '../../src/config/load.js';
+import { verifyUnits } from './files.js';
 
 /** The CLI's own config and bundle handling, in a temporary directory: none of this touches the router. */
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -172,4 +173,9 @@ test('--version prints the package version', async () => {
   const r = await run('--version');
   assert.equal(r.exitCode, 0);
   assert.equal(r.stdout.trim(), pkg.version);
+});
+
+test('the units in systemd/ pass systemd-analyze verify', async () => {
+  const units = Object.fromEntries(['ospfbond.service', 'ospfbond-apply.service'].map((n) => [n, readFileSync(fileURLToPath(new URL(`../../../systemd/${n}`, import.meta.url)), 'utf8')]));
+  await verifyUnits(units);
 });
