@@ -222,10 +222,22 @@ function summary(name: string, policy: Policy, rows: TunnelStatus[]): Omit<Statu
   };
 }
 
-/** The other end's policy for each site, read from a report (what mode mirroring acts on). */
-export function peerPolicies(report: StatusReport): Record<string, Policy | undefined> {
+/**
+ * The other end's policy for each site, from the router LSAs alone (`show ip ospf database router
+ * json`): what mode mirroring acts on, every 2 s, without reading the rest of the status.
+ */
+export function peerPolicies(cfg: Config, routerLsas: string): Record<string, Policy | undefined> {
+  const links = routerLinks(routerLsas);
+  const hubId = hubRouterId(cfg.tunnelPool);
+  const sites = cfg.role === 'spoke' ? [{ name: cfg.name, id: cfg.id, wans: cfg.wans.map((w) => ({ wan: w.name, tunnel: w.tunnel })) }] : cfg.spokes;
+  // A spoke reads the hub's costs; the hub reads the spoke's (any router but itself in that site's area).
+  const other = (r: string) => (cfg.role === 'spoke' ? r === hubId : r !== hubId);
   return Object.fromEntries(
-    report.spokes.map((s) => [s.name, peerPolicyOf(report.tunnels.filter((t) => t.spoke === s.name))]),
+    sites.map((s) => {
+      const area = areaId(s.id);
+      const costs = Object.fromEntries(s.wans.map((t) => [t.wan, costOnPrefix(links, area, other, tunnelAddresses(cfg.tunnelPool, t.tunnel).tapPrefix)]));
+      return [s.name, policyFromCosts(s.wans.map((t) => t.wan), costs)];
+    }),
   );
 }
 

@@ -5,7 +5,8 @@ import { parseConfig } from '../../src/config/load.js';
 import type { SpokeConfig } from '../../src/config/types.js';
 import { parseWgDump, parseLinkCounters, type LinkSample } from '../../src/router/kernel.js';
 import { neighborsByIface, bfdByIface, ospfNexthops, routerLinks, costOnPrefix, ospfInterfaces } from '../../src/frr/json.js';
-import { buildReport, type StatusInputs } from '../../src/status/build.js';
+import { buildReport, peerPolicies, type StatusInputs } from '../../src/status/build.js';
+import { policyKey } from '../../src/model/policy.js';
 import { statusReport } from '../../src/status/schema.js';
 import { renderStatus } from '../../src/status/view.js';
 import { metricsRegistry } from '../../src/daemon/metrics.js';
@@ -92,6 +93,11 @@ for (const role of ['spoke', 'hub'] as const) {
       }
       assert.ok(report.tunnels.every((t) => t.rxBitsPerSecond === 4000), "1000 bytes in 2 s = 4 kbit/s");
       assert.equal(report.spokes.find((s) => s.name === 'sitea')!.inSync, true);
+      // What the daemon's mirror job reads from the router LSAs alone agrees with the full report.
+      const peers = peerPolicies(role === 'spoke' ? spokeCfg : hubCfg, inputs(role, state).vtysh.routerLsas);
+      assert.deepEqual(Object.keys(peers), report.spokes.map((s) => s.name));
+      for (const s of report.spokes) assert.equal(peers[s.name] ? policyKey(peers[s.name]!) : null, s.peerPolicy, s.name);
+      assert.ok(report.spokes.every((s) => s.peerPolicy !== null));
     });
   }
 }

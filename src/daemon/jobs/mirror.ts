@@ -3,18 +3,16 @@ import { saveConfig } from '../../config/write.js';
 import type { Config } from '../../config/types.js';
 import { mirrorAction, policyKey, describePolicy, type Policy } from '../../model/policy.js';
 import { readAgreed, writeAgreed } from '../../router/records.js';
-import { collectStatus } from '../../status/collect.js';
+import { vtyshJson } from '../../frr/vtysh.js';
 import { peerPolicies } from '../../status/build.js';
-import type { StatusReport } from '../../status/schema.js';
 import type { Job } from './job.js';
 
 /**
- * One round of keeping each site's policy the same at both ends: read the other end's policy from
- * its costs (in `report`), decide with mirrorAction, and adopt it into this end's config when the
- * other end's is the newer one. Returns true when the config changed (the caller applies it).
+ * One round of keeping each site's policy the same at both ends: the other end's policy (`peers`,
+ * read from its costs), decided on with mirrorAction, is adopted into this end's config when it is
+ * the newer one. Returns true when the config changed (the caller applies it).
  */
-export function mirrorPolicies(cfg: Config, report: StatusReport, log: Logger): boolean {
-  const peers = peerPolicies(report);
+export function mirrorPolicies(cfg: Config, peers: Record<string, Policy | undefined>, log: Logger): boolean {
   const agreed = readAgreed();
   const sites: { name: string; policy: Policy; set(p: Policy): void }[] =
     cfg.role === 'spoke'
@@ -51,8 +49,9 @@ export function mirrorPolicies(cfg: Config, report: StatusReport, log: Logger): 
 export function mirrorJob(ctx: { rejected: () => boolean; config: () => Config | undefined }, reconcile: Job): Job {
   return async (cfg, log) => {
     if (ctx.rejected()) return;
-    const { report } = await collectStatus(cfg);
-    const again = mirrorPolicies(cfg, report, log) && ctx.config();
+    // One query, over ospfd's vty socket: this runs every 2 s, on routers with little CPU to spare.
+    const peers = peerPolicies(cfg, await vtyshJson('show ip ospf database router json'));
+    const again = mirrorPolicies(cfg, peers, log) && ctx.config();
     if (again) await reconcile(again, log);
   };
 }
