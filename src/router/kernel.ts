@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { OspfbondError, EXIT } from '../base/errors.js';
+import { readText } from '../base/files.js';
 import { probe, probeJson } from '../base/run.js';
 import type { SpokeConfig } from '../config/types.js';
 import { RULE_PROTO, spokeWgName, type Addr } from '../model/addressing.js';
@@ -179,6 +180,23 @@ export function parseLinkCounters(json: string): LinkCounters[] {
     const flags = l.flags ?? [];
     return { name: l.ifname, carrier: flags.includes('UP') && flags.includes('LOWER_UP'), rxBytes: l.stats64?.rx.bytes ?? 0, txBytes: l.stats64?.tx.bytes ?? 0 };
   });
+}
+
+/**
+ * Bytes received and sent per interface, from /proc/net/dev: the reading process's network
+ * namespace, read without starting a process (what the daemon's per-second jobs can afford).
+ */
+export function parseNetDev(text: string): Record<string, { rxBytes: number; txBytes: number }> {
+  const out: Record<string, { rxBytes: number; txBytes: number }> = {};
+  for (const line of text.split('\n').slice(2)) {
+    const m = /^\s*([^:\s]+):\s*(\d+)(?:\s+\d+){7}\s+(\d+)/.exec(line);
+    if (m) out[m[1]!] = { rxBytes: Number(m[2]), txBytes: Number(m[3]) };
+  }
+  return out;
+}
+
+export function readNetDev(): Record<string, { rxBytes: number; txBytes: number }> {
+  return parseNetDev(readText('/proc/net/dev'));
 }
 
 export async function sampleLinks(): Promise<LinkSample> {

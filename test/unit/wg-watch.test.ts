@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WgWatch, STALL_MS, FLOWING_SAMPLES, restartPeerArgv } from '../../src/daemon/jobs/wg-watch.js';
+import { parseNetDev } from '../../src/router/kernel.js';
+import { fixture } from './files.js';
 
 /** Feeds one sample a second; `rx(t)` gives each WAN's received bytes at second t. Returns the restarts by second. */
 function run(seconds: number, rx: (t: number) => Record<string, number>): Map<number, string[]> {
@@ -25,13 +27,13 @@ test('no restart before traffic has flowed: a tunnel that never came up is WireG
   assert.equal(run(30, (t) => ({ wan1: 100 * Math.min(t, FLOWING_SAMPLES - 1) })).size, 0);
 });
 
-test('after a restart, a handshake answer alone does not arm the next one; traffic flowing again does', () => {
-  // Second 0-9 flowing; silent until 20; a handshake answer (counters from zero) at 20; silent again;
-  // from 30 flowing; silent from 40.
+test('after a restart, one packet alone does not arm the next one; traffic flowing again does', () => {
+  // Second 0-9 flowing; silent until 20, with the device re-created by an apply at 14 (counters
+  // from zero); one packet at 20; silent again; from 30 flowing; silent from 40.
   const rx = (t: number) => {
     if (t < 10) return { wan1: 100 * t };
     if (t <= 13) return { wan1: 900 };
-    if (t < 20) return { wan1: 0 }; // the peer re-added: its counters start again
+    if (t < 20) return { wan1: 0 }; // the device re-created: its counters start again
     if (t < 30) return { wan1: 92 };
     if (t < 40) return { wan1: 92 + 100 * (t - 29) };
     return { wan1: 92 + 100 * 10 };
@@ -47,4 +49,13 @@ test('a WAN that leaves the sample is forgotten, and starts unarmed when it retu
 test('the restart is one wg call that removes and re-adds the peer as it was, with no private key', () => {
   const argv = restartPeerArgv('obw-wan1', { publicKey: 'K'.repeat(43) + '=', endpoint: '198.51.100.2:51820', allowedIps: ['100.127.0.8/32'], keepalive: 25, latestHandshake: 1, rxBytes: 2, txBytes: 3 });
   assert.deepEqual(argv, ['wg', 'set', 'obw-wan1', 'peer', 'K'.repeat(43) + '=', 'remove', 'peer', 'K'.repeat(43) + '=', 'endpoint', '198.51.100.2:51820', 'allowed-ips', '100.127.0.8/32', 'persistent-keepalive', '25']);
+});
+
+test('the per-second sample comes from /proc/net/dev (captured on a lab spoke), with no process started', () => {
+  const dev = parseNetDev(fixture('frr84/spoke-proc-net-dev.txt'));
+  assert.deepEqual(dev['obw-wan1'], { rxBytes: 23226341, txBytes: 578494695 });
+  assert.deepEqual(dev['lan0'], { rxBytes: 2606670741, txBytes: 54324374 });
+  assert.deepEqual(Object.keys(dev).filter((d) => d.startsWith('obw-')), ['obw-wan1', 'obw-wan2', 'obw-wan3', 'obw-wan4']);
+  // a counter too wide for its column leaves no space after the colon
+  assert.deepEqual(parseNetDev('h1\nh2\nobw-wan1:123456789012 5 0 0 0 0 0 0 987 6 0 0 0 0 0 0\n')['obw-wan1'], { rxBytes: 123456789012, txBytes: 987 });
 });

@@ -2,7 +2,7 @@ import { spokeWgName } from '../../model/addressing.js';
 import { run } from '../../model/step.js';
 import { withRouterLock } from '../../engine/lock.js';
 import { execute } from '../../router/executor.js';
-import { hubPeers, observeWg, type ObservedPeer } from '../../router/kernel.js';
+import { hubPeers, observeWg, readNetDev, type ObservedPeer } from '../../router/kernel.js';
 import type { Job } from './job.js';
 
 /**
@@ -12,12 +12,13 @@ import type { Job } from './job.js';
  * answer (KEEPALIVE_TIMEOUT + REKEY_TIMEOUT), on top of the hub's own restart.
  *
  * A spoke sees the hub fall silent sooner: over a working tunnel the hub sends OSPF hellos every
- * second and BFD many times a second, so a WAN's WireGuard that has received nothing for STALL_MS
- * is on a session the hub may not have any more. Removing and re-adding the peer drops that
+ * second and BFD many times a second, so a WAN's WireGuard device that has received no packet for
+ * STALL_MS is on a session the hub may not have any more. The device's own counter
+ * (/proc/net/dev) counts packets delivered through the tunnel, not handshakes or keepalives, and is
+ * read without a process: `wg` runs only when a session is to be restarted. Removing and re-adding the peer drops that
  * session; WireGuard handshakes with the next packet and, while packets wait, again every 5 s by
  * itself, so one restart per outage is enough. The next one is armed only once traffic has come in
- * again for FLOWING_SAMPLES samples in a row: a single handshake answer does not count, or a hub
- * whose WireGuard answers but whose FRR is stopped would see a handshake every few seconds. So a
+ * again for FLOWING_SAMPLES samples in a row, not at the first packet after a restart. So a
  * hub that dies again within those seconds of coming back is left to WireGuard's own retry.
  */
 export const STALL_MS = 3_000;
@@ -35,13 +36,13 @@ interface WanState {
 export class WgWatch {
   private readonly wans = new Map<string, WanState>();
 
-  /** One sample of each WAN's received bytes from its hub peer; returns the WANs to restart now. */
+  /** One sample of each WAN's received bytes through its tunnel; returns the WANs to restart now. */
   sample(nowMs: number, rxBytes: Record<string, number>): string[] {
     const restart: string[] = [];
     for (const name of this.wans.keys()) if (!(name in rxBytes)) this.wans.delete(name);
     for (const [name, rx] of Object.entries(rxBytes)) {
       const s = this.wans.get(name);
-      // A peer re-added (by us or by apply) starts counting from zero: a new session, not yet flowing.
+      // A device re-created (by apply or a rollback) starts counting from zero: not yet flowing.
       if (!s || rx < s.rx) {
         this.wans.set(name, { rx, changedAt: nowMs, flowing: 0, armed: false });
         continue;
@@ -80,16 +81,19 @@ export function wgWatchJob(): Job {
   const stallSeconds = STALL_MS / 1000;
   return async (cfg, log) => {
     if (cfg.role !== 'spoke') return;
-    const peers = hubPeers(cfg, await observeWg());
-    const restart = watch.sample(Date.now(), Object.fromEntries([...peers].map(([w, p]) => [w, p.rxBytes])));
+    const rx = readNetDev();
+    const devs = cfg.wans.map((w) => [w.name, spokeWgName(w.name)] as const).filter(([, dev]) => dev in rx);
+    const restart = watch.sample(Date.now(), Object.fromEntries(devs.map(([w, dev]) => [w, rx[dev]!.rxBytes])));
     if (restart.length === 0) return;
+    const peers = hubPeers(cfg, await observeWg());
     // Under the router lock, as every change the daemon makes; not waiting long: an apply that
     // holds it sets the peers itself, and WireGuard's own retry comes within 15 s anyway.
     await withRouterLock(
       'daemon wg-watch',
       async () => {
         for (const w of restart) {
-          const peer = peers.get(w)!;
+          const peer = peers.get(w);
+          if (!peer) continue;
           log.warn({ wan: w, silentSeconds: stallSeconds, lastHandshake: peer.latestHandshake || null }, `${w}: nothing from the hub for ${stallSeconds} s; starting a new WireGuard session (the hub may have restarted)`);
           await execute([run('wireguard', restartPeerArgv(spokeWgName(w), peer))], () => undefined);
         }
