@@ -1,5 +1,9 @@
+import { createHash } from 'node:crypto';
+import { readText } from '../base/files.js';
 import { probe } from '../base/run.js';
 import { FRR } from '../base/paths.js';
+import { frrPids } from './service.js';
+import { vtyQuery } from './vtysh.js';
 
 /** Whether the running FRR holds exactly ospfbond's block, as frr-reload.py compares them. */
 
@@ -8,8 +12,31 @@ import { FRR } from '../base/paths.js';
  * count: FRR reports machine defaults (hostname, ipv6 forwarding) that are none of ospfbond's business.
  */
 export async function frrDrift(): Promise<string> {
+  const key = await driftInputs();
+  if (key !== undefined && lastDrift?.key === key) return lastDrift.out;
   const r = await probe(['python3', FRR.reload, '--test', FRR.conf]);
-  return r.exitCode === 0 ? r.stdout : 'Lines To Add\n(frr-reload.py --test failed)\n';
+  if (r.exitCode !== 0) return 'Lines To Add\n(frr-reload.py --test failed)\n';
+  if (key !== undefined) lastDrift = { key, out: r.stdout };
+  return r.stdout;
+}
+
+/**
+ * frr-reload.py's answer depends only on frr.conf and the running config. Starting Python costs
+ * some 0.3 s of CPU, which the daemon's reconcile (every 30 s) spent for the same answer over and
+ * over; the inputs, read over the daemons' vty sockets, cost next to nothing. So the last answer is
+ * kept with a hash of its inputs, and Python runs only when they changed.
+ */
+let lastDrift: { key: string; out: string } | undefined;
+
+/** A hash of frr.conf and each running FRR daemon's own running config; undefined if one cannot be read. */
+async function driftInputs(): Promise<string | undefined> {
+  const hash = createHash('sha256').update(readText(FRR.conf));
+  for (const d of Object.keys(frrPids()).filter((d) => d !== 'watchfrr').sort()) {
+    const r = await vtyQuery(d, 'show running-config').catch(() => undefined);
+    if (!r || r.status !== 0) return undefined;
+    hash.update(`\0${d}\0${r.output}`);
+  }
+  return hash.digest('hex');
 }
 
 /**
