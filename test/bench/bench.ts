@@ -5,11 +5,11 @@
 // and an SVG chart of per-WAN throughput across a failure and recovery.
 // Every figure comes from this run. Exit status 1 when a target is missed.
 //   npm run bench [-- --short] [-- --out DIR]
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildBondedLab, proxiesIdle, proxyRedirects, allBonded, ecmpWidth, adjacencyUptimes, adjacencyResets, startDaemon, daemonLogLines } from '../lab/scenario.js';
+import { buildBondedLab, proxiesIdle, proxyRedirects, allBonded, ecmpWidth, adjacencyUptimes, adjacencyResets, startDaemon, daemonLogLines, daemonUnitArgs } from '../lab/scenario.js';
 import { labTopology, type SiteSpec, type SpokeSpec } from '../lab/topology.js';
 import { bothWays, dropDelayLines, insertDelayLine } from '../lab/delayline.js';
 import { waitFor, type Lab } from '../lab/lab.js';
@@ -251,11 +251,12 @@ async function enableAggregation(lab: Lab): Promise<void> {
 }
 
 /**
- * Issue 3's 32 flows with aggregation on, the median of three runs: printed against issue 3's
- * 97 %, not judged yet. The first aggregate_connections of them go through the proxies, the rest
- * ride the tunnels per flow (docs/aggregation.md, "Many connections"); the figure says how many
- * were proxied. The one MPTCP stream among 31 TCP flows costs 0-5 %: the 4 x 20 Mbit/s site's
- * upload got 94.4 % (median; runs 94-98 %) where ECMP alone gets 99 %, the other sites 97-99 %.
+ * Issue 3's 32 flows with aggregation on, the median of three runs, judged against issue 3's 97 %.
+ * The first aggregate_connections of them go through the proxies, the rest ride the tunnels per
+ * flow (docs/aggregation.md, "Many connections"); the figure says how many were proxied. These runs
+ * have the daemons running, which issue 3's do not: before the daemons stopped polling with a
+ * process per query (5 of them took two thirds of a core of this 2-core machine), runs scattered
+ * from 91 to 98 % and the rows could not be judged (docs/benchmarks.md).
  */
 async function manyFlowsThroughProxies(lab: Lab, report: Record<string, unknown>): Promise<void> {
   const stop = await lab.iperfServer('server', 5208);
@@ -274,15 +275,50 @@ async function manyFlowsThroughProxies(lab: Lab, report: Record<string, unknown>
       const mbit = median(trials.map((t) => t.mbit));
       const error = trials.find((t) => t.error)?.error;
       rows.push({ site: spec.name, dir, flows: 32, mbit, limitMbit: limit, share: mbit / limit, trials, error });
-      const met = mbit / limit >= 0.97 && !error && trials.every((t) => t.through >= 1);
-      info(
-        `32 flows, aggregation on, ${spec.name === 'uneq' ? '50 + 10 Mbit/s' : `${spec.wanRates.length} x ${RATE} Mbit/s`}, ${dir} (median of 3; goal 97 %)`,
-        `${mbit.toFixed(1)} Mbit/s = ${((100 * mbit) / limit).toFixed(1)} % of ${limit.toFixed(1)} (runs: ${trials.map((t) => t.mbit.toFixed(1)).join(', ')}); through the proxies: ${trials.map((t) => t.through).join(', ')} of 33 connections${error ? ` (${error})` : ''}${met ? '' : ': below the goal'}`,
+      target(
+        `32 flows, aggregation on, ${spec.name === 'uneq' ? '50 + 10 Mbit/s' : `${spec.wanRates.length} x ${RATE} Mbit/s`}, ${dir} (median of 3)`,
+        `${mbit.toFixed(1)} Mbit/s = ${((100 * mbit) / limit).toFixed(1)} % of ${limit.toFixed(1)} (runs: ${trials.map((t) => t.mbit.toFixed(1)).join(', ')}); through the proxies: ${trials.map((t) => t.through).join(', ')} of 33 connections${error ? ` (${error})` : ''}`,
+        '>= 97 % of the encapsulation limit, some through the proxies',
+        mbit / limit >= 0.97 && !error && trials.every((t) => t.through >= 1),
       );
     }
   }
   await stop();
   report.manyFlowsThroughProxies = rows;
+}
+
+/**
+ * The daemon at rest, no traffic, on the hub and on the site with the most tunnels: CPU of one core
+ * (its own and its children's, from /proc/PID/stat) and resident memory. Printed against issue
+ * 17's budget (1 %, 80 MB), not judged yet: the jobs still start `ip`, `nft` and `ss` at times,
+ * and a reconcile every 30 s reads the whole router.
+ */
+async function daemonAtRest(lab: Lab, report: Record<string, unknown>): Promise<void> {
+  const seconds = SHORT ? 30 : 60;
+  const hz = Number((await lab.sh('hub', 'getconf CLK_TCK')).trim());
+  // Fields after the command name: utime, stime, cutime, cstime are the 12th to 15th.
+  const ticks = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(')').at(-1)!.trim().split(' ').slice(11, 15).reduce((a, b) => a + Number(b), 0);
+  const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+  const pattern = new RegExp(`ospfbond ${daemonUnitArgs()!}`);
+  const nodes = ['hub', [...sites].sort((a, b) => b.wanRates.length - a.wanRates.length)[0]!.name];
+  const pids = nodes.map((n) => {
+    const found = lab.programPids(n, pattern);
+    if (found.length !== 1) throw new Error(`${n}: expected one daemon, found pids ${found.join(', ') || 'none'}`);
+    return found[0]!;
+  });
+  // The reconcile runs at seconds 0 and 30 of the clock; the first after a start has no cached
+  // frr-reload.py answer. Begin 5 s past the next round, so that the window holds steady rounds.
+  await sleep(30_000 - ((Date.now() - 5000) % 30_000));
+  const before = pids.map(ticks);
+  await sleep(seconds * 1000);
+  const rows = nodes.map((node, i) => ({ node, cpuPercent: (100 * (ticks(pids[i]!) - before[i]!)) / hz / seconds, rssMb: rssMb(pids[i]!) }));
+  report.daemonAtRest = { seconds, rows };
+  for (const r of rows) {
+    info(
+      `daemon at rest on ${r.node === 'hub' ? `the hub (${sites.length} sites)` : `a spoke (${r.node})`}, over ${seconds} s (goal, issue 17: CPU <= 1 % of one core, children included; RSS <= 80 MB)`,
+      `${r.cpuPercent.toFixed(1)} % of one core, ${r.rssMb.toFixed(0)} MB`,
+    );
+  }
 }
 
 /** Bytes a site's WAN sent (upload) or received (download) in `ms`. */
@@ -623,6 +659,7 @@ async function main(): Promise<void> {
     // The daemon moves a failed tunnel's subflows off at once (docs/aggregation.md), as on a router;
     // started only now, so the ECMP figures above are without its CPU.
     await Promise.all(['hub', ...sites.map((s) => s.name)].map((n) => startDaemon(lab, n)));
+    await daemonAtRest(lab, report);
     await firstByte(lab, report, offMs);
     await singleConnectionFailover(lab, report);
     await singleConnection(lab, report);
