@@ -108,6 +108,15 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
       assert.ok(x.rxBitsPerSecond !== null && x.rxBytes > 0);
     }
     assert.deepEqual(s.spokes, [{ ...s.spokes[0]!, name: sitea.name, mode: 'active-active', peerPolicy: 'active-active', inSync: true }]);
+    // status and the daemon ask FRR over its vty sockets (src/frr/vtysh.ts), falling back to vtysh
+    // unseen: the socket itself must answer, as vtysh does (the routes, not their uptimes).
+    const client = new URL('../../src/frr/vtysh.js', import.meta.url).pathname;
+    const viaSocket = await lab.sh(sitea.name, `node -e "import('${client}').then(async (m) => { const r = await m.vtyQuery('zebra', 'show ip route json'); process.stdout.write(r.status + ' ' + r.output); })"`);
+    const viaVtysh = await lab.sh(sitea.name, "vtysh -c 'show ip route json'");
+    assert.match(viaSocket, /^0 \{/, 'status byte 0, then JSON');
+    const routes = (json: string) => Object.keys(JSON.parse(json) as object).sort();
+    assert.deepEqual(routes(viaSocket.slice(2)), routes(viaVtysh));
+    assert.ok(routes(viaVtysh).includes('0.0.0.0/0'));
     const h = await status('hub');
     assert.equal(h.tunnels.length, 5);
     assert.ok(h.tunnels.every((x) => x.ospf.startsWith('Full') && x.bfd === 'up' && x.inEcmp && x.peerCost === 10));

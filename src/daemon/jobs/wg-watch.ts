@@ -14,10 +14,11 @@ import type { Job } from './job.js';
  * A spoke sees the hub fall silent sooner: over a working tunnel the hub sends OSPF hellos every
  * second and BFD many times a second, so a WAN's WireGuard device that has received no packet for
  * STALL_MS is on a session the hub may not have any more. The device's own counter
- * (/proc/net/dev) counts packets delivered through the tunnel, not handshakes or keepalives, and is
- * read without a process: `wg` runs only when a session is to be restarted. Removing and re-adding the peer drops that
- * session; WireGuard handshakes with the next packet and, while packets wait, again every 5 s by
- * itself, so one restart per outage is enough. The next one is armed only once traffic has come in
+ * (/proc/net/dev) counts packets delivered through the tunnel, not handshakes or keepalives, and
+ * is read without a process: `wg` runs only when a session is to be restarted.
+ *
+ * Removing and re-adding the peer drops that session; WireGuard handshakes with the next packet
+ * and, while packets wait, again every 5 s by itself, so one restart per outage is enough. The next one is armed only once traffic has come in
  * again for FLOWING_SAMPLES samples in a row, not at the first packet after a restart. So a
  * hub that dies again within those seconds of coming back is left to WireGuard's own retry.
  */
