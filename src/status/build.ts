@@ -152,10 +152,7 @@ type Common = (tap: string) => Pick<TunnelStatus, 'tap' | 'ospf' | 'bfd' | 'cost
 type Row = Omit<TunnelStatus, 'subflows'>;
 
 function spokeRows(cfg: SpokeConfig, inp: StatusInputs, frr: Frr, common: Common, age: (h?: number) => number | null): Row[] {
-  const hubId = hubRouterId(cfg.tunnelPool);
-  const area = areaId(cfg.id);
   return cfg.wans.map((w, i) => {
-    const a = tunnelAddresses(cfg.tunnelPool, w.tunnel);
     const tap = spokeTapName(w.name);
     const peer = inp.wg[spokeWgName(w.name)]?.peers[0];
     const table = String(wanPolicy(i + 1).table);
@@ -169,7 +166,7 @@ function spokeRows(cfg: SpokeConfig, inp: StatusInputs, frr: Frr, common: Common
       gateway: inp.kernelRoutes.find((r) => r.table === table && r.dst === 'default')?.gateway ?? null,
       endpoint: peer?.endpoint ?? null,
       handshakeAgeSeconds: age(peer?.latestHandshake),
-      peerCost: costOnPrefix(frr.links, area, (r) => r === hubId, a.tapPrefix) ?? null,
+      peerCost: peerCost(cfg, frr.links, cfg.id, w.tunnel) ?? null,
       role: isStandby(cfg.policy, w.name) ? 'standby' : 'active',
       inEcmp: (frr.nexthops['0.0.0.0/0'] ?? []).includes(tap),
     };
@@ -177,11 +174,8 @@ function spokeRows(cfg: SpokeConfig, inp: StatusInputs, frr: Frr, common: Common
 }
 
 function hubRows(cfg: HubConfig, s: HubConfig['spokes'][number], inp: StatusInputs, frr: Frr, common: Common, age: (h?: number) => number | null): Row[] {
-  const hubId = hubRouterId(cfg.tunnelPool);
-  const area = areaId(s.id);
   const viaTap = new Set(Object.values(frr.nexthops).flat());
   return s.wans.map((t) => {
-    const a = tunnelAddresses(cfg.tunnelPool, t.tunnel);
     const tap = hubTapName(t.tunnel);
     const peer = inp.wg[HUB_WG]?.peers.find((p) => p.publicKey === t.publicKey);
     return {
@@ -194,7 +188,7 @@ function hubRows(cfg: HubConfig, s: HubConfig['spokes'][number], inp: StatusInpu
       gateway: null,
       endpoint: peer?.endpoint ?? null,
       handshakeAgeSeconds: age(peer?.latestHandshake),
-      peerCost: costOnPrefix(frr.links, area, (r) => r !== hubId, a.tapPrefix) ?? null,
+      peerCost: peerCost(cfg, frr.links, s.id, t.tunnel) ?? null,
       role: isStandby(s.policy, t.wan) ? 'standby' : 'active',
       inEcmp: viaTap.has(tap),
     };
@@ -228,17 +222,23 @@ function summary(name: string, policy: Policy, rows: TunnelStatus[]): Omit<Statu
  */
 export function peerPolicies(cfg: Config, routerLsas: string): Record<string, Policy | undefined> {
   const links = routerLinks(routerLsas);
-  const hubId = hubRouterId(cfg.tunnelPool);
   const sites = cfg.role === 'spoke' ? [{ name: cfg.name, id: cfg.id, wans: cfg.wans.map((w) => ({ wan: w.name, tunnel: w.tunnel })) }] : cfg.spokes;
-  // A spoke reads the hub's costs; the hub reads the spoke's (any router but itself in that site's area).
-  const other = (r: string) => (cfg.role === 'spoke' ? r === hubId : r !== hubId);
   return Object.fromEntries(
     sites.map((s) => {
-      const area = areaId(s.id);
-      const costs = Object.fromEntries(s.wans.map((t) => [t.wan, costOnPrefix(links, area, other, tunnelAddresses(cfg.tunnelPool, t.tunnel).tapPrefix)]));
+      const costs = Object.fromEntries(s.wans.map((t) => [t.wan, peerCost(cfg, links, s.id, t.tunnel)]));
       return [s.name, policyFromCosts(s.wans.map((t) => t.wan), costs)];
     }),
   );
+}
+
+/**
+ * The cost the other end gives a tunnel, from its router LSA in the site's area: a spoke reads the
+ * hub's, the hub reads the spoke's (any router but itself).
+ */
+function peerCost(cfg: Config, links: RouterLink[], siteId: number, tunnel: number): number | undefined {
+  const hubId = hubRouterId(cfg.tunnelPool);
+  const other = (r: string) => (cfg.role === 'spoke' ? r === hubId : r !== hubId);
+  return costOnPrefix(links, areaId(siteId), other, tunnelAddresses(cfg.tunnelPool, tunnel).tapPrefix);
 }
 
 function sum(xs: (number | null)[]): number | null {
