@@ -121,10 +121,13 @@ async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<v
   report.aggregation = rows;
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
-async function cpuSeconds(lab: Lab, node: string, pid: number): Promise<number> {
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc/PID/stat; with `children`,
+ * also those of the children it has waited for (cutime + cstime).
+ */
+async function cpuSeconds(lab: Lab, node: string, pid: number, children = false): Promise<number> {
   const f = (await lab.sh(node, `cat /proc/${pid}/stat`)).split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
+  return f.slice(11, children ? 15 : 13).reduce((a, b) => a + Number(b), 0) / 100;
 }
 
 /** One connection through the MPTCP proxies (docs/aggregation.md): the sum of the links, and the spoke proxy's CPU. */
@@ -294,9 +297,6 @@ async function manyFlowsThroughProxies(lab: Lab, report: Record<string, unknown>
  */
 async function daemonAtRest(lab: Lab, report: Record<string, unknown>): Promise<void> {
   const seconds = SHORT ? 30 : 60;
-  const hz = Number((await lab.sh('hub', 'getconf CLK_TCK')).trim());
-  // Fields after the command name: utime, stime, cutime, cstime are the 12th to 15th.
-  const ticks = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(')').at(-1)!.trim().split(' ').slice(11, 15).reduce((a, b) => a + Number(b), 0);
   const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
   const pattern = new RegExp(`ospfbond ${daemonUnitArgs()!}`);
   const nodes = ['hub', [...sites].sort((a, b) => b.wanRates.length - a.wanRates.length)[0]!.name];
@@ -308,9 +308,11 @@ async function daemonAtRest(lab: Lab, report: Record<string, unknown>): Promise<
   // The reconcile runs at seconds 0 and 30 of the clock; the first after a start has no cached
   // frr-reload.py answer. Begin 5 s past the next round, so that the window holds steady rounds.
   await sleep(30_000 - ((Date.now() - 5000) % 30_000));
-  const before = pids.map(ticks);
+  const cpu = () => Promise.all(nodes.map((n, i) => cpuSeconds(lab, n, pids[i]!, true)));
+  const before = await cpu();
   await sleep(seconds * 1000);
-  const rows = nodes.map((node, i) => ({ node, cpuPercent: (100 * (ticks(pids[i]!) - before[i]!)) / hz / seconds, rssMb: rssMb(pids[i]!) }));
+  const after = await cpu();
+  const rows = nodes.map((node, i) => ({ node, cpuPercent: (100 * (after[i]! - before[i]!)) / seconds, rssMb: rssMb(pids[i]!) }));
   report.daemonAtRest = { seconds, rows };
   for (const r of rows) {
     info(
