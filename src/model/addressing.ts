@@ -88,6 +88,13 @@ export const RULE_STOP_BASE = 4300;
 /** MPTCP subflows leave by the tap whose address they carry: a rule per tap address, and a table. */
 export const RULE_TAP_BASE = 4100;
 export const TAP_TABLE_BASE = 4400;
+/**
+ * A hub's MPTCP subflows to its sites' tap addresses: a table of routes to them (main would not do:
+ * zebra takes an OSPF nexthop only through a connected route, and a /32 in main hides the tap's /30),
+ * looked up for what leaves from the tunnel pool, where the proxies' addresses are.
+ */
+export const HUB_SUBFLOW_PREF = RULE_TAP_BASE;
+export const HUB_SUBFLOW_TABLE = TAP_TABLE_BASE;
 export function wanPolicy(index: number): { fwmark: number; table: number; lookupPref: number; stopPref: number; tapPref: number; tapTable: number } {
   return {
     fwmark: FWMARK_BASE + index,

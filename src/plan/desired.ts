@@ -1,6 +1,6 @@
 import { AGGREGATE } from '../base/paths.js';
 import type { HubConfig, SpokeConfig, Config, Endpoint } from '../config/types.js';
-import { HUB_PROXY_PORT, MPTCP_MAX_SUBFLOWS, SPOKE_REDIR_PORT } from '../model/aggregate.js';
+import { HUB_PROXY_PORT, MPTCP_MAX_SUBFLOWS, SPOKE_REDIR_PORT, SUBFLOW_CONGCTL } from '../model/aggregate.js';
 import { isStandby } from '../model/policy.js';
 import {
   hubProxyAddr,
@@ -13,6 +13,8 @@ import {
   wgMtu,
   tapMtu,
   HUB_WG,
+  HUB_SUBFLOW_PREF,
+  HUB_SUBFLOW_TABLE,
   VXLAN_PORT,
   LINK_ALIAS_PREFIX,
   type Addr,
@@ -54,7 +56,7 @@ export interface WgSpec {
 }
 export interface RuleSpec {
   pref: number;
-  /** What the rule selects: packets with this mark, or from this address. */
+  /** What the rule selects: packets with this mark, or from this address or CIDR. */
   fwmark?: number;
   from?: string;
   table?: number; // absent: `unreachable`
@@ -64,6 +66,15 @@ export interface WanRouteSpec {
   dev: string;
   gw: string; // IPv4 or 'dhcp'
   table: number;
+  /** Connections routed by this table use this congestion control (`congctl lock`); unset: the system's. */
+  congctl?: string;
+}
+/** A route to one address through one device (`ip route replace ADDR/32 dev DEV table T`). */
+export interface HostRouteSpec {
+  dst: string;
+  dev: string;
+  table: number;
+  congctl: string;
 }
 /** Every tap, with its shaper when the line's rate in that direction is known (else none at all). */
 export interface ShapeSpec {
@@ -107,6 +118,8 @@ export interface Desired {
   wanRoutes: WanRouteSpec[];
   /** Spoke: a table per tap whose default leads into it, for the MPTCP subflows bound to its address. */
   tapRoutes: WanRouteSpec[];
+  /** Hub: a route to each aggregating site's tap addresses, for the subflows the proxy accepts from them. */
+  subflowRoutes: HostRouteSpec[];
   /** Undefined: no site aggregates here. */
   aggregate?: AggregateSpec;
   sysctls: Record<string, string>;
@@ -219,9 +232,12 @@ function hubDesired(cfg: HubConfig, secrets: AggregateSecrets): Desired {
         peers: tunnels.map((t) => ({ publicKey: t.publicKey, allowedIps: [`${t.a.spokeInner}/32`] })),
       },
     ],
-    rules: [],
+    rules: aggregating.length ? [{ pref: HUB_SUBFLOW_PREF, from: cfg.tunnelPool, table: HUB_SUBFLOW_TABLE }] : [],
     wanRoutes: [],
     tapRoutes: [],
+    subflowRoutes: tunnels
+      .filter((t) => aggregating.some((s) => s.name === t.spoke))
+      .map((t) => ({ dst: t.a.spokeTap, dev: hubTapName(t.tunnel), table: HUB_SUBFLOW_TABLE, congctl: SUBFLOW_CONGCTL })),
     // The hub opens no subflow; it accepts each site's, up to the kernel's limit per connection.
     aggregate: proxies.length ? { proxies, subflows: MPTCP_MAX_SUBFLOWS, endpoints: [] } : undefined,
     sysctls: hubSysctls(taps.length),
@@ -285,7 +301,7 @@ function spokeDesired(cfg: SpokeConfig, secrets: AggregateSecrets): Desired {
       // A subflow from this tap's address leaves by this tap, whatever ECMP would pick, and never
       // by a WAN: with the tunnel down it has nowhere else to go.
       rules.push({ pref: p.tapPref, from: a.spokeTap, table: p.tapTable });
-      tapRoutes.push({ wan: w.name, dev: spokeTapName(w.name), gw: a.hubTap, table: p.tapTable });
+      tapRoutes.push({ wan: w.name, dev: spokeTapName(w.name), gw: a.hubTap, table: p.tapTable, congctl: SUBFLOW_CONGCTL });
       endpoints.push({ id: i + 1, addr: a.spokeTap, dev: spokeTapName(w.name), wan: w.name, standby: isStandby(cfg.policy, w.name) });
     }
   });
@@ -305,6 +321,7 @@ function spokeDesired(cfg: SpokeConfig, secrets: AggregateSecrets): Desired {
     rules,
     wanRoutes,
     tapRoutes,
+    subflowRoutes: [],
     // The kernel's limit, not the number of taps: a tunnel that leaves and comes back removes a
     // subflow and adds one, and a counter left behind must not stop the new one.
     aggregate: redir ? { proxies: [redir], subflows: MPTCP_MAX_SUBFLOWS, endpoints } : undefined,

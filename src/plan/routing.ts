@@ -3,7 +3,7 @@ import { run, type Step } from '../model/step.js';
 import { hex } from '../render/nft.js';
 import type { ObservedRoute } from '../router/kernel.js';
 import type { Observed } from '../router/observe.js';
-import type { Desired, WanRouteSpec } from './desired.js';
+import type { Desired, HostRouteSpec, WanRouteSpec } from './desired.js';
 import type { Leniency } from './leniency.js';
 
 /** Policy routing: sysctls, each WAN's table and rules, and the WANs' own default routes demoted. */
@@ -25,7 +25,7 @@ export function dhcpGateway(have: Observed, dev: string, table: number): string 
 
 export function planWanRoutes(want: Desired, have: Observed, lenient: Leniency): Step[] {
   const steps = tableRoutes(want.wanRoutes, have, lenient);
-  const tables = new Set([...want.wanRoutes, ...want.tapRoutes].map((w) => String(w.table)));
+  const tables = new Set([...want.wanRoutes, ...want.tapRoutes, ...want.subflowRoutes].map((w) => String(w.table)));
   for (const r of have.routes) {
     if (r.protocol === String(RULE_PROTO) && r.table !== 'main' && !tables.has(r.table)) steps.push(delRoute(r));
   }
@@ -33,11 +33,34 @@ export function planWanRoutes(want: Desired, have: Observed, lenient: Leniency):
 }
 
 /**
- * The taps' own tables (a spoke that aggregates): planned after the links, as a route needs its
- * tap. `onlink`: the gateway is the hub's end of the tap's /30, which this table has no route to.
+ * The routes of MPTCP subflows, planned after the links as each needs its tap: a spoke's table per
+ * tap, a hub's table of routes to its sites' tap addresses. `onlink`: the gateway is the hub's end of
+ * the tap's /30, which the spoke's table has no route to.
  */
 export function planTapRoutes(want: Desired, have: Observed, lenient: Leniency): Step[] {
-  return tableRoutes(want.tapRoutes, have, lenient, ['onlink']);
+  return [...tableRoutes(want.tapRoutes, have, lenient, ['onlink']), ...subflowRoutes(want.subflowRoutes, have)];
+}
+
+/**
+ * `lock`: MPTCP sets a joined subflow to its connection's congestion control (sync_socket_options
+ * in net/mptcp/sockopt.c), the system default unless the proxy chose one, and only a locked route
+ * metric refuses that. `ip -j route` does not show the lock, so it is not checked.
+ */
+function congctlArgs(congctl: string | undefined): string[] {
+  return congctl ? ['congctl', 'lock', congctl] : [];
+}
+
+/** Tables that none of `specs` names are planWanRoutes' to clear. */
+function subflowRoutes(specs: HostRouteSpec[], have: Observed): Step[] {
+  const tables = new Set(specs.map((w) => String(w.table)));
+  const ours = have.routes.filter((r) => tables.has(r.table) && r.protocol === String(RULE_PROTO));
+  const same = (w: HostRouteSpec, r: ObservedRoute) => r.table === String(w.table) && r.dst === w.dst && r.dev === w.dev && r.congctl === w.congctl && !r.gateway;
+  const steps = ours.filter((r) => !specs.some((w) => same(w, r))).map(delRoute);
+  for (const w of specs) {
+    if (ours.some((r) => same(w, r))) continue;
+    steps.push(run('aggregate', ['ip', 'route', 'replace', `${w.dst}/32`, 'dev', w.dev, ...congctlArgs(w.congctl), 'table', String(w.table), 'proto', String(RULE_PROTO)]));
+  }
+  return steps;
 }
 
 function tableRoutes(specs: WanRouteSpec[], have: Observed, lenient: Leniency, extra: string[] = []): Step[] {
@@ -53,10 +76,11 @@ function tableRoutes(specs: WanRouteSpec[], have: Observed, lenient: Leniency, e
       continue;
     }
     const inTable = have.routes.filter((r) => r.table === String(w.table));
-    const ok = inTable.length === 1 && inTable[0]!.dst === 'default' && inTable[0]!.gateway === gw && inTable[0]!.dev === w.dev;
+    const [r] = inTable;
+    const ok = inTable.length === 1 && r!.dst === 'default' && r!.gateway === gw && r!.dev === w.dev && r!.congctl === w.congctl;
     if (!ok) {
       for (const r of inTable.filter((r) => r.dst !== 'default')) steps.push(delRoute(r));
-      steps.push(run('wan-route', ['ip', 'route', 'replace', 'default', 'via', gw, 'dev', w.dev, ...extra, 'table', String(w.table), 'proto', String(RULE_PROTO)]));
+      steps.push(run('wan-route', ['ip', 'route', 'replace', 'default', 'via', gw, 'dev', w.dev, ...extra, ...congctlArgs(w.congctl), 'table', String(w.table), 'proto', String(RULE_PROTO)]));
     }
   }
   return steps;

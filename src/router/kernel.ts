@@ -51,6 +51,8 @@ export interface ObservedRoute {
   metric: number;
   protocol?: string;
   type?: string;
+  /** `congctl` of the route, if it sets one. */
+  congctl?: string;
 }
 
 interface IpLink {
@@ -130,7 +132,7 @@ export async function observeRules(): Promise<ObservedRule[]> {
   return rules.map((r) => ({
     pref: r.priority,
     fwmark: r.fwmark ? Number(r.fwmark) : undefined,
-    from: r.src && r.src !== 'all' && (r.srclen ?? 32) === 32 ? r.src : undefined,
+    from: r.src && r.src !== 'all' ? ((r.srclen ?? 32) === 32 ? r.src : `${r.src}/${r.srclen}`) : undefined,
     table: r.table,
     action: r.action,
     protocol: r.protocol,
@@ -139,13 +141,24 @@ export async function observeRules(): Promise<ObservedRule[]> {
 
 /** Default routes (every table) and ospfbond's own routes: all the planner and status look at. */
 export async function observeRoutes(): Promise<ObservedRoute[]> {
-  const routes = await probeJson<{ dst: string; gateway?: string; dev?: string; metric?: number; table?: string; protocol?: string; type?: string }[]>([
+  const routes = await probeJson<
+    { dst: string; gateway?: string; dev?: string; metric?: number; table?: string; protocol?: string; type?: string; metrics?: { congestion?: string }[] }[]
+  >([
     'ip', '-j', 'route', 'show', 'table', 'all',
   ]);
   return routes
     .filter((r) => r.table === undefined || r.table === 'main' || /^\d+$/.test(r.table))
     .filter((r) => r.dst === 'default' || r.protocol === String(RULE_PROTO))
-    .map((r) => ({ table: r.table ?? 'main', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: r.metric ?? 0, protocol: r.protocol, type: r.type }));
+    .map((r) => ({
+      table: r.table ?? 'main',
+      dst: r.dst,
+      gateway: r.gateway,
+      dev: r.dev,
+      metric: r.metric ?? 0,
+      protocol: r.protocol,
+      type: r.type,
+      congctl: r.metrics?.find((m) => m.congestion)?.congestion,
+    }));
 }
 
 /** The shaper signature (render/tc.ts) of each of `taps` that has a root qdisc. */

@@ -86,6 +86,29 @@ describe('single-connection aggregation: one TCP flow over MPTCP proxies, one su
     });
   }
 
+  it("the subflows run cubic at both ends, the namespaces' default being BBR: the routes' locked congctl beats MPTCP's sync to the connection's", async () => {
+    const site = sitea;
+    // On this machine a namespace's default is BBR and cannot be cubic; on a stock Debian, cubic already.
+    const system = (await lab.sh(t.hub.node, 'sysctl -n net.ipv4.tcp_congestion_control')).trim();
+    const stop = await lab.iperfServer('server', 5402);
+    await proxiesIdle(lab, site.name);
+    const running = lab.iperfRun(site.host, t.server.addr, 5402, '-t 6 -R');
+    await sleep(3000);
+    // one subflow is one TCP socket: the state line, then a line that starts with its congestion control
+    const congestion = async (node: string, filter: string) =>
+      (await lab.sh(node, `ss -tinH state established '( ${filter} )'`))
+        .split('\n')
+        .filter((l) => /tcp-ulp-mptcp/.test(l))
+        .map((l) => l.trim().split(/\s+/)[0]);
+    const atHub = await congestion(t.hub.node, `sport = :${HUB_PROXY_PORT}`);
+    const atSpoke = await congestion(site.name, `dport = :${HUB_PROXY_PORT}`);
+    const r = await running;
+    await stop();
+    console.log(`# measured: ${site.name}: system default ${system}; subflows at the hub ${atHub.join(' ')}, at the spoke ${atSpoke.join(' ')}; ${r.mbit.toFixed(1)} Mbit/s down`);
+    assert.ok(atHub.length >= site.wans.length && atSpoke.length >= site.wans.length, 'a subflow per tunnel at each end');
+    assert.deepEqual([...new Set([...atHub, ...atSpoke])], ['cubic']);
+  });
+
   it('at most aggregate_connections (2 here) busy connections at once go through the proxies: more ride the tunnels per flow; a place frees when its connection idles', async () => {
     const stop = await lab.iperfServer('server', 5407);
     const capped = async () => (JSON.parse(await lab.sh(sitea.name, 'ospfbond status --json')) as { spokes: { cappedConnections: number | null }[] }).spokes[0]!.cappedConnections;

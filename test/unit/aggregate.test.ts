@@ -10,6 +10,8 @@ import { generateKeyPair } from '../../src/model/keys.js';
 import { describe as describeStep } from '../../src/model/step.js';
 import { planEndpoints, planProxies, wantedEndpoints } from '../../src/plan/aggregate.js';
 import { desiredState, desiredSysctls } from '../../src/plan/desired.js';
+import { Leniency } from '../../src/plan/leniency.js';
+import { planRules, planTapRoutes, planWanRoutes } from '../../src/plan/routing.js';
 import { planDown } from '../../src/plan/down.js';
 import { renderHubNft, renderSpokeNft } from '../../src/render/nft.js';
 import { renderProxyUnit } from '../../src/render/proxy.js';
@@ -196,4 +198,36 @@ test("a proxy's unit: the command line the lab runs, restarted for good, and sys
   assert.match(text, new RegExp(`^ExecStart=/usr/bin/ss-server -c ${p.configPath} -a nobody$`, 'm'));
   assert.doesNotMatch(text, new RegExp(testSecrets(hub)['branch1']!), 'the key stays in the 0600 config');
   await verifyUnits({ 'ospfbond-aggregate-site-branch1.service': text });
+});
+
+test("subflows use cubic: the spoke's tap tables and the hub's table of routes to its sites' taps; older or stray routes are replaced", () => {
+  const want = desiredState(spoke, testSecrets(spoke));
+  const ran = appliedRouter(want, freshRouter(['lo', 'eth0', 'wwan0', 'eth2', 'eth3']));
+  assert.deepEqual(planTapRoutes(want, ran, new Leniency(false)), [], 'nothing to do once applied');
+  // a table written before the congestion control was set
+  const older = { ...ran, routes: ran.routes.map((r) => (r.congctl ? { ...r, congctl: undefined } : r)) };
+  assert.deepEqual(planTapRoutes(want, older, new Leniency(false)).map(describeStep), [
+    'ip route replace default via 10.255.0.13 dev obt-dsl onlink congctl lock cubic table 4401 proto 79',
+    'ip route replace default via 10.255.0.21 dev obt-lte onlink congctl lock cubic table 4402 proto 79',
+  ]);
+
+  const hubWant = desiredState(hub, testSecrets(hub));
+  const hubRan = appliedRouter(hubWant, freshRouter(['lo', 'eth0']));
+  assert.deepEqual(planTapRoutes(hubWant, hubRan, new Leniency(false)), []);
+  // farm stops aggregating: its route goes, branch1's stay; a route of ours to nowhere we want goes too
+  const fewer = desiredState({ ...hub, spokes: hub.spokes.map((s) => (s.name === 'farm' ? { ...s, aggregate: 'off' as const } : s)) }, testSecrets(hub));
+  const stray = { table: '4400', dst: '10.255.0.99', dev: 'obt1', metric: 0, protocol: '79', congctl: 'cubic' };
+  const notOurs = { table: '4400', dst: '192.0.2.7', dev: 'eth0', metric: 0, protocol: 'static' };
+  assert.deepEqual(planTapRoutes(fewer, { ...hubRan, routes: [...hubRan.routes, stray, notOurs] }, new Leniency(false)).map(describeStep), [
+    'ip route del 10.255.0.30 dev obt3 table 4400',
+    'ip route del 10.255.0.99 dev obt1 table 4400',
+  ]);
+  // no site aggregates: the rule goes, and the table with it
+  const none = desiredState({ ...hub, spokes: hub.spokes.map((s) => ({ ...s, aggregate: 'off' as const })) }, testSecrets(hub));
+  assert.deepEqual(planRules(none, hubRan).map(describeStep), ['ip rule del pref 4100']);
+  assert.deepEqual(planWanRoutes(none, hubRan, new Leniency(false)).map(describeStep), [
+    'ip route del 10.255.0.14 dev obt1 table 4400',
+    'ip route del 10.255.0.22 dev obt2 table 4400',
+    'ip route del 10.255.0.30 dev obt3 table 4400',
+  ]);
 });

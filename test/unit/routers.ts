@@ -62,8 +62,9 @@ export function appliedRouter(want: Desired, before: Observed): Observed {
   });
   for (const w of [...want.wanRoutes, ...want.tapRoutes]) {
     const gateway = w.gw === 'dhcp' ? dhcpGateway(before, w.dev, w.table) : w.gw;
-    routes.push({ table: String(w.table), dst: 'default', gateway, dev: w.dev, metric: 0, protocol: String(RULE_PROTO) });
+    routes.push({ table: String(w.table), dst: 'default', gateway, dev: w.dev, metric: 0, protocol: String(RULE_PROTO), congctl: w.congctl });
   }
+  for (const w of want.subflowRoutes) routes.push({ table: String(w.table), dst: w.dst, dev: w.dev, metric: 0, protocol: String(RULE_PROTO), congctl: w.congctl });
   const daemons = parseDaemons(before.frr.daemons);
   return {
     links: [
