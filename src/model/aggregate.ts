@@ -46,10 +46,10 @@ export const SPOKE_REDIR_PORT = 7301;
 /** AEAD, as OpenMPTCProuter uses; the key is 32 bytes, derived per site (aggregateSecret). */
 export const PROXY_CIPHER = 'chacha20-ietf-poly1305';
 /**
- * The spoke's subflows use cubic whatever the system's default. With BBR (a common tuning), MPTCP
- * re-sent data across subflows: 24-394 duplicate packets per 5 s upload among 32 flows against
- * 0-9 with cubic (docs/aggregation.md, "Congestion control of the subflows"). Set per route, as a
- * network namespace cannot change its default, and an operator's BBR stays on everything else.
+ * The subflows use cubic at both ends, whatever the system's default. With BBR (a common tuning),
+ * MPTCP re-sent data across subflows: 24-394 duplicate packets per 5 s upload among 32 flows, 0-3
+ * with cubic (docs/aggregation.md, "Congestion control of the subflows"). Set on the subflows'
+ * routes, so an operator's BBR stays on everything else.
  */
 export const SUBFLOW_CONGCTL = 'cubic';
 /** The kernel's path manager allows at most 8 subflows per connection (MPTCP_PM_ADDR_MAX). */

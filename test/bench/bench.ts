@@ -254,12 +254,12 @@ async function enableAggregation(lab: Lab): Promise<void> {
 }
 
 /**
- * Issue 3's 32 flows with aggregation on, the median of three runs: printed against issue 3's
- * 97 %, not judged. The first aggregate_connections of them go through the proxies, the rest ride
- * the tunnels per flow (docs/aggregation.md, "Many connections"); the figure says how many were
- * proxied. They get 97.5-98 % where ECMP alone gets 98.5-99 %, and a run now and then 95-96 %:
- * the one MPTCP stream re-sends data at the MPTCP level (the receiver's MPTcpExtDuplicateData,
- * 24-394 packets a run with BBR on its subflows, 0-9 with cubic on the spoke's; docs/benchmarks.md).
+ * Issue 3's 32 flows with aggregation on, the median of three runs, judged against issue 3's 97 %.
+ * The first aggregate_connections of them go through the proxies, the rest ride the tunnels per
+ * flow (docs/aggregation.md, "Many connections"); the figure says how many were proxied. Two causes
+ * kept these rows from being judged, both measured (docs/benchmarks.md): daemons that polled with a
+ * process per query, and the one MPTCP stream re-sending data while its subflows ran BBR, this
+ * machine's default (now cubic, set by the routes).
  */
 async function manyFlowsThroughProxies(lab: Lab, report: Record<string, unknown>): Promise<void> {
   const stop = await lab.iperfServer('server', 5208);
@@ -278,10 +278,11 @@ async function manyFlowsThroughProxies(lab: Lab, report: Record<string, unknown>
       const mbit = median(trials.map((t) => t.mbit));
       const error = trials.find((t) => t.error)?.error;
       rows.push({ site: spec.name, dir, flows: 32, mbit, limitMbit: limit, share: mbit / limit, trials, error });
-      const met = mbit / limit >= 0.97 && !error && trials.every((t) => t.through >= 1);
-      info(
-        `32 flows, aggregation on, ${spec.name === 'uneq' ? '50 + 10 Mbit/s' : `${spec.wanRates.length} x ${RATE} Mbit/s`}, ${dir} (median of 3; goal 97 %)`,
-        `${mbit.toFixed(1)} Mbit/s = ${((100 * mbit) / limit).toFixed(1)} % of ${limit.toFixed(1)} (runs: ${trials.map((t) => t.mbit.toFixed(1)).join(', ')}); through the proxies: ${trials.map((t) => t.through).join(', ')} of 33 connections${error ? ` (${error})` : ''}${met ? '' : ': below the goal'}`,
+      target(
+        `32 flows, aggregation on, ${spec.name === 'uneq' ? '50 + 10 Mbit/s' : `${spec.wanRates.length} x ${RATE} Mbit/s`}, ${dir} (median of 3)`,
+        `${mbit.toFixed(1)} Mbit/s = ${((100 * mbit) / limit).toFixed(1)} % of ${limit.toFixed(1)} (runs: ${trials.map((t) => t.mbit.toFixed(1)).join(', ')}); through the proxies: ${trials.map((t) => t.through).join(', ')} of 33 connections${error ? ` (${error})` : ''}`,
+        '>= 97 % of the encapsulation limit, some through the proxies',
+        mbit / limit >= 0.97 && !error && trials.every((t) => t.through >= 1),
       );
     }
   }
