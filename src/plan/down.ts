@@ -29,7 +29,9 @@ export function planDown(have: Observed): Step[] {
     if (have.frr.running) steps.push(...reloadSteps(block, '', have.frr, (iface) => foreignLink(have, iface), false));
   }
   for (const r of have.rules) if (r.protocol === String(RULE_PROTO)) steps.push(run('rule', ['ip', 'rule', 'del', 'pref', String(r.pref)]));
-  for (const r of have.routes) if (r.protocol === String(RULE_PROTO) && r.table !== 'main') steps.push(delRoute(r));
+  // A route through one of the links deleted above went with it: `ip route del ... dev obt1` would
+  // fail ("Cannot find device") and stop `down` halfway.
+  for (const r of have.routes) if (r.protocol === String(RULE_PROTO) && r.table !== 'main' && !(r.dev !== undefined && taps.has(r.dev))) steps.push(delRoute(r));
   if (have.nftRuleset !== undefined) steps.push(run('nft', ['nft', 'delete', 'table', NFT_FAMILY, NFT_TABLE]));
   if (have.saved) {
     for (const [k, v] of Object.entries(have.saved.sysctls)) if (v !== '' && have.sysctls[k] !== v) steps.push(run('sysctl', ['sysctl', '-q', '-w', `${k}=${v}`]));

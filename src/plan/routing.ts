@@ -38,7 +38,7 @@ export function planWanRoutes(want: Desired, have: Observed, lenient: Leniency):
  * the tap's /30, which the spoke's table has no route to.
  */
 export function planTapRoutes(want: Desired, have: Observed, lenient: Leniency): Step[] {
-  return [...tableRoutes(want.tapRoutes, have, lenient, ['onlink']), ...subflowRoutes(want.subflowRoutes, have)];
+  return [...tableRoutes(want.tapRoutes, have, lenient, ['onlink']), ...subflowRoutes(want.subflowRoutes, want, have)];
 }
 
 /**
@@ -50,10 +50,14 @@ function congctlArgs(congctl: string | undefined): string[] {
   return congctl ? ['congctl', 'lock', congctl] : [];
 }
 
-/** Tables that none of `specs` names are planWanRoutes' to clear. */
-function subflowRoutes(specs: HostRouteSpec[], have: Observed): Step[] {
+/**
+ * Tables that none of `specs` names are planWanRoutes' to clear. A route through a tap this run
+ * deletes goes with the tap (planned before this): `ip route del` would fail on the missing device.
+ */
+function subflowRoutes(specs: HostRouteSpec[], want: Desired, have: Observed): Step[] {
   const tables = new Set(specs.map((w) => String(w.table)));
-  const ours = have.routes.filter((r) => tables.has(r.table) && r.protocol === String(RULE_PROTO));
+  const staying = new Set(want.links.map((l) => l.name));
+  const ours = have.routes.filter((r) => tables.has(r.table) && r.protocol === String(RULE_PROTO) && r.dev !== undefined && staying.has(r.dev));
   const same = (w: HostRouteSpec, r: ObservedRoute) => r.table === String(w.table) && r.dst === w.dst && r.dev === w.dev && r.congctl === w.congctl && !r.gateway;
   const steps = ours.filter((r) => !specs.some((w) => same(w, r))).map(delRoute);
   for (const w of specs) {

@@ -12,6 +12,7 @@ import { planEndpoints, planProxies, wantedEndpoints } from '../../src/plan/aggr
 import { desiredState, desiredSysctls } from '../../src/plan/desired.js';
 import { Leniency } from '../../src/plan/leniency.js';
 import { planRules, planTapRoutes, planWanRoutes } from '../../src/plan/routing.js';
+import { planApply } from '../../src/plan/plan.js';
 import { planDown } from '../../src/plan/down.js';
 import { renderHubNft, renderSpokeNft } from '../../src/render/nft.js';
 import { renderProxyUnit } from '../../src/render/proxy.js';
@@ -222,6 +223,10 @@ test("subflows use cubic: the spoke's tap tables and the hub's table of routes t
     'ip route del 10.255.0.30 dev obt3 table 4400',
     'ip route del 10.255.0.99 dev obt1 table 4400',
   ]);
+  // farm removed from the hub: its tap goes, and its route with it (a `route del` after would fail)
+  const gone = planApply(desiredState({ ...hub, spokes: hub.spokes.filter((s) => s.name !== 'farm') }, testSecrets(hub)), hubRan).steps.map(describeStep);
+  assert.ok(gone.includes('ip link del obt3'), gone.join('\n'));
+  assert.deepEqual(gone.filter((d) => /route del .*obt3/.test(d)), []);
   // no site aggregates: the rule goes, and the table with it
   const none = desiredState({ ...hub, spokes: hub.spokes.map((s) => ({ ...s, aggregate: 'off' as const })) }, testSecrets(hub));
   assert.deepEqual(planRules(none, hubRan).map(describeStep), ['ip rule del pref 4100']);
