@@ -57,7 +57,7 @@ init
   .requiredOption('--wan <spec>', 'NAME:dev=IFACE,gw=IPV4|dhcp[,mtu=N][,down=MBIT,up=MBIT], once per WAN (rates default to the bundle\'s)', collect, [])
   .option('--lan-dev <iface>', 'LAN interface announced to the hub (repeatable)', collect, [])
   .option('--hub-key <key>', 'the hub\'s public key, as `hub add-spoke` printed it: refuse a bundle from another hub')
-  .option('--aggregate <tcp|off>', 'one connection gets the sum of the links through MPTCP proxies (default: the bundle\'s, else off)')
+  .option('--aggregate <tcp|off>', 'one connection gets the sum of the links through MPTCP proxies (default: the bundle\'s, else tcp)')
   .option('--force', 'replace an existing config')
   .addHelpText(
     'after',
@@ -75,7 +75,7 @@ hub
   .requiredOption('--wans <list>', 'the spoke\'s WAN names, comma-separated')
   .option('--rate <spec>', 'WAN=DOWN/UP line rate in Mbit/s, once per WAN: each end shapes its tunnel to it', collect, [])
   .option('--out <file>', 'bundle file (default ./NAME.ospfbond)')
-  .option('--aggregate <tcp|off>', 'single-connection aggregation for this site (default off)')
+  .option('--aggregate <tcp|off>', 'single-connection aggregation for this site (default tcp)')
   .addHelpText('after', '\nExample:\n  ospfbond hub add-spoke site1 --wans dsl,lte --rate dsl=50/10 --rate lte=30/5 --out /root/site1.ospfbond')
   .action((name: string, o) => addSpoke(configFile(), name, o, print));
 hub

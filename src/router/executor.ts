@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../base/files.js';
 import { OspfbondError, EXIT } from '../base/errors.js';
 import { wireguardSocket } from '../base/paths.js';
+import { underSystemd } from '../base/host.js';
 import { describe, type Step } from '../model/step.js';
 
 export type Printer = (line: string) => void;
@@ -47,10 +48,25 @@ async function runStep(step: Step, print: Printer): Promise<void> {
       const r = await execa('ip', ['link', 'add', step.name, 'type', 'wireguard'], { reject: false });
       if (r.exitCode === 0) return;
       print('[!] Missing WireGuard kernel module. Falling back to slow userspace implementation.');
-      print(`[#] wireguard-go ${step.name}`);
       // wireguard-go refuses to run where the kernel claims WireGuard support unless told otherwise;
       // here it only runs when creating the kernel link just failed.
-      await run(['wireguard-go', step.name], undefined, { WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' });
+      const prefer = 'WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD';
+      if (underSystemd()) {
+        // A unit of its own: started from `ospfbond apply` it stayed in the cgroup of the unit that
+        // ran the apply, and `systemctl stop|restart ospfbond` (or ospfbond-apply) killed it with
+        // that unit, taking the WireGuard device and every session with it. Type=forking: the start
+        // returns once wireguard-go's parent has made the device and left; --collect frees the
+        // name when the device is deleted (wireguard-go then exits).
+        // A wireguard-go whose device was deleted an instant ago may still be on its way out,
+        // holding the unit's name: `systemd-run` would refuse ("Unit ... already exists").
+        await execa('systemctl', ['stop', wireguardGoUnit(step.name)], { reject: false });
+        const argv = ['systemd-run', '--quiet', '--collect', `--unit=${wireguardGoUnit(step.name)}`, '--property=Type=forking', `--setenv=${prefer}=1`, '--', 'wireguard-go', step.name];
+        print(`[#] ${argv.join(' ')}`);
+        await run(argv);
+      } else {
+        print(`[#] wireguard-go ${step.name}`);
+        await run(['wireguard-go', step.name], undefined, { [prefer]: '1' });
+      }
       await userspaceReady(step.name);
       return;
     }
@@ -71,6 +87,9 @@ async function runStep(step: Step, print: Printer): Promise<void> {
       return;
   }
 }
+
+/** Under systemd, the transient unit wireguard-go runs in for a WireGuard interface. */
+export const wireguardGoUnit = (name: string): string => `ospfbond-wireguard-go-${name}.service`;
 
 /**
  * wireguard-go returns while its daemonized child is still starting, and that child sets the TUN's
