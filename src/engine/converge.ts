@@ -41,7 +41,10 @@ export async function converge(cfg: Config, print: Printer, opts: ConvergeOption
     if (opts.atomic) await executeAtomically(steps, want, have, print, failStep());
     else await execute(steps, print);
   }
-  await followAggregation(want, print, { assumeUp: !opts.repair });
+  // A repair leaves the endpoints and the redirect to the daemon's aggregate job, which alone knows
+  // whether the hub's proxy answers: arming here re-armed a redirect to a dead hub proxy at every
+  // reconcile, for a second or two (the systemd test's spoke and aggregate.test showed it).
+  if (!opts.repair) await followAggregation(want, print, { assumeUp: true });
   return { steps: steps.length, warnings };
 }
 

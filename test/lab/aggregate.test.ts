@@ -228,6 +228,11 @@ describe('single-connection aggregation: one TCP flow over MPTCP proxies, one su
     const plain = await lab.iperf(sitea.host, t.server.addr, 5405, '-t 2');
     assert.equal(await redirected(sitea), before, 'not redirected while the hub\'s proxy does not answer');
     assert.ok(plain > 1, `TCP works meanwhile, on the plain path (${plain.toFixed(1)} Mbit/s)`);
+    // Nor does the daemon's reconcile (every 30 s) arm it again meanwhile, even for a moment: the
+    // connections it would send to the proxy then would be accepted and closed.
+    let rearmed = 0;
+    for (const until = Date.now() + 31_000; Date.now() < until; await sleep(200)) if (await armed(sitea)) rearmed++;
+    assert.equal(rearmed, 0, `the redirect was seen armed ${rearmed} times in 31 s while the hub's proxy did not answer`);
     await lab.sh(t.hub.node, 'nft delete table inet eat-proxy');
     const backAt = Date.now();
     await waitFor('the redirect armed again', 10_000, async () => armed(sitea), 100);
