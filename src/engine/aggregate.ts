@@ -83,8 +83,8 @@ async function rejoinSteps(want: Desired, inRoute: Set<string>): Promise<Step[]>
 /**
  * The endpoints and the redirect follow the tunnels and the proxy (syncAggregation). A proxy
  * just started takes some milliseconds to listen; the redirect is armed once it does.
- * `assumeUp`: a user's apply, which comes before the tunnels are up (the daemon's repairs follow
- * the route as it is).
+ * `assumeUp`: a user's apply, which comes before the tunnels are up (the daemon's aggregate job
+ * follows the route as it is; its repairs leave this to that job).
  */
 export async function followAggregation(want: Desired, print: Printer, opts: { assumeUp: boolean }): Promise<void> {
   if (want.role !== 'spoke' || !want.aggregate) return;
