@@ -80,8 +80,8 @@ function tableRoutes(specs: WanRouteSpec[], have: Observed, lenient: Leniency, e
       continue;
     }
     const inTable = have.routes.filter((r) => r.table === String(w.table));
-    const [r] = inTable;
-    const ok = inTable.length === 1 && r!.dst === 'default' && r!.gateway === gw && r!.dev === w.dev && r!.congctl === w.congctl;
+    const [only] = inTable;
+    const ok = inTable.length === 1 && only!.dst === 'default' && only!.gateway === gw && only!.dev === w.dev && only!.congctl === w.congctl;
     if (!ok) {
       for (const r of inTable.filter((r) => r.dst !== 'default')) steps.push(delRoute(r));
       steps.push(run('wan-route', ['ip', 'route', 'replace', 'default', 'via', gw, 'dev', w.dev, ...extra, ...congctlArgs(w.congctl), 'table', String(w.table), 'proto', String(RULE_PROTO)]));

@@ -89,7 +89,7 @@ async function runStep(step: Step, print: Printer): Promise<void> {
 }
 
 /** Under systemd, the transient unit wireguard-go runs in for a WireGuard interface. */
-export const wireguardGoUnit = (name: string): string => `ospfbond-wireguard-go-${name}.service`;
+const wireguardGoUnit = (name: string): string => `ospfbond-wireguard-go-${name}.service`;
 
 /**
  * wireguard-go returns while its daemonized child is still starting, and that child sets the TUN's

@@ -18,9 +18,10 @@ import type { Job } from './job.js';
  * is read without a process: `wg` runs only when a session is to be restarted.
  *
  * Removing and re-adding the peer drops that session; WireGuard handshakes with the next packet
- * and, while packets wait, again every 5 s by itself, so one restart per outage is enough. The next one is armed only once traffic has come in
- * again for FLOWING_SAMPLES samples in a row, not at the first packet after a restart. So a
- * hub that dies again within those seconds of coming back is left to WireGuard's own retry.
+ * and, while packets wait, again every 5 s by itself, so one restart per outage is enough. The
+ * next one is armed only once traffic has come in again for FLOWING_SAMPLES samples in a row, not
+ * at the first packet after a restart. So a hub that dies again within those seconds of coming
+ * back is left to WireGuard's own retry.
  */
 export const STALL_MS = 3_000;
 export const FLOWING_SAMPLES = 3;
