@@ -35,6 +35,16 @@ export const STATE = {
 
 /** /run: a reboot clears a lock that a crash left behind. */
 export const RUN_DIR = `${ROOT}/run/ospfbond`;
+/**
+ * The daemon's steering and what it measured. In /run: measurements start afresh after a reboot,
+ * and a tunnel the last boot degraded must not start this one steered away.
+ */
+export const RUNTIME = {
+  /** Tunnels degraded now, by tunnel number, with why: apply and the daemon's repairs cost them so. */
+  steering: `${RUN_DIR}/steering.json`,
+  /** The link quality of each tunnel, rewritten every second by a site's daemon, for `status`. */
+  quality: `${RUN_DIR}/quality.json`,
+} as const;
 export const LOCK = { target: `${RUN_DIR}/router`, file: `${RUN_DIR}/router.lock`, holder: `${RUN_DIR}/router.holder` } as const;
 
 export const FRR = {

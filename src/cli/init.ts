@@ -12,6 +12,7 @@ import { parseEndpoint, parseUplinkAllow, checkPool, parseMbit, DEFAULT_DAEMON }
 import { readBundle, type Bundle } from '../config/bundle.js';
 import { HUB_WG } from '../model/addressing.js';
 import { DEFAULT_AGGREGATE, DEFAULT_AGGREGATE_CONNECTIONS } from '../model/aggregate.js';
+import { DEFAULT_QUALITY } from '../model/quality.js';
 import { parseAggregate } from './hub.js';
 import { generateKeyPair, publicKeyOf } from '../model/keys.js';
 import { DEFAULT_POOL, DEFAULT_UPLINK_ALLOW, DEFAULT_WAN_MTU, MBIT, WAN_MTU, WAN_NAME, WG_KEY } from '../model/limits.js';
@@ -193,6 +194,7 @@ export async function initSpoke(
     aggregate: opts.aggregate === undefined ? (bundle.spoke.aggregate ?? DEFAULT_AGGREGATE) : parseAggregate(opts.aggregate),
     aggregateExclude: [],
     aggregateConnections: DEFAULT_AGGREGATE_CONNECTIONS,
+    quality: DEFAULT_QUALITY,
     daemon: DEFAULT_DAEMON,
     wans,
   };

@@ -121,6 +121,7 @@ function toSpoke(file: string, ini: SpokeIni): SpokeConfig {
     aggregate: ini.spoke.aggregate,
     aggregateExclude: parseExclude(ini.spoke.aggregate_exclude) as ExcludeItem[],
     aggregateConnections: ini.spoke.aggregate_connections,
+    quality: { steer: ini.quality.steer, probeRate: ini.quality.probe_rate, lossPercent: ini.quality.loss_percent, rttMs: ini.quality.rtt_ms, holdDownSeconds: ini.quality.hold_down },
     daemon: toDaemon(ini.daemon),
     wans: Object.entries(ini.wan).map(([name, w]) => ({
       name,

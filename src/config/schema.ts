@@ -3,6 +3,7 @@ import { Address4 } from 'ip-address';
 import { isIP } from 'node:net';
 import { AGGREGATE_CONNECTIONS_RANGE, AGGREGATE_MODES, DEFAULT_AGGREGATE, DEFAULT_AGGREGATE_CONNECTIONS, parseExclude } from '../model/aggregate.js';
 import { MAX_WAN_COST, MODES } from '../model/policy.js';
+import { DEFAULT_QUALITY, HOLD_DOWN_SECONDS, LOSS_PERCENT, PROBE_RATE, RTT_MS } from '../model/quality.js';
 import {
   BFD_PROFILE_NAMES,
   DEFAULT_COST,
@@ -142,6 +143,29 @@ const daemonSection = z
   })
   .default(DAEMON_DEFAULTS);
 
+/** `30s`, `2m` or a number of seconds, as whole seconds; undefined when it is none of those. */
+export function parseSeconds(text: string): number | undefined {
+  const m = /^(\d+)\s*(s|m)?$/.exec(text.trim());
+  return m ? Number(m[1]) * (m[2] === 'm' ? 60 : 1) : undefined;
+}
+const holdDown = z
+  .preprocess((v) => (typeof v === 'string' ? (parseSeconds(v) ?? v) : v), z.number({ error: 'expected a time such as 30s or 2m' }).int())
+  .refine((n) => n >= HOLD_DOWN_SECONDS.min && n <= HOLD_DOWN_SECONDS.max, `expected ${HOLD_DOWN_SECONDS.min}s to ${HOLD_DOWN_SECONDS.max / 60}m`);
+const percent = z.preprocess(
+  (v) => (typeof v === 'string' && /^\s*\d+(\.\d+)?\s*%?\s*$/.test(v) ? Number(v.replace('%', '')) : v),
+  z.number({ error: `expected a percentage from ${LOSS_PERCENT.min} to ${LOSS_PERCENT.max}` }).min(LOSS_PERCENT.min, `below ${LOSS_PERCENT.min} %`).max(LOSS_PERCENT.max, `above ${LOSS_PERCENT.max} %`),
+);
+/** Link quality and steering (model/quality.ts): only a site has it; the hub follows the site's costs. */
+const qualitySection = z
+  .strictObject({
+    steer: bool.default(DEFAULT_QUALITY.steer),
+    probe_rate: int(PROBE_RATE).default(DEFAULT_QUALITY.probeRate),
+    loss_percent: percent.default(DEFAULT_QUALITY.lossPercent),
+    rtt_ms: int(RTT_MS).default(DEFAULT_QUALITY.rttMs),
+    hold_down: holdDown.default(DEFAULT_QUALITY.holdDownSeconds),
+  })
+  .default({ steer: DEFAULT_QUALITY.steer, probe_rate: DEFAULT_QUALITY.probeRate, loss_percent: DEFAULT_QUALITY.lossPercent, rtt_ms: DEFAULT_QUALITY.rttMs, hold_down: DEFAULT_QUALITY.holdDownSeconds });
+
 const roleSection = (role: 'hub' | 'spoke') => z.strictObject({ role: z.literal(role, { error: `expected role = ${role}` }) });
 
 const tunnel = int(TUNNEL);
@@ -229,6 +253,7 @@ export const spokeIniSchema = z.strictObject({
     aggregate_connections: int(AGGREGATE_CONNECTIONS_RANGE).default(DEFAULT_AGGREGATE_CONNECTIONS),
   }),
   wan: wanSections(spokeWan),
+  quality: qualitySection,
   daemon: daemonSection,
 });
 

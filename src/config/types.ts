@@ -1,6 +1,7 @@
 import type { BfdProfileName } from '../model/limits.js';
 import type { AggregateMode, ExcludeItem } from '../model/aggregate.js';
 import type { Policy } from '../model/policy.js';
+import type { QualitySettings } from '../model/quality.js';
 
 /** A config as the program uses it, read from the INI file by load.ts and written back by write.ts. */
 
@@ -89,6 +90,8 @@ export interface SpokeConfig {
   aggregateExclude: ExcludeItem[];
   /** How many busy connections at once go through the proxies; more go per flow (ECMP). */
   aggregateConnections: number;
+  /** Probes through each tunnel and the steering off degraded ones (the hub follows the costs). */
+  quality: QualitySettings;
   wans: SpokeWan[];
   daemon: DaemonSettings;
 }

@@ -1,6 +1,7 @@
 import { writeFileAtomic } from '../base/files.js';
 import { DEFAULT_AGGREGATE_CONNECTIONS, formatExclude } from '../model/aggregate.js';
 import type { Policy } from '../model/policy.js';
+import { DEFAULT_QUALITY, type QualitySettings } from '../model/quality.js';
 import { encodeIni } from './ini-file.js';
 import { formatUplinkAllow } from './schema.js';
 import type { Config, DaemonSettings, HubConfig, SpokeConfig } from './types.js';
@@ -9,6 +10,15 @@ import type { Config, DaemonSettings, HubConfig, SpokeConfig } from './types.js'
 
 function daemonIni(d: DaemonSettings): Record<string, unknown> {
   return { reconcile_every: d.reconcileEvery, resolve_every: d.resolveEvery, mirror_every: d.mirrorEvery, stats_every: d.statsEvery, metrics_listen: d.metricsListen };
+}
+
+/** Only what differs from the defaults, so a config written before [quality] existed reads the same. */
+function qualityIni(q: QualitySettings): Record<string, unknown> | undefined {
+  const keys = { steer: 'steer', probeRate: 'probe_rate', lossPercent: 'loss_percent', rttMs: 'rtt_ms', holdDownSeconds: 'hold_down' } as const;
+  const out = Object.fromEntries(
+    (Object.keys(keys) as (keyof QualitySettings)[]).filter((k) => q[k] !== DEFAULT_QUALITY[k]).map((k) => [keys[k], k === 'holdDownSeconds' ? `${q[k]}s` : q[k]]),
+  );
+  return Object.keys(out).length ? out : undefined;
 }
 
 function policyIni(p: Policy): Record<string, string | undefined> {
@@ -72,6 +82,7 @@ export function renderSpokeIni(cfg: SpokeConfig): string {
       aggregate_connections: cfg.aggregateConnections === DEFAULT_AGGREGATE_CONNECTIONS ? undefined : cfg.aggregateConnections,
     },
     wan,
+    quality: qualityIni(cfg.quality),
     daemon: daemonIni(cfg.daemon),
   });
 }

@@ -28,6 +28,11 @@ export function metricsRegistry(): { registry: Registry; update(r: StatusReport)
   const connections = site('ospfbond_aggregate_connections', 'MPTCP connections between the site\'s proxies now (absent: the site does not aggregate)');
   const proxied = new Counter({ name: 'ospfbond_aggregate_bytes_total', help: 'bytes of the site\'s proxied connections through the tunnels (subflows\' IP bytes), direction="up" from the site, "down" to it', labelNames: ['spoke', 'direction'], registers: [registry] });
   const capped = new Counter({ name: 'ospfbond_aggregate_capped_connections_total', help: 'new connections of the site sent per flow because aggregate_connections were busy (spoke only)', labelNames: ['spoke'], registers: [registry] });
+  const degraded = g('ospfbond_tunnel_degraded', '1 while the link quality steering keeps the tunnel out of service (degraded cost)');
+  const steered = new Counter({ name: 'ospfbond_tunnel_steering_changes_total', help: 'times the site\'s daemon degraded the tunnel or put it back, since it started (spoke only)', labelNames: [...labelNames], registers: [registry] });
+  const loss = g('ospfbond_tunnel_loss_ratio', 'share of the probes through the tunnel lost (0-1), window="short" (the loss window) or "long" (a minute) (spoke only)', ['window']);
+  const rtt = g('ospfbond_tunnel_rtt_seconds', 'round-trip time of the probes through the tunnel, quantile="0.5" or "0.95", per window (spoke only)', ['window', 'quantile']);
+  const jitter = g('ospfbond_tunnel_jitter_seconds', 'mean difference between consecutive probe round-trip times, per window (spoke only)', ['window']);
   const rx = new Counter({ name: 'ospfbond_tunnel_receive_bytes_total', help: 'bytes received from the tunnel (tap counter)', labelNames: [...labelNames], registers: [registry] });
   const tx = new Counter({ name: 'ospfbond_tunnel_transmit_bytes_total', help: 'bytes sent into the tunnel (tap counter)', labelNames: [...labelNames], registers: [registry] });
   return {
@@ -47,6 +52,16 @@ export function metricsRegistry(): { registry: Registry; update(r: StatusReport)
         standby.set(l, t.role === 'standby' ? 1 : 0);
         if (t.handshakeAgeSeconds !== null) age.set(l, t.handshakeAgeSeconds);
         if (t.subflows !== null) subflows.set(l, t.subflows);
+        degraded.set(l, t.degraded ? 1 : 0);
+        if (t.quality) {
+          steered.inc(l, t.quality.changes);
+          for (const [window, w] of [['short', t.quality.short], ['long', t.quality.long]] as const) {
+            if (w.lossRatio !== null) loss.set({ ...l, window }, w.lossRatio);
+            if (w.rttMedianMs !== null) rtt.set({ ...l, window, quantile: '0.5' }, w.rttMedianMs / 1000);
+            if (w.rttP95Ms !== null) rtt.set({ ...l, window, quantile: '0.95' }, w.rttP95Ms / 1000);
+            if (w.jitterMs !== null) jitter.set({ ...l, window }, w.jitterMs / 1000);
+          }
+        }
         // The kernel's counters are the truth; after a reset the counter is set to them again.
         rx.inc(l, t.rxBytes);
         tx.inc(l, t.txBytes);

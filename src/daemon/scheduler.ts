@@ -11,9 +11,11 @@ import { requireRoot } from '../engine/root.js';
 import { hasApplied, rejection } from '../router/records.js';
 import { collectStatus } from '../status/collect.js';
 import { AGGREGATE_WATCH_CRON, aggregateJob } from './jobs/aggregate.js';
+import { CARRIER_WATCH_CRON, carrierJob } from './jobs/carrier.js';
 import { FRR_WATCH_CRON, frrWatchJob } from './jobs/frr-watch.js';
 import type { Job } from './jobs/job.js';
 import { mirrorJob } from './jobs/mirror.js';
+import { QUALITY_CRON, qualityJob } from './jobs/quality.js';
 import { reconcile } from './jobs/reconcile.js';
 import { resolve } from './jobs/resolve.js';
 import { statsJob } from './jobs/stats.js';
@@ -123,6 +125,14 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
   ];
   // wg-watch changes the router under the lock itself, briefly: it must not queue behind a reconcile.
   if (first.role === 'spoke') tasks.push(cron.schedule(WG_WATCH_CRON, job('wg-watch', wgWatchJob(), false), { name: 'wg-watch', noOverlap: true }));
+  // The site measures its tunnels and steers; a change of the degraded set is applied as a repair
+  // is, in the queue (the hub follows the site's costs in its mirror job).
+  const quality = qualityJob(() => job('steer', reconcile)());
+  const carrier = carrierJob();
+  if (first.role === 'spoke') {
+    tasks.push(cron.schedule(QUALITY_CRON, job('quality', quality, false), { name: 'quality', noOverlap: true }));
+    tasks.push(cron.schedule(CARRIER_WATCH_CRON, job('carrier', carrier, false), { name: 'carrier', noOverlap: true }));
+  }
   // Like wg-watch, it takes the lock itself, briefly; its route monitor acts between its rounds.
   const aggregate = aggregateJob();
   tasks.push(cron.schedule(AGGREGATE_WATCH_CRON, job('aggregate', aggregate, false), { name: 'aggregate', noOverlap: true }));
@@ -135,6 +145,8 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
       log.info({ signal }, 'stopping');
       for (const t of tasks) void t.stop();
       aggregate.stop();
+      quality.stop();
+      carrier.stop();
       server?.close();
       done();
     };

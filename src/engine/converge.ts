@@ -7,6 +7,7 @@ import { desiredState, endpointHosts, type Desired } from '../plan/desired.js';
 import { planApply } from '../plan/plan.js';
 import { execute, printPlan, type Printer } from '../router/executor.js';
 import { observe, type Observed } from '../router/observe.js';
+import { readSteering } from '../router/records.js';
 import { executeAtomically } from './transaction.js';
 
 export interface ConvergeOptions {
@@ -20,12 +21,17 @@ export interface ConvergeOptions {
   beforeChange?: (have: Observed, want: Desired) => Promise<void>;
 }
 
+/** The router `cfg` asks for, with the tunnels the link quality steering holds degraded now. */
+export function desiredNow(cfg: Config): Desired {
+  return desiredState(cfg, aggregateSecrets(cfg), new Set(Object.keys(readSteering()).map(Number)));
+}
+
 /**
  * Makes the router match `cfg`: reads it, plans, runs the steps. Returns how many steps that took
  * and, for a repair, what was left as it is. The caller holds the router lock.
  */
 export async function converge(cfg: Config, print: Printer, opts: ConvergeOptions = {}): Promise<{ steps: number; warnings: string[] }> {
-  const want = desiredState(cfg, aggregateSecrets(cfg));
+  const want = desiredNow(cfg);
   const lacking = (want.aggregate?.proxies ?? []).filter((p) => !existsSync(p.program));
   if (lacking.length) {
     throw new OspfbondError(`aggregate = tcp needs ${lacking[0]!.program} (shadowsocks-libev), which is not installed`, EXIT.precondition, 'apt-get install shadowsocks-libev, or set aggregate = off; nothing was changed');

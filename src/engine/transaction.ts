@@ -15,7 +15,7 @@ import { planDown } from '../plan/down.js';
 import { execute, type Printer } from '../router/executor.js';
 import { observeLinks } from '../router/kernel.js';
 import { observe, type Observed } from '../router/observe.js';
-import { forgetApplied, hasApplied, recordApplied } from '../router/records.js';
+import { forgetApplied, hasApplied, readSteering, recordApplied } from '../router/records.js';
 import { dropPending } from './confirm-timer.js';
 import { followAggregation } from './aggregate.js';
 
@@ -97,7 +97,7 @@ export async function rollBack(target: Exclude<RollbackTarget, { kind: 'none' }>
   const untagged = new Set((await observeLinks()).filter((l) => !l.alias?.startsWith(LINK_ALIAS_PREFIX)).map((l) => l.name));
   await execute(ran.flatMap((s) => (s.creates && untagged.has(s.creates.link) ? [s.creates.undo] : [])), print);
   const prevCfg = target.kind === 'config' ? loadConfig(target.file) : undefined;
-  const prev = prevCfg && desiredState(prevCfg, aggregateSecrets(prevCfg));
+  const prev = prevCfg && desiredState(prevCfg, aggregateSecrets(prevCfg), new Set(Object.keys(readSteering()).map(Number)));
   const hosts = prevCfg ? endpointHosts(prevCfg) : [];
   const now = await observe({ sysctls: [...new Set([...sysctls, ...Object.keys(prev?.sysctls ?? {})])], hosts });
   const steps = prev ? planApply(prev, now).steps : planDown(now);

@@ -28,8 +28,21 @@ export function isStandby(policy: Policy, wan: string): boolean {
   return policy.mode === 'active-standby' && !policy.primary.includes(wan);
 }
 
-export function tunnelCost(policy: Policy, wan: string, cost: number): number {
-  return isStandby(policy, wan) ? STANDBY_COST + cost : cost;
+/**
+ * Added to a tunnel's cost while its link is degraded (model/quality.ts): above every standby cost,
+ * so a degraded primary hands over to a healthy standby, and ranked among degraded tunnels by their
+ * policy cost, so a site whose tunnels are all degraded keeps its policy. A cost only ranks: the last
+ * tunnel that works carries traffic whatever its cost.
+ */
+export const DEGRADED_COST = 10000;
+
+export function tunnelCost(policy: Policy, wan: string, cost: number, degraded = false): number {
+  return (isStandby(policy, wan) ? STANDBY_COST + cost : cost) + (degraded ? DEGRADED_COST : 0);
+}
+
+/** A cost the other end gives a tunnel, split into its policy part and the degraded mark. */
+export function splitCost(cost: number): { policyCost: number; degraded: boolean } {
+  return cost >= DEGRADED_COST ? { policyCost: cost - DEGRADED_COST, degraded: true } : { policyCost: cost, degraded: false };
 }
 
 /** One string per policy, equal for equal policies whatever the order of the primaries. */
@@ -47,7 +60,7 @@ export function describePolicy(policy: Policy): string {
  */
 export function policyFromCosts(wans: string[], costs: Record<string, number | undefined>): Policy | undefined {
   if (wans.some((w) => costs[w] === undefined)) return undefined;
-  const primary = wans.filter((w) => costs[w]! < STANDBY_COST);
+  const primary = wans.filter((w) => splitCost(costs[w]!).policyCost < STANDBY_COST);
   if (primary.length === wans.length) return { mode: 'active-active' };
   if (primary.length === 0) return undefined;
   return { mode: 'active-standby', primary };

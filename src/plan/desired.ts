@@ -32,6 +32,11 @@ interface LinkBase {
   mtu: number;
   alias: string;
   addrs: Addr[];
+  /**
+   * A spoke's tap is up only while its WAN device has carrier: a WAN that loses it takes its tunnel
+   * out of OSPF at once (the daemon's carrier watch acts on the event; the planner agrees).
+   */
+  carrierOf?: string;
 }
 export interface VxlanSpec {
   id: number;
@@ -96,7 +101,7 @@ export interface EndpointSpec {
   addr: string;
   dev: string;
   wan: string;
-  /** A standby WAN's subflows carry data only once every primary is gone (MPTCP's backup flag). */
+  /** A standby or degraded WAN's subflows carry data only once every other is gone (MPTCP's backup flag). */
   standby: boolean;
 }
 export interface AggregateSpec {
@@ -138,8 +143,13 @@ export function endpointHosts(cfg: Config): string[] {
   return cfg.role === 'spoke' ? [cfg.hub.host] : [];
 }
 
-export function desiredState(cfg: Config, secrets: AggregateSecrets): Desired {
-  return cfg.role === 'hub' ? hubDesired(cfg, secrets) : spokeDesired(cfg, secrets);
+/**
+ * What the router must look like for `cfg`. `degraded`: the tunnels the link quality steering
+ * keeps out of service now (router/records.ts readSteering), by tunnel number; they get the
+ * degraded cost, and a site's subflows on them become backups.
+ */
+export function desiredState(cfg: Config, secrets: AggregateSecrets, degraded: ReadonlySet<number> = new Set()): Desired {
+  return cfg.role === 'hub' ? hubDesired(cfg, secrets, degraded) : spokeDesired(cfg, secrets, degraded);
 }
 
 /** The kernel settings alone, which need no secret (doctor compares them). */
@@ -193,7 +203,7 @@ export function igmpMemberships(taps: number): number {
   return 2 * taps + 20;
 }
 
-function hubDesired(cfg: HubConfig, secrets: AggregateSecrets): Desired {
+function hubDesired(cfg: HubConfig, secrets: AggregateSecrets, degraded: ReadonlySet<number>): Desired {
   const tunnels = cfg.spokes.flatMap((s) => s.wans.map((t) => ({ spoke: s.name, ...t, a: tunnelAddresses(cfg.tunnelPool, t.tunnel) })));
   const aggregating = cfg.spokes.filter((s) => s.aggregate === 'tcp' && s.wans.length > 0);
   const wg: LinkSpec = {
@@ -242,13 +252,13 @@ function hubDesired(cfg: HubConfig, secrets: AggregateSecrets): Desired {
     aggregate: proxies.length ? { proxies, subflows: MPTCP_MAX_SUBFLOWS, endpoints: [] } : undefined,
     sysctls: hubSysctls(taps.length),
     nft: renderHubNft(cfg),
-    frrBlock: wrapBlock(renderHubFrr(cfg)),
+    frrBlock: wrapBlock(renderHubFrr(cfg, degraded)),
     daemons: { ...OSPFBOND_DAEMONS },
     requiredDevs: [{ dev: cfg.uplink, what: 'hub.uplink' }],
   };
 }
 
-function spokeDesired(cfg: SpokeConfig, secrets: AggregateSecrets): Desired {
+function spokeDesired(cfg: SpokeConfig, secrets: AggregateSecrets, degraded: ReadonlySet<number>): Desired {
   const links: LinkSpec[] = [];
   const wg: WgSpec[] = [];
   const rules: RuleSpec[] = [];
@@ -291,6 +301,7 @@ function spokeDesired(cfg: SpokeConfig, secrets: AggregateSecrets): Desired {
       alias: `${LINK_ALIAS_PREFIX}${w.name}`,
       addrs: [{ local: a.spokeTap, prefixlen: 30 }],
       vxlan: { id: a.vni, local: a.spokeInner, remote: a.hubInner, port: VXLAN_PORT },
+      carrierOf: w.dev,
     });
     rules.push({ pref: p.lookupPref, fwmark: p.fwmark, table: p.table });
     // Without this, a WAN whose table lost its route would send its tunnel's packets through the
@@ -302,7 +313,7 @@ function spokeDesired(cfg: SpokeConfig, secrets: AggregateSecrets): Desired {
       // by a WAN: with the tunnel down it has nowhere else to go.
       rules.push({ pref: p.tapPref, from: a.spokeTap, table: p.tapTable });
       tapRoutes.push({ wan: w.name, dev: spokeTapName(w.name), gw: a.hubTap, table: p.tapTable, congctl: SUBFLOW_CONGCTL });
-      endpoints.push({ id: i + 1, addr: a.spokeTap, dev: spokeTapName(w.name), wan: w.name, standby: isStandby(cfg.policy, w.name) });
+      endpoints.push({ id: i + 1, addr: a.spokeTap, dev: spokeTapName(w.name), wan: w.name, standby: isStandby(cfg.policy, w.name) || degraded.has(w.tunnel) });
     }
   });
   const redir = aggregating
@@ -327,7 +338,7 @@ function spokeDesired(cfg: SpokeConfig, secrets: AggregateSecrets): Desired {
     aggregate: redir ? { proxies: [redir], subflows: MPTCP_MAX_SUBFLOWS, endpoints } : undefined,
     sysctls: spokeSysctls(),
     nft: renderSpokeNft(cfg),
-    frrBlock: wrapBlock(renderSpokeFrr(cfg)),
+    frrBlock: wrapBlock(renderSpokeFrr(cfg, degraded)),
     daemons: { ...OSPFBOND_DAEMONS },
     requiredDevs: [
       ...cfg.wans.map((w) => ({ dev: w.dev, what: `wan.${w.name}.dev` })),

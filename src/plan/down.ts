@@ -1,4 +1,4 @@
-import { FRR, STATE } from '../base/paths.js';
+import { FRR, RUNTIME, STATE } from '../base/paths.js';
 import { LINK_ALIAS_PREFIX, RULE_PROTO, isDemoted } from '../model/addressing.js';
 import { deleteLink, run, type Step } from '../model/step.js';
 import { extractBlock, spliceFrrConf } from '../frr/block.js';
@@ -42,5 +42,9 @@ export function planDown(have: Observed): Step[] {
     steps.push({ kind: 'remove', area: 'record', path: STATE.saved, label: 'restored settings' });
   }
   if (have.policyRecord) steps.push({ kind: 'remove', area: 'record', path: STATE.policy, label: 'record of the policy both ends ran' });
+  if (have.runtimeRecords) {
+    steps.push({ kind: 'remove', area: 'record', path: RUNTIME.steering, label: 'tunnels the link quality steering degraded' });
+    steps.push({ kind: 'remove', area: 'record', path: RUNTIME.quality, label: 'link quality measured by the daemon' });
+  }
   return steps;
 }

@@ -56,14 +56,14 @@ function bfd(profile: BfdProfileName) {
  * SPF runs, and SPF runs at once (`timers throttle spf 0 ...`) after BFD takes a neighbour down.
  * A per-spoke area also keeps one site's flapping WAN from running SPF on every other spoke.
  */
-export function renderHubFrr(cfg: HubConfig): string {
+export function renderHubFrr(cfg: HubConfig, degraded: ReadonlySet<number> = new Set()): string {
   const taps = cfg.spokes.flatMap((s) =>
     s.wans.map((t) => ({
       name: hubTapName(t.tunnel),
       description: `ospfbond ${s.name} ${t.wan}`,
       area: areaId(s.id),
       priority: HUB_PRIORITY,
-      cost: tunnelCost(s.policy, t.wan, t.cost),
+      cost: tunnelCost(s.policy, t.wan, t.cost, degraded.has(t.tunnel)),
       mtuIgnore: false,
     })),
   );
@@ -81,14 +81,14 @@ export function spokeRouterId(cfg: SpokeConfig): string {
   return tunnelAddresses(cfg.tunnelPool, Math.min(...cfg.wans.map((w) => w.tunnel))).spokeTap;
 }
 
-export function renderSpokeFrr(cfg: SpokeConfig): string {
+export function renderSpokeFrr(cfg: SpokeConfig, degraded: ReadonlySet<number> = new Set()): string {
   const area = areaId(cfg.id);
   const taps = cfg.wans.map((w) => ({
     name: spokeTapName(w.name),
     description: `ospfbond ${w.name} via ${w.dev}`,
     area,
     priority: SPOKE_PRIORITY,
-    cost: tunnelCost(cfg.policy, w.name, w.cost),
+    cost: tunnelCost(cfg.policy, w.name, w.cost, degraded.has(w.tunnel)),
     // OSPF refuses a neighbour whose MTU differs; the hub's side is sized from hub_mtu.
     mtuIgnore: tapMtu(w.mtu) !== tapMtu(w.hubMtu),
   }));

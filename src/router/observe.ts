@@ -4,7 +4,7 @@ import { observeFrr, type FrrObserved } from '../frr/observe.js';
 import { LINK_ALIAS_PREFIX } from '../model/addressing.js';
 import { observeLinks, observeNft, observeRoutes, observeRules, observeShapes, observeWg, resolveHosts, type ObservedLink, type ObservedRoute, type ObservedRule, type ObservedWg } from './kernel.js';
 import { observeMptcp, observeProxies, type ObservedMptcp, type ObservedProxy } from './aggregate.js';
-import { hasAgreed, readSaved, type SavedState } from './records.js';
+import { hasAgreed, hasRuntimeRecords, readSaved, type SavedState } from './records.js';
 import { missingPackages } from './tools.js';
 
 /** Everything the planner compares a config with: one reading of the router. */
@@ -26,6 +26,8 @@ export interface Observed {
   mptcp: ObservedMptcp;
   /** The record of the policy both ends ran exists (`down` removes it). */
   policyRecord: boolean;
+  /** The daemon's steering and quality records exist (`down` removes them). */
+  runtimeRecords: boolean;
 }
 
 /** Reads the router: `sysctls` to read, and `hosts` (DNS names) to resolve. */
@@ -52,5 +54,6 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
     proxies: observeProxies(systemd),
     mptcp: await observeMptcp(),
     policyRecord: hasAgreed(),
+    runtimeRecords: hasRuntimeRecords(),
   };
 }

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { OspfbondError, EXIT } from '../base/errors.js';
 import { readText, writeFileAtomic, writeSecretAtomic } from '../base/files.js';
-import { STATE } from '../base/paths.js';
+import { RUNTIME, STATE } from '../base/paths.js';
 import type { FrrObserved } from '../frr/observe.js';
+import type { QualityRecord } from '../model/quality.js';
 
 /** ospfbond's records on the router (base/paths.ts STATE): each read and written here only. */
 
@@ -45,6 +46,38 @@ export function writeAgreed(agreed: Record<string, string>): void {
 
 export function hasAgreed(): boolean {
   return existsSync(STATE.policy);
+}
+
+// Tunnels degraded by the link quality steering: on a site, its daemon's verdicts; on a hub, what
+// it follows from the sites' costs. Keyed by tunnel number, the value says why.
+
+export type Steering = Record<number, string>;
+
+export function readSteering(): Steering {
+  try {
+    const j = JSON.parse(readFileSync(RUNTIME.steering, 'utf8')) as { degraded?: Record<string, string> };
+    return Object.fromEntries(Object.entries(j.degraded ?? {}).map(([t, why]) => [Number(t), why]));
+  } catch {
+    // None written (no daemon yet, or after a reboot): nothing is degraded.
+    return {};
+  }
+}
+
+export function writeSteering(degraded: Steering): void {
+  writeFileAtomic(RUNTIME.steering, `${JSON.stringify({ degraded }, null, 2)}\n`, 0o644);
+}
+
+/** The site daemon's last measurement (daemon/jobs/quality.ts), undefined when there is none. */
+export function readQuality(): QualityRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(RUNTIME.quality, 'utf8')) as QualityRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+export function hasRuntimeRecords(): boolean {
+  return existsSync(RUNTIME.steering) || existsSync(RUNTIME.quality);
 }
 
 // The config of the last apply that finished, and one that failed.

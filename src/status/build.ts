@@ -2,9 +2,11 @@ import type { Config, HubConfig, SpokeConfig } from '../config/types.js';
 import { tunnelAddresses, hubProxyAddr, hubRouterId, hubTapName, spokeTapName, spokeWgName, wanPolicy, areaId, HUB_WG } from '../model/addressing.js';
 import { HUB_PROXY_PORT } from '../model/aggregate.js';
 import { AGGREGATE_COUNTER } from '../render/nft.js';
-import { isStandby, policyFromCosts, policyKey, type Policy } from '../model/policy.js';
+import { isStandby, policyFromCosts, policyKey, splitCost, type Policy } from '../model/policy.js';
 import { neighborsByIface, ospfInterfaces, bfdByIface, ospfNexthops, routerLinks, costOnPrefix, type RouterLink } from '../frr/json.js';
 import type { LinkSample, ObservedRoute, ObservedWg } from '../router/kernel.js';
+import type { Steering } from '../router/records.js';
+import { LONG_WINDOW_MS, LOSS_WINDOW_MS, QUALITY_STALE_MS, type QualityRecord, type WindowStats } from '../model/quality.js';
 import { STATUS_SCHEMA, type StatusReport, type TunnelStatus } from './schema.js';
 
 /** The status report, built (pure) from what collect.ts read. */
@@ -21,6 +23,9 @@ export interface StatusInputs {
    * connections), `nft -j list counters table inet ospfbond` (proxied bytes), each proxy up by name.
    */
   aggregation: { subflows: string; connections: string; counters: string; proxyUp: Record<string, boolean> };
+  /** The tunnels degraded now (router/records.ts readSteering), and a site daemon's measurement, if fresh. */
+  steering: Steering;
+  quality?: QualityRecord;
 }
 
 /** Bytes and packets of each named nft counter; none when the table or its counters are not there. */
@@ -80,6 +85,16 @@ export function buildReport(cfg: Config, inp: StatusInputs): StatusReport {
     return { rxBytes: now?.rxBytes ?? 0, txBytes: now?.txBytes ?? 0, rxBitsPerSecond: r(now?.rxBytes, before?.rxBytes), txBitsPerSecond: r(now?.txBytes, before?.txBytes) };
   };
   const age = (handshake?: number) => (handshake ? Math.max(0, Math.round(inp.sample.at / 1000 - handshake)) : null);
+  const fresh = inp.quality && inp.sample.at - Date.parse(inp.quality.at) < QUALITY_STALE_MS ? inp.quality : undefined;
+  const window = (w: WindowStats, ms: number) => ({ seconds: ms / 1000, probes: w.probes, lossRatio: w.lossRatio, rttMedianMs: w.rttMedianMs, rttP95Ms: w.rttP95Ms, jitterMs: w.jitterMs });
+  const steering = (tunnel: number) => {
+    const q = fresh?.tunnels.find((t) => t.tunnel === tunnel);
+    return {
+      degraded: tunnel in inp.steering,
+      degradedReason: inp.steering[tunnel] ?? null,
+      quality: q ? { short: window(q.short, LOSS_WINDOW_MS), long: window(q.long, LONG_WINDOW_MS), changes: q.changes } : null,
+    };
+  };
   const common = (tap: string) => ({
     tap,
     ospf: frr.neighbors[tap]?.state ?? 'Down',
@@ -97,7 +112,7 @@ export function buildReport(cfg: Config, inp: StatusInputs): StatusReport {
     const on = cfg.aggregate === 'tcp';
     const proxy = hubProxyAddr(cfg.tunnelPool, cfg.wans.map((w) => w.tunnel));
     const toProxy = (x: Sock) => x.peer === proxy && x.peerPort === HUB_PROXY_PORT;
-    const rows = spokeRows(cfg, inp, frr, common, age).map((r) => ({
+    const rows = spokeRows(cfg, inp, frr, common, age, steering).map((r) => ({
       ...r,
       subflows: on ? subflows.filter((x) => toProxy(x) && x.local === tunnelAddresses(cfg.tunnelPool, r.tunnel).spokeTap).length : null,
     }));
@@ -116,7 +131,7 @@ export function buildReport(cfg: Config, inp: StatusInputs): StatusReport {
       const on = s.aggregate === 'tcp' && s.wans.length > 0;
       const proxy = on ? hubProxyAddr(cfg.tunnelPool, s.wans.map((t) => t.tunnel)) : '';
       const atProxy = (x: Sock) => x.local === proxy && x.localPort === HUB_PROXY_PORT;
-      const rows = hubRows(cfg, s, inp, frr, common, age).map((r) => ({
+      const rows = hubRows(cfg, s, inp, frr, common, age, steering).map((r) => ({
         ...r,
         subflows: on ? subflows.filter((x) => atProxy(x) && x.peer === tunnelAddresses(cfg.tunnelPool, r.tunnel).spokeTap).length : null,
       }));
@@ -148,10 +163,11 @@ export function buildReport(cfg: Config, inp: StatusInputs): StatusReport {
 }
 
 type Common = (tap: string) => Pick<TunnelStatus, 'tap' | 'ospf' | 'bfd' | 'cost' | 'rxBytes' | 'txBytes' | 'rxBitsPerSecond' | 'txBitsPerSecond'>;
+type SteeringOf = (tunnel: number) => Pick<TunnelStatus, 'degraded' | 'degradedReason' | 'quality'>;
 
 type Row = Omit<TunnelStatus, 'subflows'>;
 
-function spokeRows(cfg: SpokeConfig, inp: StatusInputs, frr: Frr, common: Common, age: (h?: number) => number | null): Row[] {
+function spokeRows(cfg: SpokeConfig, inp: StatusInputs, frr: Frr, common: Common, age: (h?: number) => number | null, steering: SteeringOf): Row[] {
   return cfg.wans.map((w, i) => {
     const tap = spokeTapName(w.name);
     const peer = inp.wg[spokeWgName(w.name)]?.peers[0];
@@ -169,11 +185,12 @@ function spokeRows(cfg: SpokeConfig, inp: StatusInputs, frr: Frr, common: Common
       peerCost: peerCost(cfg, frr.links, cfg.id, w.tunnel) ?? null,
       role: isStandby(cfg.policy, w.name) ? 'standby' : 'active',
       inEcmp: (frr.nexthops['0.0.0.0/0'] ?? []).includes(tap),
+      ...steering(w.tunnel),
     };
   });
 }
 
-function hubRows(cfg: HubConfig, s: HubConfig['spokes'][number], inp: StatusInputs, frr: Frr, common: Common, age: (h?: number) => number | null): Row[] {
+function hubRows(cfg: HubConfig, s: HubConfig['spokes'][number], inp: StatusInputs, frr: Frr, common: Common, age: (h?: number) => number | null, steering: SteeringOf): Row[] {
   const viaTap = new Set(Object.values(frr.nexthops).flat());
   return s.wans.map((t) => {
     const tap = hubTapName(t.tunnel);
@@ -191,6 +208,7 @@ function hubRows(cfg: HubConfig, s: HubConfig['spokes'][number], inp: StatusInpu
       peerCost: peerCost(cfg, frr.links, s.id, t.tunnel) ?? null,
       role: isStandby(s.policy, t.wan) ? 'standby' : 'active',
       inEcmp: viaTap.has(tap),
+      ...steering(t.tunnel),
     };
   });
 }
@@ -229,6 +247,23 @@ export function peerPolicies(cfg: Config, routerLsas: string): Record<string, Po
       return [s.name, policyFromCosts(s.wans.map((t) => t.wan), costs)];
     }),
   );
+}
+
+/**
+ * On a hub: which tunnels their sites mark degraded now (the degraded cost in the site's router
+ * LSA), by tunnel number. A tunnel whose cost is not visible (its adjacency is down) is left out:
+ * the hub keeps what it knew of it.
+ */
+export function peerDegraded(cfg: HubConfig, routerLsas: string): Record<number, boolean> {
+  const links = routerLinks(routerLsas);
+  const out: Record<number, boolean> = {};
+  for (const s of cfg.spokes) {
+    for (const t of s.wans) {
+      const c = peerCost(cfg, links, s.id, t.tunnel);
+      if (c !== undefined) out[t.tunnel] = splitCost(c).degraded;
+    }
+  }
+  return out;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Config } from '../config/types.js';
 import { vtyshJson } from '../frr/vtysh.js';
 import { probe } from '../base/run.js';
 import { listening, observeProxies } from '../router/aggregate.js';
+import { readQuality, readSteering } from '../router/records.js';
 import { observeRoutes, observeWg, sampleLinks, type LinkSample } from '../router/kernel.js';
 import { SPOKE_REDIR_PORT } from '../model/aggregate.js';
 import { NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
@@ -38,5 +39,5 @@ export async function collectStatus(cfg: Config, opts: { previous?: LinkSample; 
     // A spoke's proxy counts as up only while it listens: what arms the redirect (engine/aggregate.ts).
     proxyUp: Object.fromEntries(observeProxies(underSystemd()).map((p) => [p.name, p.pid !== undefined && (p.name !== 'redir' || listening(SPOKE_REDIR_PORT))])),
   };
-  return { report: buildReport(cfg, { sample, previous: first, wg, kernelRoutes, vtysh: vt, aggregation }), sample };
+  return { report: buildReport(cfg, { sample, previous: first, wg, kernelRoutes, vtysh: vt, aggregation, steering: readSteering(), quality: cfg.role === 'spoke' ? readQuality() : undefined }), sample };
 }

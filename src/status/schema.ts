@@ -7,6 +7,14 @@ import { z } from 'zod';
 export const STATUS_SCHEMA = 'ospfbond.status/1';
 
 const rate = z.number().nullable().describe('bits per second over the sampling interval; null without a previous sample');
+const qualityWindow = z.object({
+  seconds: z.number().describe('the window: the last N seconds'),
+  probes: z.number().int().describe('probes answered or timed out in it'),
+  lossRatio: z.number().nullable().describe('share of those probes lost (0-1); null without probes'),
+  rttMedianMs: z.number().nullable().describe('median round-trip time through the tunnel, ms'),
+  rttP95Ms: z.number().nullable().describe('95th percentile of the round-trip time, ms'),
+  jitterMs: z.number().nullable().describe('mean difference between consecutive round-trip times, ms'),
+});
 export const tunnelStatus = z.object({
   spoke: z.string().describe('the site'),
   wan: z.string().describe('the WAN this tunnel rides'),
@@ -28,6 +36,12 @@ export const tunnelStatus = z.object({
   rxBitsPerSecond: rate,
   txBitsPerSecond: rate,
   subflows: z.number().int().nullable().describe('MPTCP subflows of the site\'s proxied connections that ride this tunnel now; null when the site does not aggregate'),
+  degraded: z.boolean().describe('the link quality steering keeps this tunnel out of service now (its cost carries the degraded mark; docs/quality.md)'),
+  degradedReason: z.string().nullable().describe('why, as the site judged it ("loss 9.8 % >= 5 %"); at the hub, that it follows the site; null when not degraded'),
+  quality: z
+    .object({ short: qualityWindow, long: qualityWindow, changes: z.number().int().describe('times the tunnel was degraded or returned since the site\'s daemon started') })
+    .nullable()
+    .describe('spoke: probes through the tunnel, measured by the daemon (the loss window and the last minute); null at the hub (the site measures) and when no daemon measures'),
 });
 export const spokeSummary = z.object({
   name: z.string(),

@@ -19,6 +19,10 @@ export function formatBytes(n: number): string {
   }
   return `${u === 0 ? v : v.toFixed(1)}${units[u]}`;
 }
+/** Milliseconds as a person reads an RTT: 0.73, 21, 812. */
+function formatMs(ms: number): string {
+  return ms < 10 ? ms.toFixed(2) : String(Math.round(ms));
+}
 function formatAge(s: number | null): string {
   if (s === null) return 'never';
   return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
@@ -32,7 +36,7 @@ export function renderStatus(r: StatusReport, color: boolean): string {
   const c = pc.createColors(color);
   const hub = r.role === 'hub';
   const tunnels = new Table({
-    head: [...(hub ? ['spoke'] : []), 'wan', ...(hub ? [] : ['dev', 'carrier', 'gateway']), 'endpoint', 'handshake', 'tap', 'ospf', 'bfd', 'cost', hub ? 'spoke cost' : 'hub cost', 'ecmp', 'in', 'out', 'bytes in/out'],
+    head: [...(hub ? ['spoke'] : []), 'wan', ...(hub ? [] : ['dev', 'carrier', 'gateway']), 'endpoint', 'handshake', 'tap', 'ospf', 'bfd', ...(hub ? [] : ['loss', 'rtt']), 'cost', hub ? 'spoke cost' : 'hub cost', 'ecmp', 'in', 'out', 'bytes in/out'],
     style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [], compact: true },
   });
   for (const t of r.tunnels) tunnels.push(row(t, hub, c));
@@ -43,8 +47,10 @@ export function renderStatus(r: StatusReport, color: boolean): string {
     const peer = s.peerPolicy === null ? c.yellow('not seen') : s.inSync ? c.green(s.peerPolicy) : c.yellow(`${s.peerPolicy} (differs)`);
     sites.push([s.name, mine, peer, aggregation(s, r.tunnels, c), formatRate(s.rxBitsPerSecond), formatRate(s.txBitsPerSecond)]);
   }
+  const degraded = r.tunnels.filter((t) => t.degraded).map((t) => `${hub ? `${t.spoke} ` : ''}${t.wan} ${c.yellow('degraded')}: ${t.degradedReason ?? 'no reason recorded'}`);
   const rates = r.intervalSeconds === null ? 'no rates (single sample)' : `rates over ${r.intervalSeconds.toFixed(1)} s`;
-  return `${tunnels.toString()}\n${sites.toString()}\n${r.role} ${r.time}, ${rates}; in = from the tunnel, out = into it`;
+  const quality = hub ? '' : `; loss and rtt (median/95th percentile) over the last ${r.tunnels.find((t) => t.quality)?.quality?.short.seconds ?? '-'} s`;
+  return `${tunnels.toString()}\n${sites.toString()}\n${degraded.map((d) => `${d}\n`).join('')}${r.role} ${r.time}, ${rates}; in = from the tunnel, out = into it${quality}`;
 }
 
 /** "off", or the proxy's state, its connections and the subflows per WAN: "proxy up, 2 conn, subflows wan1 2 wan2 2". */
@@ -60,7 +66,10 @@ function row(t: TunnelStatus, hub: boolean, c: Colors): string[] {
   const ok = (good: boolean, text: string) => (good ? c.green(text) : c.red(text));
   const ospf = ok(t.ospf.startsWith('Full'), t.ospf);
   const bfd = ok(t.bfd === 'up', t.bfd);
-  const ecmp = t.inEcmp ? c.green('yes') : t.role === 'standby' && t.ospf.startsWith('Full') ? 'standby' : c.yellow('no');
+  const ecmp = t.inEcmp ? c.green('yes') : t.degraded ? c.yellow('degraded') : t.role === 'standby' && t.ospf.startsWith('Full') ? 'standby' : c.yellow('no');
+  const q = t.quality?.short;
+  const loss = q?.lossRatio == null ? '-' : `${(q.lossRatio * 100).toFixed(1)}%`;
+  const rtt = q?.rttMedianMs == null ? '-' : `${formatMs(q.rttMedianMs)}/${formatMs(q.rttP95Ms!)}`;
   const cells = [
     ...(hub ? [t.spoke] : []),
     t.wan,
@@ -70,6 +79,7 @@ function row(t: TunnelStatus, hub: boolean, c: Colors): string[] {
     t.tap,
     ospf,
     bfd,
+    ...(hub ? [] : [loss, rtt]),
     String(t.cost ?? '-'),
     String(t.peerCost ?? '-'),
     ecmp,

@@ -36,6 +36,7 @@ export function freshRouter(devs: string[]): Observed {
     proxies: [],
     mptcp: { subflows: 2, endpoints: [] },
     policyRecord: false,
+    runtimeRecords: false,
   };
 }
 
@@ -118,6 +119,7 @@ export function appliedRouter(want: Desired, before: Observed): Observed {
     ),
     mptcp: { subflows: Math.max(before.mptcp.subflows ?? 0, want.aggregate?.subflows ?? 0), endpoints: [] },
     policyRecord: false,
+    runtimeRecords: false,
   };
 }
 

@@ -6,6 +6,7 @@ import type { SpokeConfig } from '../../src/config/types.js';
 import { parseWgDump, parseLinkCounters, type LinkSample } from '../../src/router/kernel.js';
 import { neighborsByIface, bfdByIface, ospfNexthops, routerLinks, costOnPrefix, ospfInterfaces } from '../../src/frr/json.js';
 import { buildReport, peerPolicies, type StatusInputs } from '../../src/status/build.js';
+import type { QualityRecord } from '../../src/model/quality.js';
 import { policyKey } from '../../src/model/policy.js';
 import { statusReport } from '../../src/status/schema.js';
 import { renderStatus } from '../../src/status/view.js';
@@ -50,6 +51,25 @@ function inputs(role: 'spoke' | 'hub', state: '' | 'degraded-'): StatusInputs {
     aggregation: state
       ? { subflows: '', connections: '', counters: '', proxyUp: role === 'spoke' ? { redir: true } : { 'site-sitea': true, 'site-siteb': true } }
       : { subflows: f('ss-subflows.txt'), connections: f('ss-mptcp.txt'), counters: withBytes(f('nft-counters.json')), proxyUp: role === 'spoke' ? { redir: true } : { 'site-sitea': true, 'site-siteb': false } },
+    // The degraded capture: the site's daemon steers wan2 away for its loss, and the hub follows.
+    steering: state ? { 2: role === 'spoke' ? 'loss 9.8 % >= 5 %' : 'degraded by the site (its cost)' } : {},
+    quality: role === 'spoke' ? qualityRecord(sample.at, state === 'degraded-') : undefined,
+  };
+}
+
+/** A site daemon's record one second before the sample: wan1 clean, wan2 clean or losing a tenth. */
+function qualityRecord(at: number, lossy: boolean): QualityRecord {
+  const w = (probes: number, lost: number, median: number, p95: number, jitter: number) => ({ probes, lost, lossRatio: lost / probes, rttMedianMs: median, rttP95Ms: p95, jitterMs: jitter });
+  return {
+    at: new Date(at - 1000).toISOString(),
+    probeRate: 10,
+    steer: true,
+    tunnels: [
+      { tunnel: 1, short: w(50, 0, 1.21, 1.9, 0.18), long: w(600, 0, 1.25, 2.1, 0.2), degraded: false, reason: null, changes: 0 },
+      lossy
+        ? { tunnel: 2, short: w(51, 5, 1.34, 2.4, 0.3), long: w(600, 48, 1.3, 2.2, 0.25), degraded: true, reason: 'loss 9.8 % >= 5 %', changes: 1 }
+        : { tunnel: 2, short: w(50, 0, 1.3, 2.0, 0.2), long: w(600, 1, 1.28, 2.0, 0.21), degraded: false, reason: null, changes: 0 },
+    ],
   };
 }
 
@@ -143,4 +163,18 @@ test('Prometheus metrics from a report (golden)', async () => {
   // A second scrape sets the counters to the kernel's values again, not twice them.
   update(buildReport(hubCfg, inputs('hub', 'degraded-')));
   assert.equal(await registry.metrics(), text);
+  assert.match(text, /^ospfbond_tunnel_degraded\{spoke="sitea",wan="wan2"\} 1$/m, 'the hub shows the steering it follows');
+});
+
+test('Prometheus metrics of a site that measures its tunnels (golden)', async () => {
+  const { registry, update } = metricsRegistry();
+  update(buildReport(spokeCfg, inputs('spoke', 'degraded-')));
+  const text = await registry.metrics();
+  golden('metrics-degraded-spoke.prom', text);
+  assert.match(text, /^ospfbond_tunnel_loss_ratio\{spoke="sitea",wan="wan2",window="short"\} 0\.098/m);
+  assert.match(text, /^ospfbond_tunnel_rtt_seconds\{spoke="sitea",wan="wan1",window="long",quantile="0\.95"\} 0\.0021/m);
+  assert.match(text, /^ospfbond_tunnel_steering_changes_total\{spoke="sitea",wan="wan2"\} 1$/m);
+  // A quality record from a daemon that stopped minutes ago is not shown as now.
+  const stale = buildReport(spokeCfg, { ...inputs('spoke', 'degraded-'), sample: { ...inputs('spoke', 'degraded-').sample, at: Date.parse('2026-11-21T08:10:00Z') } });
+  assert.equal(stale.tunnels[0]!.quality, null);
 });

@@ -6,6 +6,7 @@ import { aggregateSecrets } from '../../config/key-files.js';
 import type { Config } from '../../config/types.js';
 import { syncAggregation } from '../../engine/aggregate.js';
 import { desiredState, type Desired } from '../../plan/desired.js';
+import { readSteering } from '../../router/records.js';
 import { startProxy } from '../../plan/aggregate.js';
 import { runningPid } from '../../router/aggregate.js';
 import { execute } from '../../router/executor.js';
@@ -66,9 +67,10 @@ export function aggregateJob(): Job & { stop: () => void } {
   // FRR block and nft table) and 200 key derivations every second would be most of the daemon's work.
   let cached: { key: string; want: Desired | undefined } | undefined;
   const want = (c: Config): Desired | undefined => {
-    const key = JSON.stringify(c);
+    const steering = readSteering();
+    const key = JSON.stringify([c, steering]);
     if (cached?.key !== key) {
-      const d = desiredState(c, aggregateSecrets(c));
+      const d = desiredState(c, aggregateSecrets(c), new Set(Object.keys(steering).map(Number)));
       cached = { key, want: d.aggregate ? d : undefined };
     }
     return cached.want;

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import { saveConfig } from '../../config/write.js';
-import type { Config } from '../../config/types.js';
+import type { Config, HubConfig } from '../../config/types.js';
 import { mirrorAction, policyKey, describePolicy, type Policy } from '../../model/policy.js';
-import { readAgreed, writeAgreed } from '../../router/records.js';
+import { readAgreed, readSteering, writeAgreed, writeSteering, type Steering } from '../../router/records.js';
 import { vtyshJson } from '../../frr/vtysh.js';
-import { peerPolicies } from '../../status/build.js';
+import { peerDegraded, peerPolicies } from '../../status/build.js';
 import type { Job } from './job.js';
 
 /**
@@ -41,6 +41,24 @@ export function mirrorPolicies(cfg: Config, peers: Record<string, Policy | undef
   return configChanged;
 }
 
+/** What a hub follows of its sites' steering: the site decides (model/quality.ts), the hub copies. */
+export const FOLLOWED = 'degraded by the site (its cost)';
+
+/**
+ * The hub's steering after reading its sites' costs: a tunnel the site marks degraded is degraded
+ * here too, one it marks good is not; a tunnel whose cost is not visible keeps its state, and a
+ * tunnel no longer in the config is dropped. Undefined when nothing changed.
+ */
+export function followSteering(cfg: HubConfig, marked: Record<number, boolean>, was: Steering): Steering | undefined {
+  const next: Steering = {};
+  for (const t of cfg.spokes.flatMap((s) => s.wans.map((w) => w.tunnel))) {
+    const degraded = marked[t] ?? t in was;
+    if (degraded) next[t] = was[t] ?? FOLLOWED;
+  }
+  const same = Object.keys(next).length === Object.keys(was).length && Object.keys(next).every((t) => t in was);
+  return same ? undefined : next;
+}
+
 /**
  * Takes the other end's policy when it is the newer one, then applies it at once (`reconcile`
  * with the config as it now reads). `config()` is the config in force, undefined when none is;
@@ -50,8 +68,27 @@ export function mirrorJob(ctx: { rejected: () => boolean; config: () => Config |
   return async (cfg, log) => {
     if (ctx.rejected()) return;
     // One query, over ospfd's vty socket: this runs every 2 s, on routers with little CPU to spare.
-    const peers = peerPolicies(cfg, await vtyshJson('show ip ospf database router json'));
-    const again = mirrorPolicies(cfg, peers, log) && ctx.config();
+    const lsas = await vtyshJson('show ip ospf database router json');
+    const peers = peerPolicies(cfg, lsas);
+    let changed = mirrorPolicies(cfg, peers, log);
+    if (cfg.role === 'hub') {
+      const was = readSteering();
+      const next = followSteering(cfg, peerDegraded(cfg, lsas), was);
+      if (next) {
+        const names = (ts: string[]) => ts.map((t) => tunnelName(cfg, Number(t)));
+        const [on, off] = [Object.keys(next).filter((t) => !(t in was)), Object.keys(was).filter((t) => !(t in next))];
+        if (on.length) log.warn({ tunnels: on.map(Number) }, `following the sites: ${names(on).join(', ')} degraded`);
+        if (off.length) log.info({ tunnels: off.map(Number) }, `following the sites: ${names(off).join(', ')} back in service`);
+        writeSteering(next);
+        changed = true;
+      }
+    }
+    const again = changed && ctx.config();
     if (again) await reconcile(again, log);
   };
+}
+
+function tunnelName(cfg: HubConfig, tunnel: number): string {
+  for (const s of cfg.spokes) for (const w of s.wans) if (w.tunnel === tunnel) return `${s.name}/${w.wan}`;
+  return `tunnel ${tunnel}`;
 }

@@ -1,0 +1,134 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Logger } from 'pino';
+import { writeFileAtomic } from '../../base/files.js';
+import { RUNTIME } from '../../base/paths.js';
+import type { Config, SpokeConfig } from '../../config/types.js';
+import { tunnelAddresses } from '../../model/addressing.js';
+import {
+  initialSteer,
+  judge,
+  verdict,
+  windowStats,
+  LONG_WINDOW_MS,
+  LOSS_WINDOW_MS,
+  PROBE_TIMEOUT_MS,
+  type Probe,
+  type QualityRecord,
+  type SteerState,
+  type TunnelQuality,
+} from '../../model/quality.js';
+import { readSteering, writeSteering, type Steering } from '../../router/records.js';
+import type { Job } from './job.js';
+
+/** Judged and written every second: steering reacts within a second of a window crossing its threshold. */
+export const QUALITY_CRON = '* * * * * *';
+
+/** One fping line: a probe answered (with its RTT) or timed out; anything else is not a probe. */
+export function parseFpingLine(line: string): { target: string; rttMs: number | null } | undefined {
+  const m = /^(?:\[[\d.]+\] )?(\S+) : \[\d+\], (?:\d+ bytes, ([\d.]+) ms|(timed out))/.exec(line);
+  if (!m) return undefined;
+  return { target: m[1]!, rttMs: m[3] ? null : Number(m[2]) };
+}
+
+/**
+ * fping arguments for probing `targets` `rate` times a second each: loop mode, one line per
+ * probe. `-i` spaces all probes evenly, so a site with many WANs does not send them in bursts.
+ */
+export function fpingArgs(targets: string[], rate: number): string[] {
+  const period = Math.round(1000 / rate);
+  const interval = Math.max(1, Math.floor(period / Math.max(1, targets.length)));
+  return ['-l', '-p', String(period), '-i', String(interval), '-t', String(PROBE_TIMEOUT_MS), ...targets];
+}
+
+/**
+ * A site's link quality and its steering. One fping process probes the hub's tap address of every
+ * tunnel (the hub's kernel answers: no process of ours runs there); each answer or timeout is kept
+ * for the long window. Every second each tunnel is judged (model/quality.ts); when the set of
+ * degraded tunnels changes, it is written (RUNTIME.steering) and `steer` applies it: the degraded
+ * cost at this end, which the hub's mirror job follows.
+ */
+export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
+  let prober: ChildProcess | undefined;
+  let proberKey = '';
+  let stopped = false;
+  const probes = new Map<string, Probe[]>();
+  let states: Map<number, SteerState> | undefined;
+
+  const startProber = (cfg: SpokeConfig, log: Logger) => {
+    const targets = cfg.wans.map((w) => tunnelAddresses(cfg.tunnelPool, w.tunnel).hubTap);
+    const key = `${cfg.quality.probeRate} ${targets.join(' ')}`;
+    if (prober && key === proberKey) return;
+    prober?.kill();
+    proberKey = key;
+    for (const t of probes.keys()) if (!targets.includes(t)) probes.delete(t);
+    const child = spawn('fping', fpingArgs(targets, cfg.quality.probeRate), { stdio: ['ignore', 'pipe', 'ignore'] });
+    prober = child;
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const p = parseFpingLine(line);
+      if (!p) return;
+      const list = probes.get(p.target) ?? [];
+      list.push({ at: Date.now(), rttMs: p.rttMs });
+      probes.set(p.target, list);
+    });
+    child.on('error', (err) => log.error({ err: err.message }, 'cannot run fping: link quality is not measured (apt-get install fping)'));
+    child.on('exit', (code, signal) => {
+      if (prober !== child) return;
+      prober = undefined;
+      // The next round starts it again.
+      if (!stopped) log.warn({ code, signal }, 'fping exited; starting it again');
+    });
+  };
+
+  const job: Job = async (cfg: Config, log: Logger) => {
+    if (cfg.role !== 'spoke' || stopped) return;
+    startProber(cfg, log);
+    const now = Date.now();
+    const s = cfg.quality;
+    // A daemon that restarts keeps what the last one degraded, until the hold-down says otherwise:
+    // starting with every tunnel good would put a bad one back in service for a few seconds.
+    states ??= new Map(Object.entries(readSteering()).map(([t, why]) => [Number(t), { ...initialSteer(s), degraded: true, reason: why }]));
+    const tunnels: TunnelQuality[] = [];
+    const degraded: Steering = {};
+    for (const w of cfg.wans) {
+      const target = tunnelAddresses(cfg.tunnelPool, w.tunnel).hubTap;
+      const list = probes.get(target) ?? [];
+      while (list.length && list[0]!.at <= now - LONG_WINDOW_MS) list.shift();
+      const before = states.get(w.tunnel) ?? initialSteer(s);
+      const state = s.steer ? judge(before, verdict(list, now, s), now, s) : initialSteer(s);
+      states.set(w.tunnel, state);
+      if (state.degraded !== before.degraded) {
+        if (state.degraded) log.warn({ wan: w.name, tunnel: w.tunnel, reason: state.reason }, `${w.name} degraded: ${state.reason}; steering its traffic to the other tunnels`);
+        else log.info({ wan: w.name, tunnel: w.tunnel, holdDownSeconds: state.holdDownMs / 1000 }, `${w.name} good for ${state.holdDownMs / 1000} s: back in service`);
+      }
+      if (state.degraded) degraded[w.tunnel] = state.reason!;
+      tunnels.push({
+        tunnel: w.tunnel,
+        short: windowStats(list, now, LOSS_WINDOW_MS),
+        long: windowStats(list, now, LONG_WINDOW_MS),
+        degraded: state.degraded,
+        reason: state.reason ?? null,
+        changes: state.changes,
+      });
+    }
+    for (const t of states.keys()) if (!cfg.wans.some((w) => w.tunnel === t)) states.delete(t);
+    const record: QualityRecord = { at: new Date(now).toISOString(), probeRate: s.probeRate, steer: s.steer, tunnels };
+    writeFileAtomic(RUNTIME.quality, `${JSON.stringify(record)}\n`, 0o644);
+    const was = readSteering();
+    if (sameTunnels(was, degraded)) return;
+    writeSteering(degraded);
+    await steer();
+  };
+  return Object.assign(job, {
+    stop: () => {
+      stopped = true;
+      prober?.kill();
+    },
+  });
+}
+
+/** The same tunnels degraded (the reasons may differ: they are not applied to the router). */
+export function sameTunnels(a: Steering, b: Steering): boolean {
+  const [x, y] = [Object.keys(a).sort(), Object.keys(b).sort()];
+  return x.length === y.length && x.every((k, i) => k === y[i]);
+}

@@ -1,0 +1,207 @@
+/**
+ * Link quality per tunnel, and the steering decision made from it (docs/quality.md).
+ *
+ * The site measures: its daemon sends probes through each tunnel (fping, answered by the hub's
+ * kernel) and decides. A degraded tunnel gets DEGRADED_COST on top of its cost at the site; the
+ * hub reads that cost in the site's router LSA and adds the same on its side, as it follows the
+ * site's policy. One end decides, so the two ends cannot disagree, and the hub spends nothing on
+ * probes for its many sites.
+ */
+
+export interface QualitySettings {
+  /** Off: quality is measured and shown, and no tunnel is steered. */
+  steer: boolean;
+  /** Probes per second through each tunnel. */
+  probeRate: number;
+  /** A tunnel losing this share of its probes (percent, over the loss window) is degraded. */
+  lossPercent: number;
+  /** A tunnel whose median RTT (over the RTT window) exceeds this is degraded. */
+  rttMs: number;
+  /** How long a degraded tunnel must be good before it carries traffic again (seconds). */
+  holdDownSeconds: number;
+}
+
+export const DEFAULT_QUALITY: QualitySettings = { steer: true, probeRate: 10, lossPercent: 5, rttMs: 500, holdDownSeconds: 30 };
+export const PROBE_RATE = { min: 2, max: 50 } as const;
+export const LOSS_PERCENT = { min: 1, max: 50 } as const;
+export const RTT_MS = { min: 20, max: 5000 } as const;
+export const HOLD_DOWN_SECONDS = { min: 5, max: 3600 } as const;
+
+/**
+ * A probe unanswered for this long is lost. An RTT above it reads as loss, which is as bad for
+ * steering and keeps an 800 ms spike measurable.
+ */
+export const PROBE_TIMEOUT_MS = 1000;
+/** Loss is judged over this window: 50 probes at 10/s, so 5 % is 3 of them, not one unlucky probe. */
+export const LOSS_WINDOW_MS = 5000;
+/** RTT is judged on a shorter window: a spike moves its median within about a second. */
+export const RTT_WINDOW_MS = 2000;
+/** What `status` shows besides the windows that decide: the last minute. */
+export const LONG_WINDOW_MS = 60_000;
+/** Fewer lost probes than this never degrade a tunnel, whatever the share. */
+const MIN_LOST = 3;
+/**
+ * A tunnel degraded again within this time of its return waits twice as long before the next
+ * return (up to 8 times the hold-down): a link that keeps relapsing moves flows less and less often.
+ */
+const RELAPSE_MS = 300_000;
+const MAX_HOLD_DOWN_FACTOR = 8;
+
+/** One probe's fate: its RTT, or null when it was lost. `at` is when the answer (or the timeout) was seen. */
+export interface Probe {
+  at: number;
+  rttMs: number | null;
+}
+
+export interface WindowStats {
+  /** Probes whose fate is known in the window. */
+  probes: number;
+  lost: number;
+  lossRatio: number | null;
+  rttMedianMs: number | null;
+  rttP95Ms: number | null;
+  /** Mean difference between consecutive RTTs (the RFC 3550 idea, without its smoothing). */
+  jitterMs: number | null;
+}
+
+function percentile(sorted: number[], p: number): number | null {
+  if (!sorted.length) return null;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+const round = (x: number | null, digits: number) => (x === null ? null : Math.round(x * 10 ** digits) / 10 ** digits);
+
+/** Statistics of the probes seen in the last `windowMs` before `now`, in the order they were seen. */
+export function windowStats(probes: readonly Probe[], now: number, windowMs: number): WindowStats {
+  const inWindow = probes.filter((p) => p.at > now - windowMs && p.at <= now);
+  const rtts = inWindow.flatMap((p) => (p.rttMs === null ? [] : [p.rttMs]));
+  const lost = inWindow.length - rtts.length;
+  const sorted = [...rtts].sort((a, b) => a - b);
+  let jitter: number | null = null;
+  if (rtts.length >= 2) {
+    let d = 0;
+    for (let i = 1; i < rtts.length; i++) d += Math.abs(rtts[i]! - rtts[i - 1]!);
+    jitter = d / (rtts.length - 1);
+  }
+  return {
+    probes: inWindow.length,
+    lost,
+    lossRatio: inWindow.length ? round(lost / inWindow.length, 4) : null,
+    rttMedianMs: round(percentile(sorted, 50), 2),
+    rttP95Ms: round(percentile(sorted, 95), 2),
+    jitterMs: round(jitter, 2),
+  };
+}
+
+/**
+ * Lost probes in a run this long or longer are an outage, not loss: BFD takes such a tunnel out
+ * within 300 ms and OSPF brings it back as soon as it answers again, as before quality steering.
+ * Counted as loss, a modem's two-second reboot would keep its tunnel out for a whole hold-down.
+ * Random loss of 10 % makes such a run (5 probes at 10/s) once in 100,000 probes.
+ */
+export const OUTAGE_MS = 500;
+
+/** Probes in the window, less those in outage runs: what loss is judged on. */
+export function scatteredLoss(probes: readonly Probe[], now: number, windowMs: number, probeRate: number): { probes: number; lost: number } {
+  const inWindow = probes.filter((p) => p.at > now - windowMs && p.at <= now);
+  const outageRun = Math.max(3, Math.ceil((probeRate * OUTAGE_MS) / 1000));
+  let known = 0;
+  let lost = 0;
+  let run = 0;
+  const endRun = () => {
+    if (run > 0 && run < outageRun) {
+      known += run;
+      lost += run;
+    }
+    run = 0;
+  };
+  for (const p of inWindow) {
+    if (p.rttMs === null) run++;
+    else {
+      endRun();
+      known++;
+    }
+  }
+  // A run still going at the window's end is judged as it stands: an outage once it is long enough.
+  endRun();
+  return { probes: known, lost };
+}
+
+export type Verdict = { bad: string } | 'good' | 'unknown';
+
+/**
+ * Whether a tunnel is good now, bad (and why), or unknown: too few probes known in a window (the
+ * prober just started, or the tunnel is in an outage), so nothing is decided.
+ */
+export function verdict(probes: readonly Probe[], now: number, s: QualitySettings): Verdict {
+  const enough = (n: number, windowMs: number) => n >= (s.probeRate * windowMs) / 1000 / 2;
+  const loss = scatteredLoss(probes, now, LOSS_WINDOW_MS, s.probeRate);
+  const rtt = windowStats(probes, now, RTT_WINDOW_MS);
+  if (enough(loss.probes, LOSS_WINDOW_MS) && loss.lost >= MIN_LOST && (loss.lost / loss.probes) * 100 >= s.lossPercent) {
+    return { bad: `loss ${((loss.lost / loss.probes) * 100).toFixed(1)} % >= ${s.lossPercent} %` };
+  }
+  const rttKnown = rtt.probes - rtt.lost;
+  if (enough(rttKnown, RTT_WINDOW_MS) && rtt.rttMedianMs! > s.rttMs) return { bad: `RTT ${Math.round(rtt.rttMedianMs!)} ms > ${s.rttMs} ms` };
+  if (!enough(loss.probes, LOSS_WINDOW_MS)) return 'unknown';
+  return 'good';
+}
+
+/** What `status` reads of a tunnel (RUNTIME.quality), from the site's daemon, which measures. */
+export interface TunnelQuality {
+  tunnel: number;
+  /** Over LOSS_WINDOW_MS, the window loss is judged on. */
+  short: WindowStats;
+  long: WindowStats;
+  degraded: boolean;
+  reason: string | null;
+  /** Times the tunnel was degraded or returned since the daemon started. */
+  changes: number;
+}
+export interface QualityRecord {
+  at: string;
+  probeRate: number;
+  steer: boolean;
+  tunnels: TunnelQuality[];
+}
+/** A record older than this is from a daemon that stopped: `status` shows no quality then. */
+export const QUALITY_STALE_MS = 5000;
+
+/** A tunnel's steering state. `changes`: times it was degraded or returned, for the metrics. */
+export interface SteerState {
+  degraded: boolean;
+  /** Why it was degraded (the first reason seen), while it is. */
+  reason?: string;
+  /** Since when it has been good without a break, while degraded. */
+  goodSince?: number;
+  /** When it last returned to service, for the relapse rule. */
+  returnedAt?: number;
+  /** The hold-down in force for its next return, in ms. */
+  holdDownMs: number;
+  changes: number;
+}
+
+export function initialSteer(s: QualitySettings): SteerState {
+  return { degraded: false, holdDownMs: s.holdDownSeconds * 1000, changes: 0 };
+}
+
+/**
+ * One step of a tunnel's hysteresis. A good tunnel is degraded at the first bad verdict; a
+ * degraded one returns once it has been good for its hold-down without a break. An unknown
+ * verdict changes nothing, except that it breaks a degraded tunnel's good streak: a tunnel we
+ * cannot see is not good.
+ */
+export function judge(state: SteerState, v: Verdict, now: number, s: QualitySettings): SteerState {
+  const base = s.holdDownSeconds * 1000;
+  if (!state.degraded) {
+    if (typeof v !== 'object') return state;
+    const bad = v.bad;
+    const relapse = state.returnedAt !== undefined && now - state.returnedAt < RELAPSE_MS;
+    const holdDownMs = relapse ? Math.min(state.holdDownMs * 2, base * MAX_HOLD_DOWN_FACTOR) : base;
+    return { degraded: true, reason: bad, holdDownMs, returnedAt: state.returnedAt, changes: state.changes + 1 };
+  }
+  if (typeof v === 'object') return { ...state, reason: v.bad, goodSince: undefined };
+  if (v === 'unknown') return { ...state, goodSince: undefined };
+  const goodSince = state.goodSince ?? now;
+  if (now - goodSince < state.holdDownMs) return { ...state, goodSince };
+  return { degraded: false, holdDownMs: state.holdDownMs, returnedAt: now, changes: state.changes + 1 };
+}
