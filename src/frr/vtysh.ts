@@ -71,3 +71,21 @@ export async function vtyshJson(command: string): Promise<string> {
   }
   return r.stdout;
 }
+
+/**
+ * Drops an OSPF interface's adjacencies at once (`clear ip ospf interface`: ospfd takes it down and
+ * up). Its router LSA then lists the tap as a stub link, which no path of the other end uses, and is
+ * flooded over the remaining tunnels. Used when a WAN loses carrier: nothing can cross its tunnel
+ * any more, so no hello re-forms the adjacency until the carrier, and with it the tunnel, is back.
+ *
+ * Not `ip link set TAP down`: after a tap went down and up, FRR 8.4's zebra showed the tap among
+ * the site's default's nexthops while the kernel's route (its nexthop group) lacked it, for as long
+ * as the lab watched (20 s): the tunnel was Full at both ends and carried none of the site's uploads.
+ */
+export async function resetOspfInterface(iface: string): Promise<void> {
+  const command = `clear ip ospf interface ${iface}`;
+  const r = await vtyQuery('ospfd', command).catch(() => undefined);
+  if (r?.status === 0) return;
+  const v = await probe(['vtysh', '-c', command], undefined, VTYSH_TIMEOUT_MS);
+  if (v.exitCode !== 0) throw new OspfbondError(`vtysh -c '${command}': ${(v.stderr || v.stdout).trim() || `exit ${v.exitCode}`}`, EXIT.precondition, 'is FRR running? `ospfbond doctor` checks it');
+}

@@ -122,8 +122,9 @@ export function scatteredLoss(probes: readonly Probe[], now: number, windowMs: n
       known++;
     }
   }
-  // A run still going at the window's end is judged as it stands: an outage once it is long enough.
-  endRun();
+  // A run still going at the window's end is not judged yet: the first lost probes of an outage
+  // look like loss until the run is long enough, and counting them degraded every tunnel that
+  // merely failed (a carrier loss, a silent drop).
   return { probes: known, lost };
 }
 

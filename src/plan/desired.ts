@@ -32,11 +32,6 @@ interface LinkBase {
   mtu: number;
   alias: string;
   addrs: Addr[];
-  /**
-   * A spoke's tap is up only while its WAN device has carrier: a WAN that loses it takes its tunnel
-   * out of OSPF at once (the daemon's carrier watch acts on the event; the planner agrees).
-   */
-  carrierOf?: string;
 }
 export interface VxlanSpec {
   id: number;
@@ -301,7 +296,6 @@ function spokeDesired(cfg: SpokeConfig, secrets: AggregateSecrets, degraded: Rea
       alias: `${LINK_ALIAS_PREFIX}${w.name}`,
       addrs: [{ local: a.spokeTap, prefixlen: 30 }],
       vxlan: { id: a.vni, local: a.spokeInner, remote: a.hubInner, port: VXLAN_PORT },
-      carrierOf: w.dev,
     });
     rules.push({ pref: p.lookupPref, fwmark: p.fwmark, table: p.table });
     // Without this, a WAN whose table lost its route would send its tunnel's packets through the

@@ -61,17 +61,9 @@ export function planLinks(want: Desired, have: Observed): Step[] {
     for (const a of spec.addrs) {
       if (!haveAddrs.has(addrKey(a))) steps.push(run('link', ['ip', 'addr', 'add', ...addrArgs(a), 'dev', spec.name]));
     }
-    const wantUp = !heldDown(spec, have);
-    if (wantUp && !cur?.up) steps.push(run('link', ['ip', 'link', 'set', spec.name, 'up']));
-    if (!wantUp && cur?.up) steps.push(run('link', ['ip', 'link', 'set', spec.name, 'down']));
+    if (!cur?.up) steps.push(run('link', ['ip', 'link', 'set', spec.name, 'up']));
   }
   return steps;
-}
-
-/** A spoke's tap whose WAN device has no carrier stays down (LinkSpec.carrierOf). */
-export function heldDown(spec: LinkSpec, have: Observed): boolean {
-  if (!spec.carrierOf) return false;
-  return have.links.find((l) => l.name === spec.carrierOf)?.carrier === false;
 }
 
 /** A tap made or remade in this run has no qdisc yet; one whose shaper differs is rebuilt whole. */

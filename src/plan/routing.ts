@@ -5,7 +5,6 @@ import type { ObservedRoute } from '../router/kernel.js';
 import type { Observed } from '../router/observe.js';
 import type { Desired, HostRouteSpec, WanRouteSpec } from './desired.js';
 import type { Leniency } from './leniency.js';
-import { heldDown } from './links.js';
 
 /** Policy routing: sysctls, each WAN's table and rules, and the WANs' own default routes demoted. */
 
@@ -39,10 +38,7 @@ export function planWanRoutes(want: Desired, have: Observed, lenient: Leniency):
  * the tap's /30, which the spoke's table has no route to.
  */
 export function planTapRoutes(want: Desired, have: Observed, lenient: Leniency): Step[] {
-  // A tap held down (its WAN has no carrier) lost its routes with its link, and takes none back:
-  // the kernel refuses a route through a device that is down.
-  const up = want.tapRoutes.filter((r) => !want.links.some((l) => l.name === r.dev && heldDown(l, have)));
-  return [...tableRoutes(up, have, lenient, ['onlink']), ...subflowRoutes(want.subflowRoutes, want, have)];
+  return [...tableRoutes(want.tapRoutes, have, lenient, ['onlink']), ...subflowRoutes(want.subflowRoutes, want, have)];
 }
 
 /**

@@ -14,8 +14,6 @@ export interface ObservedLink {
   kind?: string;
   mtu: number;
   up: boolean;
-  /** LOWER_UP: the device has carrier (a WAN whose modem or cable is gone has not). */
-  carrier?: boolean;
   alias?: string;
   vxlan?: { id: number; local: string; remote: string; port: number };
   addrs: Addr[];
@@ -76,7 +74,6 @@ export async function observeLinks(): Promise<ObservedLink[]> {
       kind,
       mtu: l.mtu,
       up: (l.flags ?? []).includes('UP'),
-      carrier: (l.flags ?? []).includes('LOWER_UP'),
       alias: l.ifalias,
       vxlan:
         kind === 'vxlan' && info

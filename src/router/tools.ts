@@ -9,6 +9,9 @@ const TOOLS: [string, string][] = [
   ['vtysh', 'frr'],
   [FRR.init, 'frr'],
   [FRR.reload, 'frr-pythontools'],
+  // A site's daemon probes its tunnels with it (daemon/jobs/quality.ts); a hub needs none, but one
+  // list for both keeps a router that is turned from one role to the other installable as it is.
+  ['fping', 'fping'],
 ];
 
 /** The Debian packages whose programs are missing. */

@@ -9,9 +9,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildBondedLab, proxiesIdle, proxyRedirects, allBonded, ecmpWidth, adjacencyUptimes, adjacencyResets, startDaemon, daemonLogLines, daemonUnitArgs } from '../lab/scenario.js';
+import { buildBondedLab, proxiesIdle, proxyRedirects, allBonded, ecmpWidth, ospfNexthopDevs, adjacencyUptimes, adjacencyResets, startDaemon, daemonLogLines, daemonUnitArgs } from '../lab/scenario.js';
 import { labTopology, type SiteSpec, type SpokeSpec } from '../lab/topology.js';
-import { bothWays, dropDelayLines, insertDelayLine } from '../lab/delayline.js';
+import { bothWays, dropDelayLines, insertDelayLine, removeDelayLine, setDelay } from '../lab/delayline.js';
 import { waitFor, type Lab } from '../lab/lab.js';
 import {
   FLOWS_JS,
@@ -534,7 +534,15 @@ async function failover(lab: Lab, report: Record<string, unknown>): Promise<void
     for (let i = 1; i <= TRIALS; i++) trials.push(await failoverTrial(lab, site, kind, i));
     const mine = trials.filter((t) => t.kind === kind);
     const worst = median(mine.map((t) => t.worstGapMs));
-    target(`failover (${kind}): worst flow's gap, median of ${TRIALS}`, `${worst.toFixed(0)} ms (trials: ${mine.map((t) => t.worstGapMs.toFixed(0)).join(', ')})`, '<= 300 ms', worst <= 300 && mine.every((t) => t.flowsOnFailed > 0));
+    const everyTrial = mine.every((t) => t.flowsOnFailed > 0);
+    if (kind === 'carrier') {
+      // The site's daemon drops the tunnel's adjacency on the kernel's event; BFD is not waited for.
+      const single = Math.max(...mine.map((t) => t.worstGapMs));
+      target(`failover (carrier): worst flow's gap, median of ${TRIALS}`, `${worst.toFixed(0)} ms (trials: ${mine.map((t) => t.worstGapMs.toFixed(0)).join(', ')})`, '<= 100 ms', worst <= 100 && everyTrial);
+      target(`failover (carrier): worst flow's gap, worst trial`, `${single.toFixed(0)} ms`, '<= 150 ms', single <= 150 && everyTrial);
+    } else {
+      target(`failover (${kind}): worst flow's gap, median of ${TRIALS}`, `${worst.toFixed(0)} ms (trials: ${mine.map((t) => t.worstGapMs.toFixed(0)).join(', ')})`, '<= 300 ms', worst <= 300 && everyTrial);
+    }
     const lost = mine.reduce((n, t) => n + t.survivorsLost, 0);
     const up = mine.reduce((n, t) => n + t.survivors.up, 0);
     const down = mine.reduce((n, t) => n + t.survivors.down, 0);
@@ -545,6 +553,112 @@ async function failover(lab: Lab, report: Record<string, unknown>): Promise<void
     target(`restore (${kind}): WAN back in both ECMP sets, worst of ${TRIALS}`, `${restore.toFixed(2)} s (trials: ${mine.map((t) => t.restoreSeconds.toFixed(2)).join(', ')})`, '<= 5 s', restore <= 5);
   }
   report.failover = trials;
+}
+
+/** The site's daemon stopped (SIGTERM, as systemd does) and started again: a drill that follows starts with no steering history. */
+async function restartDaemon(lab: Lab, node: string): Promise<void> {
+  const pattern = new RegExp(`ospfbond ${daemonUnitArgs()!}`);
+  const pids = lab.programPids(node, pattern);
+  for (const pid of pids) process.kill(pid, 'SIGTERM');
+  await waitFor(`the daemon on ${node} stopped`, 70_000, async () => lab.programPids(node, pattern).every((p) => !pids.includes(p)));
+  await startDaemon(lab, node);
+}
+
+/**
+ * Links that degrade without dying (issue 17, docs/quality.md), on the ECMP site's wan2 through a
+ * delay line: 10 % loss, an RTT spike to 800 ms, a link toggling bad and good every 5 s. The site's
+ * daemon is restarted before each drill, so none inherits the last one's relapse rule. The short
+ * run uses a 10 s hold-down (targets that depend on it say so), the full one the default 30 s.
+ */
+async function degradingLinks(lab: Lab, report: Record<string, unknown>): Promise<void> {
+  const site = lab.topo.spokes.find((s) => s.name === ECMP)!;
+  const wan = site.wans[1]!;
+  const holdDown = SHORT ? 10 : 30;
+  if (SHORT) await lab.sh(site.name, `printf '\n[quality]\nhold_down = ${holdDown}s\n' >> /etc/ospfbond/ospfbond.ini`);
+  const hubTaps = await hubTapWans(lab, site);
+  const line = await insertDelayLine(lab, lab.topo.links.find((l) => l.b.node === site.name && l.b.dev === wan.name)!, bothWays({ delayMs: 1 }));
+  const seconds = (since: number) => (Date.now() - since) / 1000;
+  const sets = async () => ({ spoke: await ospfNexthopDevs(lab, site.name, 'default'), hub: (await ospfNexthopDevs(lab, 'hub', site.lanPrefix)).map(hubTaps) });
+  const out = async () => {
+    const e = await sets();
+    return !e.spoke.includes(`obt-${wan.name}`) && !e.hub.includes(wan.name) && e.spoke.length === site.wans.length - 1 && e.hub.length === site.wans.length - 1;
+  };
+  const bonded = () => restoredAndBonded(lab, site);
+  const drills: Record<string, unknown> = { holdDownSeconds: holdDown };
+
+  // 10 % loss both ways: how soon no flow rides it, then 16 UDP flows 20-30 s after it began.
+  await restartDaemon(lab, site.name);
+  await bonded();
+  let t0 = Date.now();
+  await setDelay(line, bothWays({ lossPct: 10 }));
+  await waitFor(`${wan.name} out of ECMP at both ends`, 30_000, out, 100);
+  const outS = seconds(t0);
+  target('10 % loss on one WAN: time until no flow rides the lossy tunnel (both ends\' routes)', `${outS.toFixed(1)} s`, '<= 10 s', outS <= 10);
+  await sleep(Math.max(0, 20_000 - (Date.now() - t0)));
+  const flows = 16;
+  const pps = 200;
+  const port = 9400;
+  const echo = lab.sh('server', `node ${FLOWS_JS} echo --port ${port} --seconds 13 --out ${lab.dir}/echo-loss.json`, { timeoutMs: 60_000 });
+  await waitFor('echo listening', 5000, async () => (await lab.sh('server', `ss -Huln 'sport = :${port}'`)).trim() !== '', 50);
+  const sent = JSON.parse(await lab.sh(site.host, `node ${FLOWS_JS} send --dst ${SERVER} --port ${port} --flows ${flows} --sport-base 47000 --pps ${pps} --seconds 10`, { timeoutMs: 60_000 })) as { sent: number; flows: { sport: number; received: number; lost: number }[] };
+  await echo;
+  const perFlow = sent.sent / flows;
+  const worstLoss = Math.max(...sent.flows.map((f) => f.lost / perFlow), ...Array.from({ length: flows - sent.flows.length }, () => 1)) * 100;
+  target(`10 % loss on one WAN: worst of ${flows} UDP flows' round-trip loss, 20-30 s after the loss began`, `${worstLoss.toFixed(2)} % (${pps} packets/s each)`, '<= 1 %', worstLoss <= 1);
+  const clean = Date.now();
+  await setDelay(line, bothWays({ lossPct: 0 }));
+  await waitFor(`${wan.name} back`, (holdDown + 30) * 1000, async () => (await sets()).spoke.length === site.wans.length && (await sets()).hub.length === site.wans.length, 200);
+  info(`10 % loss on one WAN: back in both ECMP sets after the loss ended (hold-down ${holdDown} s)`, `${seconds(clean).toFixed(1)} s`);
+  drills.loss = { outSeconds: outS, worstLossPercent: worstLoss, backSeconds: seconds(clean) };
+
+  // An RTT spike to 800 ms (400 ms each way): off within 5 s and kept off while it lasts, then back.
+  await restartDaemon(lab, site.name);
+  await bonded();
+  const spikeS = SHORT ? 20 : 30;
+  t0 = Date.now();
+  await setDelay(line, bothWays({ delayMs: 400 }));
+  await waitFor(`${wan.name} out of ECMP at both ends`, 15_000, out, 100);
+  const offS = seconds(t0);
+  const inAgain: number[] = [];
+  while (Date.now() - t0 < spikeS * 1000) {
+    if (!(await out())) inAgain.push(seconds(t0));
+    await sleep(100);
+  }
+  const ended = Date.now();
+  await setDelay(line, bothWays({ delayMs: 1 }));
+  target(`RTT spike to 800 ms for ${spikeS} s: flows moved off (both ends' routes), and kept off until it ended`, `off at ${offS.toFixed(1)} s; back in during the spike: ${inAgain.length ? `at ${inAgain.map((x) => x.toFixed(1)).join(', ')} s` : 'never'}`, '<= 5 s, never back', offS <= 5 && inAgain.length === 0);
+  await waitFor(`${wan.name} back`, (holdDown + 30) * 1000, async () => (await sets()).spoke.length === site.wans.length && (await sets()).hub.length === site.wans.length, 200);
+  const backS = seconds(ended);
+  target(`RTT spike: back in both ECMP sets after it ended (hold-down ${holdDown} s)`, `${backS.toFixed(1)} s`, `<= ${holdDown + 10} s (hold-down + 10)`, backS <= holdDown + 10);
+  drills.spike = { seconds: spikeS, offSeconds: offS, backInDuring: inAgain, backSeconds: backS };
+
+  // Bad (20 % loss) and good every 5 s: how often the routes at either end change.
+  await restartDaemon(lab, site.name);
+  await bonded();
+  const toggleS = SHORT ? 60 : 120;
+  t0 = Date.now();
+  let last = JSON.stringify(await sets());
+  let changes = 0;
+  let bad = false;
+  let flip = t0;
+  while (Date.now() - t0 < toggleS * 1000) {
+    if (Date.now() >= flip) {
+      bad = !bad;
+      await setDelay(line, bothWays({ lossPct: bad ? 20 : 0 }));
+      flip += 5000;
+    }
+    const now = JSON.stringify(await sets());
+    if (now !== last) changes++;
+    last = now;
+    await sleep(200);
+  }
+  await setDelay(line, bothWays({ lossPct: 0 }));
+  const perMinute = changes / (toggleS / 60);
+  target(`a WAN toggling bad (20 % loss) and good every 5 s for ${toggleS} s: route changes at either end per minute`, `${perMinute.toFixed(1)} (${changes} changes)`, '<= 4', perMinute <= 4);
+  drills.toggle = { seconds: toggleS, changes };
+  await removeDelayLine(line);
+  await waitFor(`${site.name} bonded again`, (8 * holdDown + 30) * 1000, async () => (await ecmpWidth(lab, site.name, 'default')) === site.wans.length && (await ecmpWidth(lab, 'hub', site.lanPrefix)) === site.wans.length, 500);
+  report.degradingLinks = drills;
 }
 
 async function tcpSurvival(lab: Lab, report: Record<string, unknown>, rec: Recorders, chart: ChartPoint[], marks: { failAt: number; restoreAt: number }): Promise<void> {
@@ -652,7 +766,6 @@ async function main(): Promise<void> {
     const resets = await adjacencyResets(lab, uptimes, Date.now() - loadStart);
     target(`adjacencies that went down under full load (aggregation, spread: ${((Date.now() - loadStart) / 60000).toFixed(0)} min)`, resets.length ? resets.join(', ') : `none of ${uptimes.size}`, 'none', resets.length === 0);
     if (resets.length) await diagnose(lab, 'the load phases');
-    await failover(lab, report);
     await tcpSurvival(lab, report, rec, chart, marks);
     await startHttp(lab);
     const offMs = await firstByteMs(lab, ecmp, HTTP_PORT);
@@ -662,6 +775,9 @@ async function main(): Promise<void> {
     // started only now, so the ECMP figures above are without its CPU.
     await Promise.all(['hub', ...sites.map((s) => s.name)].map((n) => startDaemon(lab, n)));
     await daemonAtRest(lab, report);
+    // With the daemons: a WAN losing carrier is the site daemon's event (docs/quality.md).
+    await failover(lab, report);
+    await degradingLinks(lab, report);
     await firstByte(lab, report, offMs);
     await singleConnectionFailover(lab, report);
     await singleConnection(lab, report);

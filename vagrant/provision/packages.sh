@@ -10,7 +10,7 @@ common=(iproute2 iputils-ping tcpdump nftables procps kmod)
 case $role in
   # No wireguard-go: these kernels have the WireGuard module, and ospfbond uses it when it is there.
   # shadowsocks-libev: the lab's site aggregates single connections (docs/aggregation.md).
-  hub|spoke) pkgs=("${common[@]}" frr frr-pythontools wireguard-tools ca-certificates shadowsocks-libev) ;;
+  hub|spoke) pkgs=("${common[@]}" frr frr-pythontools wireguard-tools ca-certificates fping shadowsocks-libev) ;;
   server|host) pkgs=("${common[@]}" iperf3) ;;
   isp|core) pkgs=("${common[@]}") ;;
   *) echo "packages.sh: unknown role '$role'" >&2; exit 2 ;;

@@ -3,8 +3,7 @@ import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/types.js';
 import { spokeTapName } from '../../model/addressing.js';
-import { run } from '../../model/step.js';
-import { execute } from '../../router/executor.js';
+import { resetOspfInterface } from '../../frr/vtysh.js';
 import type { Job } from './job.js';
 
 /** Often enough that a config's new WAN is watched within seconds; the events themselves come at once. */
@@ -21,15 +20,15 @@ export function parseLinkEvent(line: string): { dev: string; carrier: boolean } 
 }
 
 /**
- * A site's WAN that loses carrier (modem gone, cable pulled) takes its tunnel out at once: its tap
- * goes down, so ospfd drops the adjacency and floods a router LSA without that link over the other
- * tunnels, and the hub stops using it as soon as that LSA arrives, well before BFD's 300 ms. The
- * tap comes up again with the carrier; the tunnel rejoins once OSPF and BFD are up over it.
+ * A site's WAN that loses carrier (modem gone, cable pulled) takes its tunnel out at once: ospfd
+ * drops the tap's adjacency (frr/vtysh.ts resetOspfInterface) and floods a router LSA with the tap
+ * as a stub link over the other tunnels; the site's own SPF drops the tap from its default, and the
+ * hub drops it as soon as that LSA arrives, well before BFD's 200-300 ms. Nothing crosses the
+ * tunnel while the carrier is gone, so no hello brings the adjacency back; with the carrier, the
+ * hellos do, and the tunnel rejoins once OSPF and BFD are up over it.
  *
- * One long-lived `ip -o monitor link` gives the kernel's events; the reconcile's planner keeps a
- * tap down while its WAN has no carrier (plan/links.ts heldDown), so the two agree. The command
- * runs without the router lock: it is one idempotent step that every plan would make too, and
- * waiting for a reconcile to finish would cost the very milliseconds this is for.
+ * One long-lived `ip -o monitor link` gives the kernel's events. It changes no configuration, so
+ * it needs neither the router lock nor the planner's agreement, and waits for no reconcile.
  */
 export function carrierJob(): Job & { stop(): void } {
   let monitor: ChildProcess | undefined;
@@ -43,10 +42,13 @@ export function carrierJob(): Job & { stop(): void } {
     const t = e && taps.get(e.dev);
     if (!e || !t || last.get(e.dev) === e.carrier) return;
     last.set(e.dev, e.carrier);
-    if (e.carrier) log?.info({ wan: t.wan, dev: e.dev }, `${t.wan}: ${e.dev} has carrier again; its tunnel rejoins once OSPF and BFD are up`);
-    else log?.warn({ wan: t.wan, dev: e.dev }, `${t.wan}: ${e.dev} lost carrier; its tunnel leaves at once`);
-    execute([run('link', ['ip', 'link', 'set', t.tap, e.carrier ? 'up' : 'down'])], () => undefined).catch((err: unknown) =>
-      log?.warn({ wan: t.wan, err: err instanceof Error ? err.message : String(err) }, `could not set ${t.tap} ${e.carrier ? 'up' : 'down'}; the next reconcile does`),
+    if (e.carrier) {
+      log?.info({ wan: t.wan, dev: e.dev }, `${t.wan}: ${e.dev} has carrier again; its tunnel rejoins once OSPF and BFD are up`);
+      return;
+    }
+    log?.warn({ wan: t.wan, dev: e.dev }, `${t.wan}: ${e.dev} lost carrier; its tunnel leaves at once`);
+    resetOspfInterface(t.tap).catch((err: unknown) =>
+      log?.warn({ wan: t.wan, err: err instanceof Error ? err.message : String(err) }, `could not drop ${t.tap}'s adjacency; BFD takes the tunnel out within 300 ms`),
     );
   };
 

@@ -21,8 +21,9 @@ import {
 import { readSteering, writeSteering, type Steering } from '../../router/records.js';
 import type { Job } from './job.js';
 
-/** Judged and written every second: steering reacts within a second of a window crossing its threshold. */
+/** The record `status` reads is written every second; the tunnels are judged more often (JUDGE_MS). */
 export const QUALITY_CRON = '* * * * * *';
+const JUDGE_MS = 250;
 
 /** One fping line: a probe answered (with its RTT) or timed out; anything else is not a probe. */
 export function parseFpingLine(line: string): { target: string; rttMs: number | null } | undefined {
@@ -80,10 +81,8 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
     });
   };
 
-  const job: Job = async (cfg: Config, log: Logger) => {
-    if (cfg.role !== 'spoke' || stopped) return;
-    startProber(cfg, log);
-    const now = Date.now();
+  /** Judges every tunnel now; the record `status` reads, and the tunnels degraded. */
+  const judgeAll = (cfg: SpokeConfig, log: Logger, now: number): { tunnels: TunnelQuality[]; degraded: Steering } => {
     const s = cfg.quality;
     // A daemon that restarts keeps what the last one degraded, until the hold-down says otherwise:
     // starting with every tunnel good would put a bad one back in service for a few seconds.
@@ -102,26 +101,48 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
         else log.info({ wan: w.name, tunnel: w.tunnel, holdDownSeconds: state.holdDownMs / 1000 }, `${w.name} good for ${state.holdDownMs / 1000} s: back in service`);
       }
       if (state.degraded) degraded[w.tunnel] = state.reason!;
-      tunnels.push({
-        tunnel: w.tunnel,
-        short: windowStats(list, now, LOSS_WINDOW_MS),
-        long: windowStats(list, now, LONG_WINDOW_MS),
-        degraded: state.degraded,
-        reason: state.reason ?? null,
-        changes: state.changes,
-      });
+      tunnels.push({ tunnel: w.tunnel, short: windowStats(list, now, LOSS_WINDOW_MS), long: windowStats(list, now, LONG_WINDOW_MS), degraded: state.degraded, reason: state.reason ?? null, changes: state.changes });
     }
     for (const t of states.keys()) if (!cfg.wans.some((w) => w.tunnel === t)) states.delete(t);
-    const record: QualityRecord = { at: new Date(now).toISOString(), probeRate: s.probeRate, steer: s.steer, tunnels };
+    return { tunnels, degraded };
+  };
+
+  // One steering change at a time; a change that comes while one is applied waits for the next judgement.
+  let steering = false;
+  const follow = async (degraded: Steering) => {
+    if (steering || sameTunnels(readSteering(), degraded)) return;
+    steering = true;
+    try {
+      writeSteering(degraded);
+      await steer();
+    } finally {
+      steering = false;
+    }
+  };
+
+  // Judged every JUDGE_MS, between the rounds: an RTT spike's median crosses its threshold at some
+  // moment of the second, and waiting for the next round added up to a second to the steering.
+  let last: { cfg: SpokeConfig; log: Logger } | undefined;
+  const judging = setInterval(() => {
+    if (!last || stopped) return;
+    void follow(judgeAll(last.cfg, last.log, Date.now()).degraded);
+  }, JUDGE_MS);
+  judging.unref();
+
+  const job: Job = async (cfg: Config, log: Logger) => {
+    if (cfg.role !== 'spoke' || stopped) return;
+    last = { cfg, log };
+    startProber(cfg, log);
+    const now = Date.now();
+    const { tunnels, degraded } = judgeAll(cfg, log, now);
+    const record: QualityRecord = { at: new Date(now).toISOString(), probeRate: cfg.quality.probeRate, steer: cfg.quality.steer, tunnels };
     writeFileAtomic(RUNTIME.quality, `${JSON.stringify(record)}\n`, 0o644);
-    const was = readSteering();
-    if (sameTunnels(was, degraded)) return;
-    writeSteering(degraded);
-    await steer();
+    await follow(degraded);
   };
   return Object.assign(job, {
     stop: () => {
       stopped = true;
+      clearInterval(judging);
       prober?.kill();
     },
   });
