@@ -123,11 +123,21 @@ async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<v
 
 /**
  * CPU seconds (user + system) a process has used so far, from /proc/PID/stat; with `children`,
- * also those of the children it has waited for (cutime + cstime).
+ * also those of its children: the ones it has waited for (cutime + cstime) and the ones still
+ * running (the daemon's fping and `ip monitor`, found through /proc/PID/task/TID/children), with
+ * theirs, so a long-lived child counts before it exits.
  */
 async function cpuSeconds(lab: Lab, node: string, pid: number, children = false): Promise<number> {
-  const f = (await lab.sh(node, `cat /proc/${pid}/stat`)).split(') ')[1]!.split(' ');
-  return f.slice(11, children ? 15 : 13).reduce((a, b) => a + Number(b), 0) / 100;
+  if (!children) {
+    const f = (await lab.sh(node, `cat /proc/${pid}/stat`)).split(') ')[1]!.split(' ');
+    return f.slice(11, 13).reduce((a, b) => a + Number(b), 0) / 100;
+  }
+  // One shell walks the tree: a process gone between two reads is simply not counted.
+  const out = await lab.sh(node, `walk() { cat /proc/$1/stat 2>/dev/null; for t in /proc/$1/task/*/children; do for c in $(cat $t 2>/dev/null); do walk $c; done; done; }; walk ${pid}`);
+  return out
+    .split('\n')
+    .filter((l) => l.includes(') '))
+    .reduce((sum, l) => sum + l.split(') ')[1]!.split(' ').slice(11, 15).reduce((a, b) => a + Number(b), 0), 0) / 100;
 }
 
 /** One connection through the MPTCP proxies (docs/aggregation.md): the sum of the links, and the spoke proxy's CPU. */

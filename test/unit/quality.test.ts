@@ -48,6 +48,13 @@ test('loss is judged without outages: a run of lost probes of half a second or m
   assert.equal(verdict(probes(0, 5000, (i) => i >= 10), 5000, S), 'unknown', 'a tunnel in an outage is not judged');
   // The start of an outage is not loss: the last 4 probes lost, the window otherwise clean.
   for (let run = 1; run <= 6; run++) assert.equal(verdict(probes(0, 5000, (i) => i >= 50 - run), 5000, S), 'good', `${run} lost at the end`);
+  // The tail of an outage that began before the window is still an outage, and the losses of the
+  // 2 s after it are its own: an outage until probe 45, then 3 scattered losses at 45.8-46.9 s.
+  const after = probes(0, 50_000, (i) => (i >= 400 && i < 452) || [458, 463, 468].includes(i));
+  assert.deepEqual(scatteredLoss(after, 50_000, 5000, 10), { probes: 45, lost: 0 });
+  assert.equal(verdict(after, 50_000, S), 'good');
+  // The same 3 losses 3 s after the outage count.
+  assert.deepEqual(scatteredLoss(probes(0, 50_000, (i) => (i >= 400 && i < 420) || [458, 463, 468].includes(i)), 50_000, 5000, 10), { probes: 50, lost: 3 });
   // Runs shorter than the outage length still count: 2 lost in a row, 3 times.
   assert.deepEqual(scatteredLoss(probes(0, 5000, (i) => [5, 6, 20, 21, 40, 41].includes(i)), 5000, 5000, 10), { probes: 50, lost: 6 });
 });
@@ -64,6 +71,20 @@ test('verdict: 10 % loss and an 800 ms RTT are bad, 1 lost probe is not; too few
   assert.deepEqual(verdict(probes(0, 5000, () => false, (i) => (i >= 38 ? 800 : 30)), 5000, S), { bad: 'RTT 800 ms > 500 ms' });
   assert.equal(verdict(probes(0, 5000, () => false, (i) => (i >= 42 ? 800 : 30)), 5000, S), 'good', '0.8 s of it is not');
   assert.equal(verdict(probes(3000, 5000, () => false), 5000, S), 'unknown', 'a prober that just started');
+});
+
+test('loss at a full queue is congestion, not a degraded link: judged only while the RTT is near its lowest', () => {
+  // 10 % loss with the RTT at its floor (1 ms): bad. The same with the probes queued behind a
+  // download (the last 5 s at 30-50 ms, the minute's lowest 1 ms): not judged on loss.
+  const idle = probes(0, 60_000, (i) => i >= 550 && i % 10 === 3, () => 1);
+  assert.deepEqual(verdict(idle, 60_000, S), { bad: 'loss 10.0 % >= 5 %' });
+  const full = probes(0, 60_000, (i) => i >= 550 && i % 10 === 3, (i) => (i >= 550 ? 30 + (i % 20) : 1));
+  assert.equal(verdict(full, 60_000, S), 'good');
+  // An LTE link idling at 30-60 ms (median 45, lowest 30) is not "queueing": its loss counts.
+  const lte = probes(0, 60_000, (i) => i >= 550 && i % 10 === 3, (i) => 30 + (i % 31));
+  assert.deepEqual(verdict(lte, 60_000, S), { bad: 'loss 10.0 % >= 5 %' });
+  // RTT past its threshold still degrades a full link.
+  assert.deepEqual(verdict(probes(0, 60_000, () => false, (i) => (i >= 570 ? 700 : 1)), 60_000, S), { bad: 'RTT 700 ms > 500 ms' });
 });
 
 test('hysteresis: degraded at once, back after the hold-down without a break, longer after a relapse', () => {

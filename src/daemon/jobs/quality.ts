@@ -45,9 +45,10 @@ export function fpingArgs(targets: string[], rate: number): string[] {
 /**
  * A site's link quality and its steering. One fping process probes the hub's tap address of every
  * tunnel (the hub's kernel answers: no process of ours runs there); each answer or timeout is kept
- * for the long window. Every second each tunnel is judged (model/quality.ts); when the set of
+ * for the long window. Each tunnel is judged every JUDGE_MS (model/quality.ts); when the set of
  * degraded tunnels changes, it is written (RUNTIME.steering) and `steer` applies it: the degraded
- * cost at this end, which the hub's mirror job follows.
+ * cost at this end, which the hub's mirror job follows. The record `status` reads is written by
+ * the job's round, every second.
  */
 export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
   let prober: ChildProcess | undefined;
@@ -125,7 +126,14 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
   let last: { cfg: SpokeConfig; log: Logger } | undefined;
   const judging = setInterval(() => {
     if (!last || stopped) return;
-    void follow(judgeAll(last.cfg, last.log, Date.now()).degraded);
+    const { cfg, log } = last;
+    // No round may take the daemon down: a failure here is the next round's to retry.
+    const failed = (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'judging the tunnels failed; trying again');
+    try {
+      follow(judgeAll(cfg, log, Date.now()).degraded).catch(failed);
+    } catch (err) {
+      failed(err);
+    }
   }, JUDGE_MS);
   judging.unref();
 
