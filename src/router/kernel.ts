@@ -221,7 +221,8 @@ export async function sampleLinks(): Promise<LinkSample> {
 export async function observeNft(): Promise<string | undefined> {
   const listed = await Promise.all([NFT_FAMILY, NFT_DUP_FAMILY].map((f) => probe(['nft', 'list', 'table', f, NFT_TABLE])));
   const found = listed.filter((r) => r.exitCode === 0).map((r) => r.stdout);
-  return found.length ? found.join('') : undefined;
+  // probe strips the final newline: without one between them the second table's line would not start a line
+  return found.length ? found.join('\n') : undefined;
 }
 
 export async function resolveHosts(hosts: string[]): Promise<Record<string, string>> {
