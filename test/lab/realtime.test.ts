@@ -1,0 +1,156 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Lab } from './lab.js';
+import { waitFor } from './lab.js';
+import { buildBondedLab, rebonded, failWan, restoreWan, wanBytes, type Setup } from './scenario.js';
+import { labTopology, demoSites, routerNodes } from './topology.js';
+import { FLOWS_JS, udpFlowPaths, flowsHarnessDrops } from '../bench/measure.js';
+import type { FlowStats } from '../bench/flows.js';
+import { DEFAULT_CONFIG } from '../../src/base/paths.js';
+
+/**
+ * Real-time flows (docs/realtime.md): 16 UDP flows marked EF from the site's LAN host to the
+ * internet server and back, while one WAN drops everything silently (its line stays up, as when
+ * LTE dies upstream). With duplication on, every packet also rides the site's other tunnel, at both
+ * ends: nothing may be lost either way. With `duplicate = false` the same drill must lose packets,
+ * or the first half proves nothing.
+ */
+let setup: Setup;
+let lab: Lab;
+const t = labTopology(demoSites());
+const site = t.spokes[0]!;
+const wan1 = site.wans[0]!;
+const [PORT, SPORT_BASE, FLOWS, PPS, SECONDS] = [9400, 44000, 16, 100, 10];
+/** The drill: the flows run 1 s, then WAN bytes are counted for COST_S, then wan1 fails for the rest. */
+const [WARM_S, COST_S] = [1, 3];
+const EF_TOS = 0xb8;
+
+interface Drill {
+  sent: number;
+  /** Per flow: what never reached the server (up), and what the server echoed that never reached the host (down). */
+  lostUp: number[];
+  lostDown: number[];
+  /** Flows that rode wan1 in each direction before it failed. */
+  onWan1Up: number;
+  onWan1Down: number;
+  dupsAtServer: number;
+  dupsAtHost: number;
+  /** Bytes on the site's WANs while nothing failed: sent up (tx), received down (rx), per second. */
+  upBytesPerS: number;
+  downBytesPerS: number;
+  harnessDrops: number;
+  /** Packets the routers copied into the other tunnel (the ip table's counter), spoke and hub. */
+  copied: { spoke: number; hub: number };
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+/** Packets counted by a router's duplication rule; 0 when it has none (duplicate = false). */
+async function copiedPackets(node: string): Promise<number> {
+  const r = await lab.try(node, 'nft list chain ip ospfbond realtime_copy');
+  return r.code === 0 ? Number(/counter packets (\d+)/.exec(r.out)?.[1] ?? NaN) : 0;
+}
+
+async function drill(tag: string): Promise<Drill> {
+  const paths = await udpFlowPaths(lab, site, FLOWS, SPORT_BASE, PORT);
+  const harnessBefore = await flowsHarnessDrops(lab, site);
+  const copiedBefore = { spoke: await copiedPackets(site.name), hub: await copiedPackets(t.hub.node) };
+  const out = `${lab.dir}/echo-${tag}.json`;
+  const echo = lab.sh('server', `node ${FLOWS_JS} echo --port ${PORT} --seconds ${SECONDS + 4} --tos ${EF_TOS} --out ${out}`, { timeoutMs: 60_000 });
+  await waitFor('echo listening', 5000, async () => (await lab.sh('server', `ss -Huln 'sport = :${PORT}'`)).trim() !== '', 50);
+  const send = lab.sh(site.host, `node ${FLOWS_JS} send --dst ${t.server.addr} --port ${PORT} --flows ${FLOWS} --sport-base ${SPORT_BASE} --pps ${PPS} --seconds ${SECONDS} --tos ${EF_TOS}`, { timeoutMs: 60_000 });
+  await sleep(WARM_S * 1000);
+  const b0 = await wanBytes(lab, site);
+  await sleep(COST_S * 1000);
+  const b1 = await wanBytes(lab, site);
+  await failWan(lab, site, wan1.name, 'blackhole');
+  type Result = { sent: number; flows: FlowStats[] };
+  const sent = JSON.parse(await send) as Result;
+  await echo;
+  const recv = JSON.parse(await lab.sh('server', `cat ${out}`)) as Result;
+  const copied = { spoke: (await copiedPackets(site.name)) - copiedBefore.spoke, hub: (await copiedPackets(t.hub.node)) - copiedBefore.hub };
+  await restoreWan(lab, site, wan1.name, 'blackhole');
+  const at = (r: Result, sport: number) => r.flows.find((f) => f.sport === sport) ?? { received: 0, duplicates: 0 };
+  const perS = (dir: 'tx' | 'rx') => sum(site.wans.map((w) => b1[w.name]![dir] - b0[w.name]![dir])) / COST_S;
+  return {
+    sent: sent.sent,
+    lostUp: paths.map((p) => sent.sent - at(recv, p.sport).received),
+    lostDown: paths.map((p) => at(recv, p.sport).received - at(sent, p.sport).received),
+    onWan1Up: paths.filter((p) => p.up === wan1.name).length,
+    onWan1Down: paths.filter((p) => p.down === wan1.name).length,
+    dupsAtServer: sum(recv.flows.map((f) => f.duplicates)),
+    dupsAtHost: sum(sent.flows.map((f) => f.duplicates)),
+    upBytesPerS: perS('tx'),
+    downBytesPerS: perS('rx'),
+    harnessDrops: (await flowsHarnessDrops(lab, site)) - harnessBefore,
+    copied,
+  };
+}
+
+const describeDrill = (d: Drill) =>
+  `lost up ${sum(d.lostUp)} (per flow ${d.lostUp.join('/')}), down ${sum(d.lostDown)} (per flow ${d.lostDown.join('/')}) of ${d.sent} a flow; ` +
+  `${d.onWan1Up} flows rode ${wan1.name} up, ${d.onWan1Down} down; duplicates received: server ${d.dupsAtServer}, LAN host ${d.dupsAtHost}; ` +
+  `copies made: spoke ${d.copied.spoke}, hub ${d.copied.hub}; WAN bytes before the failure: up ${(d.upBytesPerS / 1000).toFixed(1)} kB/s, down ${(d.downBytesPerS / 1000).toFixed(1)} kB/s; ` +
+  `dropped by the flows' own sockets: ${d.harnessDrops}`;
+
+/** The site and the hub run `duplicate = VALUE` (a [realtime] section at the end of each config), applied. */
+async function setDuplicate(value: boolean): Promise<void> {
+  for (const n of routerNodes(t)) {
+    await lab.sh(n, `sed -i '/^\\[realtime\\]/,$d' ${DEFAULT_CONFIG} && printf '[realtime]\\nduplicate = ${value}\\n' >> ${DEFAULT_CONFIG} && ospfbond apply 2>&1`);
+  }
+}
+
+describe('real-time flows: EF packets ride two tunnels, so a WAN that drops everything costs them nothing', { timeout: 900_000 }, () => {
+  before(async () => {
+    setup = await buildBondedLab(t, `obdup${randomBytes(3).toString('hex')}`);
+    lab = setup.lab;
+  });
+  after(() => lab?.teardown());
+
+  it('apply --dry-run shows the copies each end makes, into the other tunnel, to the far end\'s tap address', () => {
+    for (const n of routerNodes(t)) {
+      assert.match(setup.dryRunOutput[n]!, /table ip ospfbond \{[^]*ip dscp ef goto realtime_copy[^]*counter dup to oifname map \{ "obt[^"]*" : [\d.]+, "obt[^"]*" : [\d.]+ \}/, `${n}'s dry run shows its duplication`);
+    }
+  });
+
+  it(`${FLOWS} EF flows at ${PPS} packets/s each, ${wan1.name} dropping everything: nothing lost either way; with duplicate = false the same drill loses packets`, async () => {
+    const on = await drill('on');
+    console.log(`# measured: realtime duplication on, ${wan1.name} blackholed for ${SECONDS - WARM_S - COST_S} s: ${describeDrill(on)}`);
+    await rebonded(lab, Date.now());
+    await setDuplicate(false);
+    assert.doesNotMatch(await lab.sh(site.name, 'nft list tables'), /table ip ospfbond/, 'duplicate = false: the site has no duplication table');
+    const off = await drill('off');
+    console.log(`# measured: realtime duplication off, same drill: ${describeDrill(off)}`);
+    console.log(
+      `# measured: realtime duplication costs the site's WANs ${(on.upBytesPerS / off.upBytesPerS).toFixed(2)}x the bytes up and ${(on.downBytesPerS / off.downBytesPerS).toFixed(2)}x down ` +
+        `for ${FLOWS} EF flows of ${PPS} packets/s (200-byte payloads): ${(on.upBytesPerS / 1000).toFixed(1)} vs ${(off.upBytesPerS / 1000).toFixed(1)} kB/s up, ${(on.downBytesPerS / 1000).toFixed(1)} vs ${(off.downBytesPerS / 1000).toFixed(1)} kB/s down`,
+    );
+    for (const d of [on, off]) assert.equal(d.harnessDrops, 0, 'the echo server and the host dropped nothing themselves (full socket buffers): else the losses are not all the tunnels\'');
+    assert.ok(on.onWan1Up > 0 && on.onWan1Down > 0, `some flows rode ${wan1.name} each way when it failed (${on.onWan1Up} up, ${on.onWan1Down} down)`);
+    assert.deepEqual(on.lostUp, on.lostUp.map(() => 0), 'duplication on: no flow lost a packet going up');
+    assert.deepEqual(on.lostDown, on.lostDown.map(() => 0), 'duplication on: no flow lost a packet coming down');
+    // Until wan1 failed both copies of every packet arrived; after, those that rode wan1 were gone.
+    const healthy = FLOWS * PPS * (WARM_S + COST_S);
+    assert.ok(on.dupsAtServer >= healthy * 0.9 && on.dupsAtHost >= healthy * 0.9, `copies reached both far ends (server ${on.dupsAtServer}, host ${on.dupsAtHost}; at least ${healthy} expected before the failure)`);
+    assert.ok(on.copied.spoke >= FLOWS * on.sent && on.copied.hub >= FLOWS * on.sent * 0.9, `each end copied every EF packet it sent (spoke ${on.copied.spoke}, hub ${on.copied.hub})`);
+    assert.ok(off.onWan1Up > 0 && off.onWan1Down > 0, `some flows rode ${wan1.name} each way in the second drill too (${off.onWan1Up} up, ${off.onWan1Down} down)`);
+    // Down losses stay hidden here: both ends hash a flow alike, so the flows that come down wan1
+    // went up it too, and what they lost going up the server never echoed. With duplication on, the
+    // same flows' echoes were sent into wan1 while it was dead, and arrived through the copies.
+    assert.ok(sum(off.lostUp) > 0, `duplication off: flows going up ${wan1.name} lost packets (${sum(off.lostUp)}): the drill does hurt`);
+    assert.equal(off.dupsAtServer + off.dupsAtHost + off.copied.spoke + off.copied.hub, 0, 'duplication off: no copy made or received');
+    assert.ok(on.upBytesPerS > 1.8 * off.upBytesPerS && on.downBytesPerS > 1.8 * off.downBytesPerS, 'duplication about doubles what EF flows take of the WANs');
+  });
+
+  it('down removes the duplication table with the rest', async () => {
+    await rebonded(lab, Date.now());
+    await setDuplicate(true);
+    for (const n of routerNodes(t)) assert.match(await lab.sh(n, 'nft list tables'), /table ip ospfbond/, `${n}: duplication back on`);
+    for (const n of routerNodes(t)) {
+      await lab.sh(n, 'ospfbond down 2>&1');
+      assert.doesNotMatch(await lab.sh(n, 'nft list tables'), /ospfbond/, `${n}: no ospfbond table left (inet or ip)`);
+    }
+  });
+});
