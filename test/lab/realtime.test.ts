@@ -22,7 +22,7 @@ let lab: Lab;
 const t = labTopology(demoSites());
 const site = t.spokes[0]!;
 const wan1 = site.wans[0]!;
-const [PORT, SPORT_BASE, FLOWS, PPS, SECONDS] = [9400, 44000, 16, 100, 10];
+const [PORT, SPORT_BASE, FLOWS, PPS, SECONDS] = [9400, 44000, 16, 100, 8];
 /** The drill: the flows run 1 s, then WAN bytes are counted for COST_S, then wan1 fails for the rest. */
 const [WARM_S, COST_S] = [1, 3];
 const EF_TOS = 0xb8;
@@ -53,7 +53,21 @@ async function copiedPackets(node: string): Promise<number> {
   return r.code === 0 ? Number(/counter packets (\d+)/.exec(r.out)?.[1] ?? NaN) : 0;
 }
 
-async function drill(tag: string): Promise<Drill> {
+/**
+ * How wan1 fails: `both`, its ISP drops everything on the line (failWan's blackhole); `down`, only
+ * what the ISP sends down to the site. Both ends hash a flow alike, so the flows that come down wan1
+ * go up it too: with `both`, what they lose going up the server never echoes, and the loss of the
+ * download only shows when the upload survives, as with `down`.
+ */
+type Cut = 'both' | 'down';
+async function cut(how: Cut, on: boolean): Promise<void> {
+  if (how === 'both') return on ? failWan(lab, site, wan1.name, 'blackhole') : restoreWan(lab, site, wan1.name, 'blackhole');
+  const dev = `${site.name}-${wan1.name}`;
+  const table = `inet cutdown-${dev}`;
+  await lab.sh(wan1.isp, on ? `nft add table ${table} && nft add chain ${table} c "{ type filter hook forward priority -10; policy accept; }" && nft add rule ${table} c oifname ${dev} drop` : `nft delete table ${table}`);
+}
+
+async function drill(tag: string, how: Cut): Promise<Drill> {
   const paths = await udpFlowPaths(lab, site, FLOWS, SPORT_BASE, PORT);
   const harnessBefore = await flowsHarnessDrops(lab, site);
   const copiedBefore = { spoke: await copiedPackets(site.name), hub: await copiedPackets(t.hub.node) };
@@ -62,18 +76,19 @@ async function drill(tag: string): Promise<Drill> {
   await waitFor('echo listening', 5000, async () => (await lab.sh('server', `ss -Huln 'sport = :${PORT}'`)).trim() !== '', 50);
   const send = lab.sh(site.host, `node ${FLOWS_JS} send --dst ${t.server.addr} --port ${PORT} --flows ${FLOWS} --sport-base ${SPORT_BASE} --pps ${PPS} --seconds ${SECONDS} --tos ${EF_TOS}`, { timeoutMs: 60_000 });
   await sleep(WARM_S * 1000);
-  const b0 = await wanBytes(lab, site);
+  const [t0, b0] = [Date.now(), await wanBytes(lab, site)];
   await sleep(COST_S * 1000);
-  const b1 = await wanBytes(lab, site);
-  await failWan(lab, site, wan1.name, 'blackhole');
+  const [t1, b1] = [Date.now(), await wanBytes(lab, site)];
+  await cut(how, true);
   type Result = { sent: number; flows: FlowStats[] };
   const sent = JSON.parse(await send) as Result;
   await echo;
   const recv = JSON.parse(await lab.sh('server', `cat ${out}`)) as Result;
   const copied = { spoke: (await copiedPackets(site.name)) - copiedBefore.spoke, hub: (await copiedPackets(t.hub.node)) - copiedBefore.hub };
-  await restoreWan(lab, site, wan1.name, 'blackhole');
+  await cut(how, false);
   const at = (r: Result, sport: number) => r.flows.find((f) => f.sport === sport) ?? { received: 0, duplicates: 0 };
-  const perS = (dir: 'tx' | 'rx') => sum(site.wans.map((w) => b1[w.name]![dir] - b0[w.name]![dir])) / COST_S;
+  // Between the two readings' starts: each reading takes about as long as the other.
+  const perS = (dir: 'tx' | 'rx') => (sum(site.wans.map((w) => b1[w.name]![dir] - b0[w.name]![dir])) * 1000) / (t1 - t0);
   return {
     sent: sent.sent,
     lostUp: paths.map((p) => sent.sent - at(recv, p.sport).received),
@@ -115,31 +130,39 @@ describe('real-time flows: EF packets ride two tunnels, so a WAN that drops ever
     }
   });
 
-  it(`${FLOWS} EF flows at ${PPS} packets/s each, ${wan1.name} dropping everything: nothing lost either way; with duplicate = false the same drill loses packets`, async () => {
-    const on = await drill('on');
-    console.log(`# measured: realtime duplication on, ${wan1.name} blackholed for ${SECONDS - WARM_S - COST_S} s: ${describeDrill(on)}`);
+  it(`${FLOWS} EF flows at ${PPS} packets/s each, wan1 failing (dropping everything, then only what comes down): nothing lost either way; with duplicate = false the same drills lose packets`, async () => {
+    const failedS = SECONDS - WARM_S - COST_S;
+    const on = await drill('on', 'both');
+    console.log(`# measured: realtime duplication on, ${wan1.name} dropping everything for the last ${failedS} s: ${describeDrill(on)}`);
+    await rebonded(lab, Date.now());
+    const onDown = await drill('on-down', 'down');
+    console.log(`# measured: realtime duplication on, ${wan1.name} dropping what comes down for the last ${failedS} s: ${describeDrill(onDown)}`);
     await rebonded(lab, Date.now());
     await setDuplicate(false);
     assert.doesNotMatch(await lab.sh(site.name, 'nft list tables'), /table ip ospfbond/, 'duplicate = false: the site has no duplication table');
-    const off = await drill('off');
-    console.log(`# measured: realtime duplication off, same drill: ${describeDrill(off)}`);
+    const off = await drill('off', 'both');
+    console.log(`# measured: realtime duplication off, ${wan1.name} dropping everything: ${describeDrill(off)}`);
+    await rebonded(lab, Date.now());
+    const offDown = await drill('off-down', 'down');
+    console.log(`# measured: realtime duplication off, ${wan1.name} dropping what comes down: ${describeDrill(offDown)}`);
     console.log(
       `# measured: realtime duplication costs the site's WANs ${(on.upBytesPerS / off.upBytesPerS).toFixed(2)}x the bytes up and ${(on.downBytesPerS / off.downBytesPerS).toFixed(2)}x down ` +
         `for ${FLOWS} EF flows of ${PPS} packets/s (200-byte payloads): ${(on.upBytesPerS / 1000).toFixed(1)} vs ${(off.upBytesPerS / 1000).toFixed(1)} kB/s up, ${(on.downBytesPerS / 1000).toFixed(1)} vs ${(off.downBytesPerS / 1000).toFixed(1)} kB/s down`,
     );
-    for (const d of [on, off]) assert.equal(d.harnessDrops, 0, 'the echo server and the host dropped nothing themselves (full socket buffers): else the losses are not all the tunnels\'');
-    assert.ok(on.onWan1Up > 0 && on.onWan1Down > 0, `some flows rode ${wan1.name} each way when it failed (${on.onWan1Up} up, ${on.onWan1Down} down)`);
-    assert.deepEqual(on.lostUp, on.lostUp.map(() => 0), 'duplication on: no flow lost a packet going up');
-    assert.deepEqual(on.lostDown, on.lostDown.map(() => 0), 'duplication on: no flow lost a packet coming down');
+    for (const d of [on, onDown, off, offDown]) {
+      assert.equal(d.harnessDrops, 0, 'the echo server and the host dropped nothing themselves (full socket buffers): else the losses are not all the tunnels\'');
+      assert.ok(d.onWan1Up > 0 && d.onWan1Down > 0, `some flows rode ${wan1.name} each way when it failed (${d.onWan1Up} up, ${d.onWan1Down} down)`);
+    }
+    for (const [what, d] of [['everything dropped', on], ['downloads dropped', onDown]] as const) {
+      assert.deepEqual(d.lostUp, d.lostUp.map(() => 0), `duplication on, ${what}: no flow lost a packet going up`);
+      assert.deepEqual(d.lostDown, d.lostDown.map(() => 0), `duplication on, ${what}: no flow lost a packet coming down`);
+      assert.ok(d.copied.spoke >= FLOWS * d.sent && d.copied.hub >= FLOWS * d.sent, `each end copied every EF packet it sent (spoke ${d.copied.spoke}, hub ${d.copied.hub})`);
+    }
     // Until wan1 failed both copies of every packet arrived; after, those that rode wan1 were gone.
     const healthy = FLOWS * PPS * (WARM_S + COST_S);
     assert.ok(on.dupsAtServer >= healthy * 0.9 && on.dupsAtHost >= healthy * 0.9, `copies reached both far ends (server ${on.dupsAtServer}, host ${on.dupsAtHost}; at least ${healthy} expected before the failure)`);
-    assert.ok(on.copied.spoke >= FLOWS * on.sent && on.copied.hub >= FLOWS * on.sent * 0.9, `each end copied every EF packet it sent (spoke ${on.copied.spoke}, hub ${on.copied.hub})`);
-    assert.ok(off.onWan1Up > 0 && off.onWan1Down > 0, `some flows rode ${wan1.name} each way in the second drill too (${off.onWan1Up} up, ${off.onWan1Down} down)`);
-    // Down losses stay hidden here: both ends hash a flow alike, so the flows that come down wan1
-    // went up it too, and what they lost going up the server never echoed. With duplication on, the
-    // same flows' echoes were sent into wan1 while it was dead, and arrived through the copies.
-    assert.ok(sum(off.lostUp) > 0, `duplication off: flows going up ${wan1.name} lost packets (${sum(off.lostUp)}): the drill does hurt`);
+    assert.ok(sum(off.lostUp) > 0, `duplication off, everything dropped: flows going up ${wan1.name} lost packets (${sum(off.lostUp)})`);
+    assert.ok(sum(offDown.lostDown) > 0, `duplication off, downloads dropped: flows coming down ${wan1.name} lost packets (${sum(offDown.lostDown)})`);
     assert.equal(off.dupsAtServer + off.dupsAtHost + off.copied.spoke + off.copied.hub, 0, 'duplication off: no copy made or received');
     assert.ok(on.upBytesPerS > 1.8 * off.upBytesPerS && on.downBytesPerS > 1.8 * off.downBytesPerS, 'duplication about doubles what EF flows take of the WANs');
   });
