@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
-import { buildBondedLab, rebonded, failWan, restoreWan, wanBytes, type Setup } from './scenario.js';
+import { buildBondedLab, rebonded, failWan, restoreWan, wanBytes, itLeaksNoSecrets, type Setup } from './scenario.js';
 import { labTopology, demoSites, routerNodes } from './topology.js';
 import { FLOWS_JS, udpFlowPaths, flowsHarnessDrops } from '../bench/measure.js';
 import type { FlowStats } from '../bench/flows.js';
@@ -176,4 +176,6 @@ describe('real-time flows: EF packets ride two tunnels, so a WAN that drops ever
       assert.doesNotMatch(await lab.sh(n, 'nft list tables'), /ospfbond/, `${n}: no ospfbond table left (inet or ip)`);
     }
   });
+
+  itLeaksNoSecrets(() => lab);
 });
