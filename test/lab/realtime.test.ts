@@ -1,6 +1,5 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
@@ -119,7 +118,7 @@ async function setDuplicate(value: boolean): Promise<void> {
 
 describe('real-time flows: EF packets ride two tunnels, so a WAN that drops everything costs them nothing', { timeout: 900_000 }, () => {
   before(async () => {
-    setup = await buildBondedLab(t, `obdup${randomBytes(3).toString('hex')}`);
+    setup = await buildBondedLab(t);
     lab = setup.lab;
   });
   after(() => lab?.teardown());

@@ -151,12 +151,9 @@ export interface Setup {
   linksAfterDryRun: string[];
 }
 
-/**
- * The lab built, ospfbond installed and each router's config written (init, add-spoke): nothing
- * applied. `id`: the run id, when a test names its labs apart (Lab's own is `ob` + 6 hex digits).
- */
-export async function preparedLab(topo: Topology = labTopology(), id?: string): Promise<Lab> {
-  const lab = new Lab(topo, id);
+/** The lab built, ospfbond installed and each router's config written (init, add-spoke): nothing applied. */
+export async function preparedLab(topo: Topology = labTopology()): Promise<Lab> {
+  const lab = new Lab(topo);
   await lab.build();
   await lab.installPackage();
   const t = lab.topo;
@@ -168,8 +165,8 @@ export async function preparedLab(topo: Topology = labTopology(), id?: string): 
   return lab;
 }
 
-export async function buildBondedLab(topo: Topology = labTopology(), id?: string): Promise<Setup> {
-  const lab = await preparedLab(topo, id);
+export async function buildBondedLab(topo: Topology = labTopology()): Promise<Setup> {
+  const lab = await preparedLab(topo);
   const t = lab.topo;
   const routers = routerNodes(t);
   const dryRunOutput: Record<string, string> = {};
