@@ -6,10 +6,11 @@
  * the tunnels carry those flows twice (docs/realtime.md).
  */
 
-/** DSCP Expedited Forwarding (RFC 3246), what phones and conferencing clients mark voice with. */
-export const EF_DSCP = 46;
-
-/** Nothing is duplicated by port unless the operator lists ports; EF is on with the switch. */
+/**
+ * On: what a failover costs a call is heard, and what is marked EF (DSCP 46, RFC 3246: phones'
+ * and conferencing clients' voice) is a small share of a site's traffic. No port is listed unless
+ * the operator lists it: a port can carry bulk traffic too.
+ */
 export const DEFAULT_DUPLICATE = true;
 
 export interface PortRange {

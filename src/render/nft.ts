@@ -17,7 +17,8 @@ const FAMILIES = [NFT_FAMILY, NFT_DUP_FAMILY] as const;
  * ospfbond's tables, the inet one and, when something is duplicated, the ip one. Each carries in
  * its comment the hash of both bodies, so `apply` tells whether the kernel holds exactly this
  * ruleset without parsing nft's own reformatted output, and a table missing shows as a hash missing.
- * Without duplication the hash is the inet body's, as before the ip table existed.
+ * Without duplication the hash is the inet body's alone: a router that duplicates nothing keeps the
+ * hash, and the table, that it had.
  */
 function tables(body: string, dupBody = ''): string {
   const hash = createHash('sha256').update(body + dupBody).digest('hex').slice(0, 16);
