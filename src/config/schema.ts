@@ -166,6 +166,7 @@ const qualitySection = z
     hold_down: holdDown.default(DEFAULT_QUALITY.holdDownSeconds),
   })
   .default({ steer: DEFAULT_QUALITY.steer, probe_rate: DEFAULT_QUALITY.probeRate, loss_percent: DEFAULT_QUALITY.lossPercent, rtt_ms: DEFAULT_QUALITY.rttMs, hold_down: DEFAULT_QUALITY.holdDownSeconds });
+
 /** `[realtime]`, the same in both files: each end duplicates what it sends (docs/realtime.md). */
 const udpPorts = checked((s) => {
   const r = parsePorts(s);
