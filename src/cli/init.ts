@@ -13,6 +13,7 @@ import { readBundle, type Bundle } from '../config/bundle.js';
 import { HUB_WG } from '../model/addressing.js';
 import { DEFAULT_AGGREGATE, DEFAULT_AGGREGATE_CONNECTIONS } from '../model/aggregate.js';
 import { DEFAULT_QUALITY } from '../model/quality.js';
+import { DEFAULT_REALTIME } from '../model/realtime.js';
 import { parseAggregate } from './hub.js';
 import { generateKeyPair, publicKeyOf } from '../model/keys.js';
 import { DEFAULT_POOL, DEFAULT_UPLINK_ALLOW, DEFAULT_WAN_MTU, MBIT, WAN_MTU, WAN_NAME, WG_KEY } from '../model/limits.js';
@@ -61,6 +62,7 @@ export async function initHub(
     bfdProfile: 'fast',
     spokes: [],
     daemon: DEFAULT_DAEMON,
+    realtime: DEFAULT_REALTIME,
   };
   writeSecretAtomic(keyFile, `${keys.privateKey}\n`);
   saveConfig(cfg);
@@ -196,6 +198,7 @@ export async function initSpoke(
     aggregateConnections: DEFAULT_AGGREGATE_CONNECTIONS,
     quality: DEFAULT_QUALITY,
     daemon: DEFAULT_DAEMON,
+    realtime: DEFAULT_REALTIME,
     wans,
   };
   for (const w of wans) {

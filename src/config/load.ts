@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { ConfigError, OspfbondError, EXIT, type ConfigProblem } from '../base/errors.js';
 import { parseExclude, type ExcludeItem } from '../model/aggregate.js';
 import type { Policy } from '../model/policy.js';
+import { parsePorts, type PortRange, type RealtimeSettings } from '../model/realtime.js';
 import { parseIni, type IniDocument } from './ini-file.js';
 import { hubIniSchema, spokeIniSchema, parseEndpoint, parseUplinkAllow, type HubIni, type SpokeIni } from './schema.js';
 import { hubChecks, spokeChecks } from './checks.js';
@@ -81,6 +82,10 @@ function toDaemon(d: HubIni['daemon']): DaemonSettings {
   return { reconcileEvery: d.reconcile_every, resolveEvery: d.resolve_every, mirrorEvery: d.mirror_every, statsEvery: d.stats_every, metricsListen: d.metrics_listen };
 }
 
+function toRealtime(r: HubIni['realtime']): RealtimeSettings {
+  return { duplicate: r.duplicate, udpPorts: parsePorts(r.udp_ports) as PortRange[] };
+}
+
 function toHub(file: string, ini: HubIni): HubConfig {
   const endpoint = parseEndpoint(ini.hub.endpoint) as Endpoint;
   return {
@@ -96,6 +101,7 @@ function toHub(file: string, ini: HubIni): HubConfig {
     publicKey: ini.hub.public_key,
     bfdProfile: ini.hub.bfd_profile,
     daemon: toDaemon(ini.daemon),
+    realtime: toRealtime(ini.realtime),
     spokes: Object.entries(ini.spoke).map(([name, s]) => ({
       name,
       id: s.id,
@@ -123,6 +129,7 @@ function toSpoke(file: string, ini: SpokeIni): SpokeConfig {
     aggregateConnections: ini.spoke.aggregate_connections,
     quality: { steer: ini.quality.steer, probeRate: ini.quality.probe_rate, lossPercent: ini.quality.loss_percent, rttMs: ini.quality.rtt_ms, holdDownSeconds: ini.quality.hold_down },
     daemon: toDaemon(ini.daemon),
+    realtime: toRealtime(ini.realtime),
     wans: Object.entries(ini.wan).map(([name, w]) => ({
       name,
       dev: w.dev,

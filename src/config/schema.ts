@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { AGGREGATE_CONNECTIONS_RANGE, AGGREGATE_MODES, DEFAULT_AGGREGATE, DEFAULT_AGGREGATE_CONNECTIONS, parseExclude } from '../model/aggregate.js';
 import { MAX_WAN_COST, MODES } from '../model/policy.js';
 import { DEFAULT_QUALITY, HOLD_DOWN_SECONDS, LOSS_PERCENT, PROBE_RATE, RTT_MS } from '../model/quality.js';
+import { DEFAULT_DUPLICATE, parsePorts } from '../model/realtime.js';
 import {
   BFD_PROFILE_NAMES,
   DEFAULT_COST,
@@ -166,6 +167,13 @@ const qualitySection = z
   })
   .default({ steer: DEFAULT_QUALITY.steer, probe_rate: DEFAULT_QUALITY.probeRate, loss_percent: DEFAULT_QUALITY.lossPercent, rtt_ms: DEFAULT_QUALITY.rttMs, hold_down: DEFAULT_QUALITY.holdDownSeconds });
 
+/** `[realtime]`, the same in both files: each end duplicates what it sends (docs/realtime.md). */
+const udpPorts = checked((s) => {
+  const r = parsePorts(s);
+  return 'error' in r ? r.error : undefined;
+});
+const realtimeSection = z.strictObject({ duplicate: bool.default(DEFAULT_DUPLICATE), udp_ports: udpPorts.default('') }).default({ duplicate: DEFAULT_DUPLICATE, udp_ports: '' });
+
 const roleSection = (role: 'hub' | 'spoke') => z.strictObject({ role: z.literal(role, { error: `expected role = ${role}` }) });
 
 const tunnel = int(TUNNEL);
@@ -218,6 +226,7 @@ export const hubIniSchema = z.strictObject({
   }),
   spoke: z.record(z.string().regex(SPOKE_NAME, SPOKE_NAME_RULE), hubSpoke).default({}),
   daemon: daemonSection,
+  realtime: realtimeSection,
 });
 
 const spokeWan = z.strictObject({
@@ -255,6 +264,7 @@ export const spokeIniSchema = z.strictObject({
   wan: wanSections(spokeWan),
   quality: qualitySection,
   daemon: daemonSection,
+  realtime: realtimeSection,
 });
 
 export type HubIni = z.infer<typeof hubIniSchema>;

@@ -2,6 +2,7 @@ import type { BfdProfileName } from '../model/limits.js';
 import type { AggregateMode, ExcludeItem } from '../model/aggregate.js';
 import type { Policy } from '../model/policy.js';
 import type { QualitySettings } from '../model/quality.js';
+import type { RealtimeSettings } from '../model/realtime.js';
 
 /** A config as the program uses it, read from the INI file by load.ts and written back by write.ts. */
 
@@ -58,6 +59,8 @@ export interface HubConfig {
   bfdProfile: BfdProfileName;
   spokes: HubSpoke[];
   daemon: DaemonSettings;
+  /** What the hub duplicates into a second tunnel of the site it sends to. */
+  realtime: RealtimeSettings;
 }
 
 export interface SpokeWan {
@@ -94,6 +97,8 @@ export interface SpokeConfig {
   quality: QualitySettings;
   wans: SpokeWan[];
   daemon: DaemonSettings;
+  /** What the spoke duplicates into a second tunnel when it sends to the hub. */
+  realtime: RealtimeSettings;
 }
 
 export type Config = HubConfig | SpokeConfig;

@@ -2,6 +2,7 @@ import { writeFileAtomic } from '../base/files.js';
 import { DEFAULT_AGGREGATE_CONNECTIONS, formatExclude } from '../model/aggregate.js';
 import type { Policy } from '../model/policy.js';
 import { DEFAULT_QUALITY, type QualitySettings } from '../model/quality.js';
+import { DEFAULT_DUPLICATE, formatPorts, type RealtimeSettings } from '../model/realtime.js';
 import { encodeIni } from './ini-file.js';
 import { formatUplinkAllow } from './schema.js';
 import type { Config, DaemonSettings, HubConfig, SpokeConfig } from './types.js';
@@ -19,6 +20,12 @@ function qualityIni(q: QualitySettings): Record<string, unknown> | undefined {
     (Object.keys(keys) as (keyof QualitySettings)[]).filter((k) => q[k] !== DEFAULT_QUALITY[k]).map((k) => [keys[k], k === 'holdDownSeconds' ? `${q[k]}s` : q[k]]),
   );
   return Object.keys(out).length ? out : undefined;
+}
+
+/** Written only where it differs from the defaults, so a config that never asked for it stays as it was. */
+function realtimeIni(r: RealtimeSettings): Record<string, unknown> | undefined {
+  if (r.duplicate === DEFAULT_DUPLICATE && r.udpPorts.length === 0) return undefined;
+  return { duplicate: r.duplicate, udp_ports: r.udpPorts.length ? formatPorts(r.udpPorts) : undefined };
 }
 
 function policyIni(p: Policy): Record<string, string | undefined> {
@@ -47,6 +54,7 @@ export function renderHubIni(cfg: HubConfig): string {
     },
     spoke,
     daemon: daemonIni(cfg.daemon),
+    realtime: realtimeIni(cfg.realtime),
   });
 }
 
@@ -84,6 +92,7 @@ export function renderSpokeIni(cfg: SpokeConfig): string {
     wan,
     quality: qualityIni(cfg.quality),
     daemon: daemonIni(cfg.daemon),
+    realtime: realtimeIni(cfg.realtime),
   });
 }
 

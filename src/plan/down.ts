@@ -4,7 +4,7 @@ import { deleteLink, run, type Step } from '../model/step.js';
 import { extractBlock, spliceFrrConf } from '../frr/block.js';
 import { setDaemons } from '../frr/daemons.js';
 import { reloadSteps } from '../frr/reload.js';
-import { NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
+import { nftFamilies, NFT_TABLE } from '../render/nft.js';
 import type { Observed } from '../router/observe.js';
 import { foreignLink } from './frr.js';
 import { delRoute, moveRoute } from './routing.js';
@@ -32,7 +32,7 @@ export function planDown(have: Observed): Step[] {
   // A route through one of the links deleted above went with it: `ip route del ... dev obt1` would
   // fail ("Cannot find device") and stop `down` halfway.
   for (const r of have.routes) if (r.protocol === String(RULE_PROTO) && r.table !== 'main' && !(r.dev !== undefined && taps.has(r.dev))) steps.push(delRoute(r));
-  if (have.nftRuleset !== undefined) steps.push(run('nft', ['nft', 'delete', 'table', NFT_FAMILY, NFT_TABLE]));
+  for (const family of nftFamilies(have.nftRuleset ?? '')) steps.push(run('nft', ['nft', 'delete', 'table', family, NFT_TABLE]));
   if (have.saved) {
     for (const [k, v] of Object.entries(have.saved.sysctls)) if (v !== '' && have.sysctls[k] !== v) steps.push(run('sysctl', ['sysctl', '-q', '-w', `${k}=${v}`]));
     // A daemon switched back off keeps running until FRR's next restart; it holds no ospfbond config any more.

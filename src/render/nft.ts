@@ -1,27 +1,48 @@
 import { createHash } from 'node:crypto';
 import type { HubConfig, SpokeConfig } from '../config/types.js';
-import { wanPolicy, hubProxyAddr, tunnelAddresses, spokeTapName, spokeWgName, HUB_WG, VXLAN_PORT, BFD_PORTS } from '../model/addressing.js';
+import { wanPolicy, hubProxyAddr, hubTapName, tunnelAddresses, spokeTapName, spokeWgName, HUB_WG, VXLAN_PORT, BFD_PORTS } from '../model/addressing.js';
+import { duplicateRing, formatPorts, type RealtimeSettings } from '../model/realtime.js';
 import { AGGREGATE_BULK_IDLE_SECONDS, AGGREGATE_BULK_KBYTES, AGGREGATE_BUSY_SECONDS, AGGREGATE_FULL_PACKET, AGGREGATE_NEW_SECONDS, ALWAYS_BYPASS, HUB_PROXY_PORT, SPOKE_REDIR_PORT } from '../model/aggregate.js';
 
 export const NFT_TABLE = 'ospfbond';
 export const NFT_FAMILY = 'inet';
+/**
+ * The duplication of real-time packets has a table of its own in the `ip` family: nft 1.0.6 refuses
+ * `dup to ADDRESS` in an inet table ("unsupported family"); the kernel's dup is per address family.
+ */
+export const NFT_DUP_FAMILY = 'ip';
+const FAMILIES = [NFT_FAMILY, NFT_DUP_FAMILY] as const;
 
 /**
- * The table body without its comment; the comment carries this body's hash, so `apply` can tell
- * whether the kernel holds exactly this ruleset without parsing nft's own reformatted output.
+ * ospfbond's tables, the inet one and, when something is duplicated, the ip one. Each carries in
+ * its comment the hash of both bodies, so `apply` tells whether the kernel holds exactly this
+ * ruleset without parsing nft's own reformatted output, and a table missing shows as a hash missing.
+ * Without duplication the hash is the inet body's alone: a router that duplicates nothing keeps the
+ * hash, and the table, that it had.
  */
-function table(body: string): string {
-  const hash = createHash('sha256').update(body).digest('hex').slice(0, 16);
-  return `table ${NFT_FAMILY} ${NFT_TABLE} {\n\tcomment "ospfbond ${hash}"\n${body}}\n`;
+function tables(body: string, dupBody = ''): string {
+  const hash = createHash('sha256').update(body + dupBody).digest('hex').slice(0, 16);
+  const table = (family: string, b: string) => `table ${family} ${NFT_TABLE} {\n\tcomment "ospfbond ${hash}"\n${b}}\n`;
+  return table(NFT_FAMILY, body) + (dupBody ? table(NFT_DUP_FAMILY, dupBody) : '');
 }
 
+/** The hashes of the tables in a ruleset, in order, as one string; undefined without any. */
 export function nftHash(ruleset: string): string | undefined {
-  return /comment "ospfbond ([0-9a-f]{16})"/.exec(ruleset)?.[1];
+  const hashes = [...ruleset.matchAll(/comment "ospfbond ([0-9a-f]{16})"/g)].map((m) => m[1]);
+  return hashes.length ? hashes.join(' ') : undefined;
 }
 
-/** Replaces the table in one transaction: `nft -f` applies all of it or none of it. */
+/** The families of ospfbond's tables in a ruleset as `nft list table` printed them. */
+export function nftFamilies(ruleset: string): string[] {
+  return FAMILIES.filter((f) => new RegExp(`^table ${f} ${NFT_TABLE} \\{`, 'm').test(ruleset));
+}
+
+/**
+ * Replaces both tables in one transaction: `nft -f` applies all of it or none of it. Declaring a
+ * table before deleting it makes the delete succeed whether or not the table was there.
+ */
 export function nftScript(ruleset: string): string {
-  return `table ${NFT_FAMILY} ${NFT_TABLE}\ndelete table ${NFT_FAMILY} ${NFT_TABLE}\n${ruleset}`;
+  return FAMILIES.map((f) => `table ${f} ${NFT_TABLE}\ndelete table ${f} ${NFT_TABLE}\n`).join('') + ruleset;
 }
 
 const clamp = (tapGlob: string) =>
@@ -119,7 +140,8 @@ export function renderHubNft(cfg: HubConfig): string {
       `\t\tiifname "obt*" oifname "${cfg.uplink}" masquerade\n` +
       `\t}\n`;
   }
-  return table(body);
+  const pairs = cfg.spokes.flatMap((sp) => duplicateRing(sp.wans).map(([t, next]): [string, string] => [hubTapName(t.tunnel), tunnelAddresses(cfg.tunnelPool, next.tunnel).spokeTap]));
+  return tables(body, realtime(cfg.realtime, pairs));
 }
 
 export function renderSpokeNft(cfg: SpokeConfig): string {
@@ -136,7 +158,37 @@ export function renderSpokeNft(cfg: SpokeConfig): string {
     `\t}\n` +
     clamp('obt-*') +
     (cfg.aggregate === 'tcp' ? spokeAggregate(cfg) : '');
-  return table(body);
+  const pairs = duplicateRing(cfg.wans).map(([w, next]): [string, string] => [spokeTapName(w.name), tunnelAddresses(cfg.tunnelPool, next.tunnel).hubTap]);
+  return tables(body, realtime(cfg.realtime, pairs));
+}
+
+/**
+ * The duplication of real-time packets (model/realtime.ts): a forwarded packet leaving into a tap of
+ * `pairs` that is EF or UDP from or to a listed port gets a copy sent to the other end's address on
+ * the paired tap. Only forwarded packets: the router's own OSPF, BFD and proxy traffic belong to one
+ * tunnel each, and a BFD packet carried by a sibling tap would speak for the wrong tunnel.
+ * The copy (nf_dup_ipv4) leaves with the original's TTL through the output and postrouting hooks,
+ * untracked; at the hub the upload copy arriving on the second tap finds the original's conntrack
+ * entry and is masqueraded like it. `dup to` names no device: nft resolves a device to its ifindex
+ * when the table is loaded, so a tap deleted and made again (a repair) would leave the rule sending
+ * to a device that is gone, and the route to the paired tap's /30 picks that tap anyway.
+ * `goto`: a packet that is EF and on a listed port is copied once.
+ */
+function realtime(rt: RealtimeSettings, pairs: [tap: string, to: string][]): string {
+  if (!rt.duplicate || pairs.length === 0) return '';
+  const ports = rt.udpPorts.length ? `{ ${formatPorts(rt.udpPorts).replaceAll(',', ', ')} }` : '';
+  return (
+    `\tchain realtime {\n` +
+    `\t\ttype filter hook forward priority filter; policy accept;\n` +
+    `\t\t# real-time packets (DSCP EF, the listed UDP ports) also go into the next tunnel of the site\n` +
+    `\t\toifname != { ${pairs.map(([tap]) => `"${tap}"`).join(', ')} } accept\n` +
+    `\t\tip dscp ef goto realtime_copy\n` +
+    (ports ? `\t\tudp sport ${ports} goto realtime_copy\n\t\tudp dport ${ports} goto realtime_copy\n` : '') +
+    `\t}\n` +
+    `\tchain realtime_copy {\n` +
+    `\t\tcounter dup to oifname map { ${pairs.map(([tap, to]) => `"${tap}" : ${to}`).join(', ')} }\n` +
+    `\t}\n`
+  );
 }
 
 /**

@@ -4,7 +4,7 @@ import { readText } from '../base/files.js';
 import { probe, probeJson } from '../base/run.js';
 import type { SpokeConfig } from '../config/types.js';
 import { RULE_PROTO, spokeWgName, type Addr } from '../model/addressing.js';
-import { NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
+import { NFT_DUP_FAMILY, NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
 import { observedShape } from '../render/tc.js';
 
 /** Readers of the kernel's state (ip -j, wg show dump, tc, nft) and of DNS, as the planner compares it. */
@@ -217,10 +217,12 @@ export async function sampleLinks(): Promise<LinkSample> {
   return { at: Date.now(), links: parseLinkCounters(r.stdout || '[]') };
 }
 
-/** ospfbond's nft table as `nft list` prints it, undefined when there is none. */
+/** ospfbond's nft tables (inet, then ip) as `nft list` prints them, undefined when there is none. */
 export async function observeNft(): Promise<string | undefined> {
-  const r = await probe(['nft', 'list', 'table', NFT_FAMILY, NFT_TABLE]);
-  return r.exitCode === 0 ? r.stdout : undefined;
+  const listed = await Promise.all([NFT_FAMILY, NFT_DUP_FAMILY].map((f) => probe(['nft', 'list', 'table', f, NFT_TABLE])));
+  const found = listed.filter((r) => r.exitCode === 0).map((r) => r.stdout);
+  // probe strips the final newline: without one between them the second table's line would not start a line
+  return found.length ? found.join('\n') : undefined;
 }
 
 export async function resolveHosts(hosts: string[]): Promise<Record<string, string>> {

@@ -28,7 +28,8 @@ export class Lab {
 
   constructor(
     readonly topo: Topology,
-    id = `ob${randomBytes(3).toString('hex')}`,
+    // OSPFBOND_LAB_PREFIX: engineers running labs side by side on one machine tell theirs apart by it.
+    id = `${process.env.OSPFBOND_LAB_PREFIX ?? 'ob'}${randomBytes(3).toString('hex')}`,
   ) {
     this.id = id;
     this.dir = `/run/${id}`;
