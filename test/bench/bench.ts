@@ -671,6 +671,45 @@ async function degradingLinks(lab: Lab, report: Record<string, unknown>): Promis
   report.degradingLinks = drills;
 }
 
+/**
+ * Real-time flows (docs/realtime.md): 16 flows marked DSCP EF at 50 packets/s, round trips between
+ * the ECMP site's LAN host and the server, while wan1 dies silently and, in a second run, loses
+ * carrier. Each EF packet is copied into the site's other tunnel at both ends, so nothing may be
+ * lost either way. Lost going up: what the server never received; coming down: what it echoed
+ * that the host never received.
+ */
+async function realtimeFlows(lab: Lab, report: Record<string, unknown>): Promise<void> {
+  const site = lab.topo.spokes.find((s) => s.name === ECMP)!;
+  const flows = 16;
+  const pps = 50;
+  const seconds = 8;
+  const runs: Record<string, unknown>[] = [];
+  for (const kind of ['blackhole', 'carrier'] as const) {
+    await restoredAndBonded(lab, site);
+    const port = kind === 'blackhole' ? 9501 : 9502;
+    const out = `${lab.dir}/echo-ef-${kind}.json`;
+    const echo = lab.sh('server', `node ${FLOWS_JS} echo --port ${port} --seconds ${seconds + 4} --tos ${0xb8} --out ${out}`, { timeoutMs: 60_000 });
+    await waitFor('echo listening', 5000, async () => (await lab.sh('server', `ss -Huln 'sport = :${port}'`)).trim() !== '', 50);
+    const send = lab.sh(site.host, `node ${FLOWS_JS} send --dst ${SERVER} --port ${port} --flows ${flows} --sport-base 48000 --pps ${pps} --seconds ${seconds} --tos ${0xb8}`, { timeoutMs: 60_000 });
+    await sleep(4000);
+    await failWan(lab, site, FAILED, kind);
+    type Result = { sent: number; flows: { sport: number; received: number; duplicates: number }[] };
+    const sent = JSON.parse(await send) as Result;
+    await echo;
+    const recv = JSON.parse(await lab.sh('server', `cat ${out}`)) as Result;
+    await restoreWan(lab, site, FAILED, kind);
+    const at = (r: Result, sport: number) => r.flows.find((f) => f.sport === sport) ?? { received: 0, duplicates: 0 };
+    const sports = Array.from({ length: flows }, (_, i) => 48000 + i);
+    const up = sports.reduce((n, p) => n + sent.sent - at(recv, p).received, 0);
+    const down = sports.reduce((n, p) => n + at(recv, p).received - at(sent, p).received, 0);
+    const dups = recv.flows.reduce((n, f) => n + f.duplicates, 0);
+    target(`${flows} EF flows (${pps} packets/s each), ${FAILED} ${kind === 'carrier' ? 'losing carrier' : 'dying silently'}: packets lost`, `${up} up, ${down} down (of ${sent.sent * flows} each way; duplicates at the server ${dups})`, '0', up === 0 && down === 0 && sent.sent > 0);
+    runs.push({ kind, lostUp: up, lostDown: down, duplicatesAtServer: dups, sentPerFlow: sent.sent });
+  }
+  await restoredAndBonded(lab, site);
+  report.realtimeFlows = runs;
+}
+
 async function tcpSurvival(lab: Lab, report: Record<string, unknown>, rec: Recorders, chart: ChartPoint[], marks: { failAt: number; restoreAt: number }): Promise<void> {
   const site = lab.topo.spokes.find((s) => s.name === ECMP)!;
   const remaining = limitMbit([RATE]);
@@ -787,6 +826,7 @@ async function main(): Promise<void> {
     await daemonAtRest(lab, report);
     // With the daemons: a WAN losing carrier is the site daemon's event (docs/quality.md).
     await failover(lab, report);
+    await realtimeFlows(lab, report);
     await degradingLinks(lab, report);
     await firstByte(lab, report, offMs);
     await singleConnectionFailover(lab, report);
