@@ -127,7 +127,7 @@ const listen = z.string().refine((s) => {
   const m = /^([\d.]+):(\d{1,5})$/.exec(s.trim());
   return !!m && isIP(m[1]!) === 4 && inPortRange(Number(m[2]));
 }, 'expected IPV4:PORT, such as 127.0.0.1:9474');
-export const DAEMON_DEFAULTS = { reconcile_every: '30s', resolve_every: '5m', mirror_every: '2s', stats_every: '1m' } as const;
+export const DAEMON_DEFAULTS = { reconcile_every: '30s', resolve_every: '5m', mirror_every: '1s', stats_every: '1m' } as const;
 export const DEFAULT_DAEMON: DaemonSettings = {
   reconcileEvery: DAEMON_DEFAULTS.reconcile_every,
   resolveEvery: DAEMON_DEFAULTS.resolve_every,
