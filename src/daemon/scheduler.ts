@@ -127,12 +127,11 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
   if (first.role === 'spoke') tasks.push(cron.schedule(WG_WATCH_CRON, job('wg-watch', wgWatchJob(), false), { name: 'wg-watch', noOverlap: true }));
   // The site measures its tunnels and steers; a change of the degraded set is applied as a repair
   // is, in the queue (the hub follows the site's costs in its mirror job).
-  const quality = qualityJob(() => job('steer', reconcile)());
-  const carrier = carrierJob();
-  if (first.role === 'spoke') {
-    tasks.push(cron.schedule(QUALITY_CRON, job('quality', quality, false), { name: 'quality', noOverlap: true }));
-    tasks.push(cron.schedule(CARRIER_WATCH_CRON, job('carrier', carrier, false), { name: 'carrier', noOverlap: true }));
-  }
+  // Made on a site only: the quality job judges on a timer of its own, which a hub need not run.
+  const quality = first.role === 'spoke' ? qualityJob(() => job('steer', reconcile)()) : undefined;
+  const carrier = first.role === 'spoke' ? carrierJob() : undefined;
+  if (quality) tasks.push(cron.schedule(QUALITY_CRON, job('quality', quality, false), { name: 'quality', noOverlap: true }));
+  if (carrier) tasks.push(cron.schedule(CARRIER_WATCH_CRON, job('carrier', carrier, false), { name: 'carrier', noOverlap: true }));
   // Like wg-watch, it takes the lock itself, briefly; its route monitor acts between its rounds.
   const aggregate = aggregateJob();
   tasks.push(cron.schedule(AGGREGATE_WATCH_CRON, job('aggregate', aggregate, false), { name: 'aggregate', noOverlap: true }));
@@ -145,8 +144,8 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
       log.info({ signal }, 'stopping');
       for (const t of tasks) void t.stop();
       aggregate.stop();
-      quality.stop();
-      carrier.stop();
+      quality?.stop();
+      carrier?.stop();
       server?.close();
       done();
     };
