@@ -480,9 +480,9 @@ function recoveryAfter(run: IperfRun, failAt: number, bar: number): { dip?: Iper
   return { dip, back, recovery: dip && back ? back.end - dip.start : dip ? Infinity : 0 };
 }
 
-async function restoredAndBonded(lab: Lab, site: SpokeSpec): Promise<number> {
+async function restoredAndBonded(lab: Lab, site: SpokeSpec, timeoutMs = 30_000): Promise<number> {
   const t0 = Date.now();
-  await waitFor('the restored WAN back in both ECMP sets', 30_000, async () => (await ecmpWidth(lab, site.name, 'default')) === site.wans.length && (await ecmpWidth(lab, 'hub', site.lanPrefix)) === site.wans.length, 50);
+  await waitFor('the restored WAN back in both ECMP sets', timeoutMs, async () => (await ecmpWidth(lab, site.name, 'default')) === site.wans.length && (await ecmpWidth(lab, 'hub', site.lanPrefix)) === site.wans.length, 50);
   return (Date.now() - t0) / 1000;
 }
 
@@ -585,7 +585,7 @@ async function degradingLinks(lab: Lab, report: Record<string, unknown>): Promis
     const e = await sets();
     return !e.spoke.includes(`obt-${wan.name}`) && !e.hub.includes(wan.name) && e.spoke.length === site.wans.length - 1 && e.hub.length === site.wans.length - 1;
   };
-  const bonded = () => restoredAndBonded(lab, site);
+  const bonded = (timeoutMs?: number) => restoredAndBonded(lab, site, timeoutMs);
   const drills: Record<string, unknown> = { holdDownSeconds: holdDown };
 
   // 10 % loss both ways: how soon no flow rides it, then 16 UDP flows 20-30 s after it began.
@@ -609,7 +609,7 @@ async function degradingLinks(lab: Lab, report: Record<string, unknown>): Promis
   target(`10 % loss on one WAN: worst of ${flows} UDP flows' round-trip loss, 20-30 s after the loss began`, `${worstLoss.toFixed(2)} % (${pps} packets/s each)`, '<= 1 %', worstLoss <= 1);
   const clean = Date.now();
   await setDelay(line, bothWays({ lossPct: 0 }));
-  await waitFor(`${wan.name} back`, (holdDown + 30) * 1000, async () => (await sets()).spoke.length === site.wans.length && (await sets()).hub.length === site.wans.length, 200);
+  await bonded((holdDown + 30) * 1000);
   info(`10 % loss on one WAN: back in both ECMP sets after the loss ended (hold-down ${holdDown} s)`, `${seconds(clean).toFixed(1)} s`);
   drills.loss = { outSeconds: outS, worstLossPercent: worstLoss, backSeconds: seconds(clean) };
 
@@ -632,7 +632,7 @@ async function degradingLinks(lab: Lab, report: Record<string, unknown>): Promis
   // ends have the degraded cost. What counts is when the flows are off for good.
   const offForGood = inAgain.length ? Math.max(...inAgain) + 0.1 : offS;
   target(`RTT spike to 800 ms for ${spikeS} s: flows off the tunnel for good (both ends' routes, watched every 100 ms)`, `${offForGood.toFixed(1)} s (first off at ${offS.toFixed(1)} s; back in at ${inAgain.length ? `${inAgain.map((x) => x.toFixed(1)).join(', ')} s` : 'no time'})`, '<= 5 s', offForGood <= 5);
-  await waitFor(`${wan.name} back`, (holdDown + 30) * 1000, async () => (await sets()).spoke.length === site.wans.length && (await sets()).hub.length === site.wans.length, 200);
+  await bonded((holdDown + 30) * 1000);
   const backS = seconds(ended);
   target(`RTT spike: back in both ECMP sets after it ended (hold-down ${holdDown} s)`, `${backS.toFixed(1)} s`, `<= ${holdDown + 10} s (hold-down + 10)`, backS <= holdDown + 10);
   drills.spike = { seconds: spikeS, offSeconds: offS, backInDuring: inAgain, backSeconds: backS };
@@ -662,7 +662,7 @@ async function degradingLinks(lab: Lab, report: Record<string, unknown>): Promis
   target(`a WAN toggling bad (20 % loss) and good every 5 s for ${toggleS} s: route changes at either end per minute`, `${perMinute.toFixed(1)} (${changes} changes)`, '<= 4', perMinute <= 4);
   drills.toggle = { seconds: toggleS, changes };
   await removeDelayLine(line);
-  await waitFor(`${site.name} bonded again`, (8 * holdDown + 30) * 1000, async () => (await ecmpWidth(lab, site.name, 'default')) === site.wans.length && (await ecmpWidth(lab, 'hub', site.lanPrefix)) === site.wans.length, 500);
+  await bonded((8 * holdDown + 30) * 1000);
   report.degradingLinks = drills;
 }
 
@@ -715,10 +715,9 @@ async function realtimeFlows(lab: Lab, report: Record<string, unknown>): Promise
     await echo;
     const recv = JSON.parse(await lab.sh('server', `cat ${out}`)) as Result;
     await restoreWan(lab, site, FAILED, kind);
-    const at = (r: Result, sport: number) => r.flows.find((f) => f.sport === sport) ?? { received: 0, duplicates: 0 };
-    const sports = Array.from({ length: flows }, (_, i) => 48000 + i);
-    const up = sports.reduce((n, p) => n + sent.sent - at(recv, p).received, 0);
-    const down = sports.reduce((n, p) => n + at(recv, p).received - at(sent, p).received, 0);
+    const all = Array.from({ length: flows }, (_, i) => ({ sport: 48000 + i }));
+    const lost = directionLosses(sent, recv, all, all);
+    const [up, down] = [lost.up, lost.down].map((l) => l.reduce((a, b) => a + b, 0)) as [number, number];
     const dups = recv.flows.reduce((n, f) => n + f.duplicates, 0);
     target(`${flows} EF flows (${pps} packets/s each), ${FAILED} ${kind === 'carrier' ? 'losing carrier' : 'dying silently'}: packets lost`, `${up} up, ${down} down (of ${sent.sent * flows} each way; duplicates at the server ${dups})`, '0', up === 0 && down === 0 && sent.sent > 0);
     runs.push({ kind, lostUp: up, lostDown: down, duplicatesAtServer: dups, sentPerFlow: sent.sent });

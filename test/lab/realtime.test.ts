@@ -5,7 +5,7 @@ import type { Lab } from './lab.js';
 import { waitFor } from './lab.js';
 import { buildBondedLab, rebonded, failWan, restoreWan, wanBytes, adjacencyUptimes, adjacencyResets, itLeaksNoSecrets, type Setup } from './scenario.js';
 import { labTopology, demoSites, routerNodes } from './topology.js';
-import { FLOWS_JS, udpFlowPaths, flowsHarnessDrops, hubTapWans } from '../bench/measure.js';
+import { FLOWS_JS, udpFlowPaths, flowsHarnessDrops, hubTapWans, directionLosses } from '../bench/measure.js';
 import type { FlowStats } from '../bench/flows.js';
 import { DEFAULT_CONFIG } from '../../src/base/paths.js';
 
@@ -102,13 +102,13 @@ async function drill(tag: string, how: Cut): Promise<Drill> {
   const copied = { spoke: (await copiedPackets(site.name)) - copiedBefore.spoke, hub: (await copiedPackets(t.hub.node)) - copiedBefore.hub };
   await cut(how, false);
   const sentAt = (seq: number) => (sent.startedAt + (seq * 1000) / PPS - failedAt) / 1000;
-  const at = (r: Result, sport: number) => r.flows.find((f) => f.sport === sport) ?? { received: 0, duplicates: 0 };
   // Between the two readings' starts: each reading takes about as long as the other.
   const perS = (dir: 'tx' | 'rx') => (sum(site.wans.map((w) => b1[w.name]![dir] - b0[w.name]![dir])) * 1000) / (t1 - t0);
+  const lost = directionLosses(sent, recv, paths, paths);
   return {
     sent: sent.sent,
-    lostUp: paths.map((p) => sent.sent - at(recv, p.sport).received),
-    lostDown: paths.map((p) => at(recv, p.sport).received - at(sent, p.sport).received),
+    lostUp: lost.up,
+    lostDown: lost.down,
     onWan1Up: paths.filter((p) => p.up === wan1.name).length,
     onWan1Down: paths.filter((p) => p.down === wan1.name).length,
     dupsAtServer: sum(recv.flows.map((f) => f.duplicates)),
