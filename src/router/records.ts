@@ -30,14 +30,18 @@ export function savedStateText(saved: SavedState): string {
 
 // The last policy both ends of each site ran: model/policy.ts decides with it which end changed.
 
-export function readAgreed(): Record<string, string> {
+/** A JSON record ospfbond wrote, or undefined when it is missing or unreadable. */
+function readRecord<T>(path: string): T | undefined {
   try {
-    const j = JSON.parse(readFileSync(STATE.policy, 'utf8')) as { agreed?: Record<string, string> };
-    return j.agreed ?? {};
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
   } catch {
-    // Missing or unreadable: no record, so a disagreement is settled by the tie rule (the spoke wins).
-    return {};
+    return undefined;
   }
+}
+
+export function readAgreed(): Record<string, string> {
+  // Missing or unreadable: no record, so a disagreement is settled by the tie rule (the spoke wins).
+  return readRecord<{ agreed?: Record<string, string> }>(STATE.policy)?.agreed ?? {};
 }
 
 export function writeAgreed(agreed: Record<string, string>): void {
@@ -54,13 +58,15 @@ export function hasAgreed(): boolean {
 export type Steering = Record<number, string>;
 
 export function readSteering(): Steering {
-  try {
-    const j = JSON.parse(readFileSync(RUNTIME.steering, 'utf8')) as { degraded?: Record<string, string> };
-    return Object.fromEntries(Object.entries(j.degraded ?? {}).map(([t, why]) => [Number(t), why]));
-  } catch {
-    // None written (no daemon yet, or after a reboot): nothing is degraded.
-    return {};
-  }
+  // None written (no daemon yet, or after a reboot): nothing is degraded.
+  const degraded = readRecord<{ degraded?: Record<string, string> }>(RUNTIME.steering)?.degraded ?? {};
+  return Object.fromEntries(Object.entries(degraded).map(([t, why]) => [Number(t), why]));
+}
+
+/** The same tunnels degraded (the reasons may differ: they are not applied to the router). */
+export function sameTunnels(a: Steering, b: Steering): boolean {
+  const [x, y] = [Object.keys(a).sort(), Object.keys(b).sort()];
+  return x.length === y.length && x.every((k, i) => k === y[i]);
 }
 
 export function writeSteering(degraded: Steering): void {
@@ -69,11 +75,7 @@ export function writeSteering(degraded: Steering): void {
 
 /** The site daemon's last measurement (daemon/jobs/quality.ts), undefined when there is none. */
 export function readQuality(): QualityRecord | undefined {
-  try {
-    return JSON.parse(readFileSync(RUNTIME.quality, 'utf8')) as QualityRecord;
-  } catch {
-    return undefined;
-  }
+  return readRecord<QualityRecord>(RUNTIME.quality);
 }
 
 export function hasRuntimeRecords(): boolean {

@@ -9,7 +9,8 @@ import { DEFAULT_QUALITY, initialSteer, judge, scatteredLoss, verdict, windowSta
 import { desiredState } from '../../src/plan/desired.js';
 import { planApply } from '../../src/plan/plan.js';
 import { renderSpokeFrr } from '../../src/render/frr.js';
-import { fpingArgs, parseFpingLine, sameTunnels } from '../../src/daemon/jobs/quality.js';
+import { fpingArgs, parseFpingLine } from '../../src/daemon/jobs/quality.js';
+import { sameTunnels } from '../../src/router/records.js';
 import { parseLinkEvent } from '../../src/daemon/jobs/carrier.js';
 import { followSteering, FOLLOWED } from '../../src/daemon/jobs/mirror.js';
 import { fixture } from './files.js';

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { saveConfig } from '../../config/write.js';
 import type { Config, HubConfig } from '../../config/types.js';
 import { mirrorAction, policyKey, describePolicy, type Policy } from '../../model/policy.js';
-import { readAgreed, readSteering, writeAgreed, writeSteering, type Steering } from '../../router/records.js';
+import { readAgreed, readSteering, sameTunnels, writeAgreed, writeSteering, type Steering } from '../../router/records.js';
 import { vtyshJson } from '../../frr/vtysh.js';
 import { peerDegraded, peerPolicies } from '../../status/build.js';
 import type { Job } from './job.js';
@@ -55,8 +55,7 @@ export function followSteering(cfg: HubConfig, marked: Record<number, boolean>, 
     const degraded = marked[t] ?? t in was;
     if (degraded) next[t] = was[t] ?? FOLLOWED;
   }
-  const same = Object.keys(next).length === Object.keys(was).length && Object.keys(next).every((t) => t in was);
-  return same ? undefined : next;
+  return sameTunnels(next, was) ? undefined : next;
 }
 
 /**

@@ -18,7 +18,7 @@ import {
   type SteerState,
   type TunnelQuality,
 } from '../../model/quality.js';
-import { readSteering, writeSteering, type Steering } from '../../router/records.js';
+import { readSteering, sameTunnels, writeSteering, type Steering } from '../../router/records.js';
 import type { Job } from './job.js';
 
 /** The record `status` reads is written every second; the tunnels are judged more often (JUDGE_MS). */
@@ -82,13 +82,12 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
     });
   };
 
-  /** Judges every tunnel now; the record `status` reads, and the tunnels degraded. */
-  const judgeAll = (cfg: SpokeConfig, log: Logger, now: number): { tunnels: TunnelQuality[]; degraded: Steering } => {
+  /** Judges every tunnel now: the tunnels degraded. */
+  const judgeAll = (cfg: SpokeConfig, log: Logger, now: number): Steering => {
     const s = cfg.quality;
     // A daemon that restarts keeps what the last one degraded, until the hold-down says otherwise:
     // starting with every tunnel good would put a bad one back in service for a few seconds.
     states ??= new Map(Object.entries(readSteering()).map(([t, why]) => [Number(t), { ...initialSteer(s), degraded: true, reason: why }]));
-    const tunnels: TunnelQuality[] = [];
     const degraded: Steering = {};
     for (const w of cfg.wans) {
       const target = tunnelAddresses(cfg.tunnelPool, w.tunnel).hubTap;
@@ -102,11 +101,22 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
         else log.info({ wan: w.name, tunnel: w.tunnel, holdDownSeconds: state.holdDownMs / 1000 }, `${w.name} good for ${state.holdDownMs / 1000} s: back in service`);
       }
       if (state.degraded) degraded[w.tunnel] = state.reason!;
-      tunnels.push({ tunnel: w.tunnel, short: windowStats(list, now, LOSS_WINDOW_MS), long: windowStats(list, now, LONG_WINDOW_MS), degraded: state.degraded, reason: state.reason ?? null, changes: state.changes });
     }
     for (const t of states.keys()) if (!cfg.wans.some((w) => w.tunnel === t)) states.delete(t);
-    return { tunnels, degraded };
+    return degraded;
   };
+
+  /** The record `status` reads: each tunnel's windows and steering state, as the last judgement left them. */
+  const record = (cfg: SpokeConfig, now: number): QualityRecord => ({
+    at: new Date(now).toISOString(),
+    probeRate: cfg.quality.probeRate,
+    steer: cfg.quality.steer,
+    tunnels: cfg.wans.map((w): TunnelQuality => {
+      const list = probes.get(tunnelAddresses(cfg.tunnelPool, w.tunnel).hubTap) ?? [];
+      const state = states?.get(w.tunnel) ?? initialSteer(cfg.quality);
+      return { tunnel: w.tunnel, short: windowStats(list, now, LOSS_WINDOW_MS), long: windowStats(list, now, LONG_WINDOW_MS), degraded: state.degraded, reason: state.reason ?? null, changes: state.changes };
+    }),
+  });
 
   // One steering change at a time; a change that comes while one is applied waits for the next judgement.
   let steering = false;
@@ -121,7 +131,7 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
     }
   };
 
-  // Judged every JUDGE_MS, between the rounds: an RTT spike's median crosses its threshold at some
+  // Judged every JUDGE_MS, on a timer of its own rather than in the rounds: an RTT spike's median crosses its threshold at some
   // moment of the second, and waiting for the next round added up to a second to the steering.
   let last: { cfg: SpokeConfig; log: Logger } | undefined;
   const judging = setInterval(() => {
@@ -130,22 +140,19 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
     // No round may take the daemon down: a failure here is the next round's to retry.
     const failed = (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'judging the tunnels failed; trying again');
     try {
-      follow(judgeAll(cfg, log, Date.now()).degraded).catch(failed);
+      follow(judgeAll(cfg, log, Date.now())).catch(failed);
     } catch (err) {
       failed(err);
     }
   }, JUDGE_MS);
   judging.unref();
 
-  const job: Job = async (cfg: Config, log: Logger) => {
+  const job: Job = async (cfg: Config, log: Logger): Promise<void> => {
     if (cfg.role !== 'spoke' || stopped) return;
     last = { cfg, log };
     startProber(cfg, log);
-    const now = Date.now();
-    const { tunnels, degraded } = judgeAll(cfg, log, now);
-    const record: QualityRecord = { at: new Date(now).toISOString(), probeRate: cfg.quality.probeRate, steer: cfg.quality.steer, tunnels };
-    writeFileAtomic(RUNTIME.quality, `${JSON.stringify(record)}\n`, 0o644);
-    await follow(degraded);
+    // The judging timer decides; the round keeps the prober running and writes what it saw.
+    writeFileAtomic(RUNTIME.quality, `${JSON.stringify(record(cfg, Date.now()))}\n`, 0o644);
   };
   return Object.assign(job, {
     stop: () => {
@@ -154,10 +161,4 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
       prober?.kill();
     },
   });
-}
-
-/** The same tunnels degraded (the reasons may differ: they are not applied to the router). */
-export function sameTunnels(a: Steering, b: Steering): boolean {
-  const [x, y] = [Object.keys(a).sort(), Object.keys(b).sort()];
-  return x.length === y.length && x.every((k, i) => k === y[i]);
 }
