@@ -47,10 +47,24 @@ const MIN_LOST = 3;
 const RELAPSE_MS = 300_000;
 const MAX_HOLD_DOWN_FACTOR = 8;
 
-/** One probe's fate: its RTT, or null when it was lost. `at` is when the answer (or the timeout) was seen. */
+/** One probe's fate: its RTT, or null when it was lost. `at` is when it was sent. */
 export interface Probe {
   at: number;
   rttMs: number | null;
+}
+
+/**
+ * Adds a probe whose fate was seen at `seenAt` to `probes`, kept in the order the probes were
+ * sent. A lost probe is known only at its timeout, 1 s after it left; in the order fates are seen,
+ * the timeouts of an outage's probes fall between the answers to the probes sent once the link
+ * came back. A WAN down one second and up the next (a flapping cable) then read as 50 % scattered
+ * loss instead of outages: in CI the flap storm's WAN was degraded that way, and relapsed.
+ */
+export function addProbe(probes: Probe[], seenAt: number, rttMs: number | null): void {
+  const p = { at: seenAt - (rttMs ?? PROBE_TIMEOUT_MS), rttMs };
+  let i = probes.length;
+  while (i > 0 && probes[i - 1]!.at > p.at) i--;
+  probes.splice(i, 0, p);
 }
 
 export interface WindowStats {

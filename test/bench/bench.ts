@@ -44,6 +44,17 @@ const TRIALS = 5;
 const IPERF_SECONDS = SHORT ? 5 : 10;
 const FAILED = 'wan1';
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
+/** Seconds each phase took, printed and kept in the report: what to cut when CI runs long. */
+const phases: Record<string, number> = {};
+async function phase<T>(name: string, run: () => Promise<T>): Promise<T> {
+  const start = Date.now();
+  try {
+    return await run();
+  } finally {
+    phases[name] = Math.round((Date.now() - start) / 1000);
+    log(`phase ${name}: ${phases[name]} s`);
+  }
+}
 
 interface Recorders {
   up: PathRecorder;
@@ -804,7 +815,7 @@ async function tcpSurvival(lab: Lab, report: Record<string, unknown>, rec: Recor
 async function main(): Promise<void> {
   const started = new Date();
   log(`building the lab (${sites.map((s) => `${s.name}: ${s.wanRates.join('+')} Mbit/s`).join('; ')})${SHORT ? ', short run' : ''}`);
-  const setup = await buildBondedLab(labTopology(sites));
+  const setup = await phase('bringUp', () => buildBondedLab(labTopology(sites)));
   const { lab } = setup;
   const report: Record<string, unknown> = {
     started: started.toISOString(),
@@ -821,40 +832,40 @@ async function main(): Promise<void> {
     // bfdd deletes a session with its OSPF neighbour, counters and all. OSPF's uptimes can.
     const loadStart = Date.now();
     const uptimes = await adjacencyUptimes(lab);
-    await aggregation(lab, report);
+    await phase('aggregation', () => aggregation(lab, report));
     const ecmp = lab.topo.spokes.find((s) => s.name === ECMP)!;
     const rec: Recorders = {
       up: await PathRecorder.start(lab, ecmp.name, 'sport', 'obt-*', (tap) => tap.replace(/^obt-/, '')),
       down: await PathRecorder.start(lab, 'hub', 'dport', 'obt*', await hubTapWans(lab, ecmp)),
     };
-    await spread(lab, report, rec);
+    await phase('spread', () => spread(lab, report, rec));
     const resets = await adjacencyResets(lab, uptimes, Date.now() - loadStart);
     target(`adjacencies that went down under full load (aggregation, spread: ${((Date.now() - loadStart) / 60000).toFixed(0)} min)`, resets.length ? resets.join(', ') : `none of ${uptimes.size}`, 'none', resets.length === 0);
     if (resets.length) await diagnose(lab, 'the load phases');
-    await failover(lab, report);
-    await tcpSurvival(lab, report, rec, chart, marks);
+    await phase('failover', () => failover(lab, report));
+    await phase('tcpSurvival', () => tcpSurvival(lab, report, rec, chart, marks));
     await startHttp(lab);
     const offMs = await firstByteMs(lab, ecmp, HTTP_PORT);
     log('turning single-connection aggregation on at every site');
-    await enableAggregation(lab);
+    await phase('enableAggregation', () => enableAggregation(lab));
     // The daemon moves a failed tunnel's subflows off at once (docs/aggregation.md), as on a router;
     // started only now, so the ECMP figures above are without its CPU.
     await Promise.all(['hub', ...sites.map((s) => s.name)].map((n) => startDaemon(lab, n)));
-    await daemonAtRest(lab, report);
+    await phase('daemonAtRest', () => daemonAtRest(lab, report));
     // With the daemons: a WAN losing carrier is the site daemon's event (docs/quality.md).
-    await carrierWithDaemon(lab, report);
-    await realtimeFlows(lab, report);
-    await degradingLinks(lab, report);
-    await firstByte(lab, report, offMs);
-    await singleConnectionFailover(lab, report);
-    await singleConnection(lab, report);
+    await phase('carrierWithDaemon', () => carrierWithDaemon(lab, report));
+    await phase('realtimeFlows', () => realtimeFlows(lab, report));
+    await phase('degradingLinks', () => degradingLinks(lab, report));
+    await phase('firstByte', () => firstByte(lab, report, offMs));
+    await phase('singleConnectionFailover', () => singleConnectionFailover(lab, report));
+    await phase('singleConnection', () => singleConnection(lab, report));
     const aggUptimes = await adjacencyUptimes(lab);
     const manyStart = Date.now();
-    await manyFlowsThroughProxies(lab, report);
+    await phase('manyFlowsThroughProxies', () => manyFlowsThroughProxies(lab, report));
     const flapped = await adjacencyResets(lab, aggUptimes, Date.now() - manyStart);
     info('adjacencies that went down while 32 flows ran with aggregation on', flapped.length ? flapped.join(', ') : `none of ${aggUptimes.size}`);
     // Last: the delay line's insertion takes uneq's wan2 down for a moment.
-    await delayedConnection(lab, report);
+    await phase('delayedConnection', () => delayedConnection(lab, report));
     if (!(await allBonded(lab))) log('warning: the lab was not fully bonded at the end');
     // What the daemons did to the endpoints and the redirect, for reading a missed figure.
     for (const s of sites) {
@@ -868,6 +879,7 @@ async function main(): Promise<void> {
     dropDelayLines(lab);
     lab.teardown();
   }
+  report.phases = phases;
   report.targets = card.targets;
   report.info = card.infos;
   report.chart = { points: chart, ...marks };

@@ -5,7 +5,7 @@ import { renderSpokeIni } from '../../src/config/write.js';
 import { ConfigError } from '../../src/base/errors.js';
 import type { HubConfig, SpokeConfig } from '../../src/config/types.js';
 import { DEGRADED_COST, STANDBY_COST, policyFromCosts, splitCost, tunnelCost } from '../../src/model/policy.js';
-import { DEFAULT_QUALITY, initialSteer, judge, scatteredLoss, verdict, windowStats, type Probe, type QualitySettings, type SteerState, type Verdict } from '../../src/model/quality.js';
+import { DEFAULT_QUALITY, addProbe, initialSteer, judge, scatteredLoss, verdict, windowStats, type Probe, type QualitySettings, type SteerState, type Verdict } from '../../src/model/quality.js';
 import { desiredState } from '../../src/plan/desired.js';
 import { planApply } from '../../src/plan/plan.js';
 import { renderSpokeFrr } from '../../src/render/frr.js';
@@ -58,6 +58,33 @@ test('loss is judged without outages: a run of lost probes of half a second or m
   assert.deepEqual(scatteredLoss(probes(0, 50_000, (i) => (i >= 400 && i < 420) || [458, 463, 468].includes(i)), 50_000, 5000, 10), { probes: 50, lost: 3 });
   // Runs shorter than the outage length still count: 2 lost in a row, 3 times.
   assert.deepEqual(scatteredLoss(probes(0, 5000, (i) => [5, 6, 20, 21, 40, 41].includes(i)), 5000, 5000, 10), { probes: 50, lost: 6 });
+});
+
+test('probes are judged in the order they were sent, not the order fping reports them (timeouts come 1 s late)', () => {
+  // A WAN down one second and up the next, for 20 s: fping reports a probe sent while it was down
+  // at its timeout, among the answers to the probes sent after it came back.
+  const seen: { at: number; rttMs: number | null }[] = [];
+  for (let sent = 100; sent <= 20_000; sent += 100) {
+    const down = Math.floor(sent / 1000) % 2 === 1;
+    seen.push(down ? { at: sent + 1000, rttMs: null } : { at: sent + 20, rttMs: 20 });
+  }
+  seen.sort((a, b) => a.at - b.at);
+  const list: Probe[] = [];
+  let i = 0;
+  let sawInterleaving = false;
+  for (let now = 250; now <= 21_000; now += 250) {
+    for (; i < seen.length && seen[i]!.at <= now; i++) {
+      sawInterleaving ||= i > 0 && seen[i]!.rttMs === null && seen[i - 1]!.rttMs !== null && seen[i - 2]?.rttMs === null;
+      addProbe(list, seen[i]!.at, seen[i]!.rttMs);
+    }
+    const v = verdict(list, now, S);
+    assert.notEqual(typeof v, 'object', `at ${now} ms: every loss is an outage of 1 s, yet ${JSON.stringify(v)}`);
+  }
+  assert.ok(sawInterleaving, 'the reports interleave timeouts and answers, as fping\'s do');
+  assert.deepEqual(list.map((p) => p.at), [...list.map((p) => p.at)].sort((a, b) => a - b), 'kept in the order sent');
+  // The same reports kept in the order seen read as scattered loss: what degraded the CI's flapping WAN.
+  const unordered = seen.map((p) => ({ at: p.at, rttMs: p.rttMs }));
+  assert.equal(typeof verdict(unordered, 10_000, S), 'object');
 });
 
 test('verdict: 10 % loss and an 800 ms RTT are bad, 1 lost probe is not; too few probes decide nothing', () => {

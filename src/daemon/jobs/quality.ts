@@ -6,6 +6,7 @@ import { RUNTIME } from '../../base/paths.js';
 import type { Config, SpokeConfig } from '../../config/types.js';
 import { tunnelAddresses } from '../../model/addressing.js';
 import {
+  addProbe,
   initialSteer,
   judge,
   verdict,
@@ -70,7 +71,7 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
       const p = parseFpingLine(line);
       if (!p) return;
       const list = probes.get(p.target) ?? [];
-      list.push({ at: Date.now(), rttMs: p.rttMs });
+      addProbe(list, Date.now(), p.rttMs);
       probes.set(p.target, list);
     });
     child.on('error', (err) => log.error({ err: err.message }, 'cannot run fping: link quality is not measured (apt-get install fping)'));
