@@ -2,7 +2,7 @@ import cron from 'node-cron';
 import { pino, type Logger } from 'pino';
 import { usage } from '../base/errors.js';
 import { STATE } from '../base/paths.js';
-import { loadConfig } from '../config/load.js';
+import { configReader, loadConfig } from '../config/load.js';
 import { intervalCron } from '../config/schema.js';
 import type { Config } from '../config/types.js';
 import { LOCK_WAIT_MS, withRouterLock } from '../engine/lock.js';
@@ -87,6 +87,7 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
   // reverted, is not tried again by the daemon: it keeps the router at the last applied config
   // (none: leaves it alone) until the file is edited or applied by hand.
   let rejectedSaid: string | undefined;
+  const readConfig = configReader();
   const effectiveConfig = (): Config | undefined => {
     const why = rejection(file);
     const keeping = hasApplied();
@@ -95,8 +96,8 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
       else if (rejectedSaid) log.info({ config: file }, `${file} changed or was applied; following it again`);
       rejectedSaid = why;
     }
-    if (!why) return loadConfig(file);
-    return keeping ? loadConfig(STATE.applied) : undefined;
+    if (!why) return readConfig(file);
+    return keeping ? readConfig(STATE.applied) : undefined;
   };
 
   // The config is read when the job's turn comes, not when it was queued: a mirror job ahead of it
