@@ -28,7 +28,8 @@ export class Lab {
 
   constructor(
     readonly topo: Topology,
-    id = `ob${randomBytes(3).toString('hex')}`,
+    // OSPFBOND_LAB_PREFIX: whose lab it is, for one who runs labs beside another's on one machine.
+    id = `${process.env.OSPFBOND_LAB_PREFIX ?? 'ob'}${randomBytes(3).toString('hex')}`,
   ) {
     this.id = id;
     this.dir = `/run/${id}`;
