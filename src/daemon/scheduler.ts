@@ -1,9 +1,8 @@
 import cron from 'node-cron';
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
 import { usage } from '../base/errors.js';
 import { STATE } from '../base/paths.js';
-import { loadConfig } from '../config/load.js';
+import { configReader, loadConfig } from '../config/load.js';
 import { intervalCron } from '../config/schema.js';
 import type { Config } from '../config/types.js';
 import { LOCK_WAIT_MS, withRouterLock } from '../engine/lock.js';
@@ -20,13 +19,17 @@ import { reconcile } from './jobs/reconcile.js';
 import { resolve } from './jobs/resolve.js';
 import { statsJob } from './jobs/stats.js';
 import { WG_WATCH_CRON, wgWatchJob } from './jobs/wg-watch.js';
-import { serveMetrics } from './metrics.js';
 
-/** JSON lines on stdout for journald; readable lines when a person runs it on a terminal. */
-export function makeLogger(level: string): Logger {
+/**
+ * JSON lines on stdout for journald; readable lines when a person runs it on a terminal. pino-pretty
+ * is loaded only then: under systemd it would be code in memory that never runs.
+ */
+export async function makeLogger(level: string): Promise<Logger> {
   const opts = { level, base: { service: 'ospfbond' } };
   // Synchronous writes: the last lines before a stop or a crash are the ones an operator needs.
-  return process.stdout.isTTY ? pino(opts, pretty({ colorize: true, sync: true })) : pino(opts, pino.destination({ dest: 1, sync: true }));
+  if (!process.stdout.isTTY) return pino(opts, pino.destination({ dest: 1, sync: true }));
+  const { default: pretty } = await import('pino-pretty');
+  return pino(opts, pretty({ colorize: true, sync: true }));
 }
 
 /** Time between a failed job and its one retry: long enough for a link or FRR in mid-change to settle. */
@@ -70,7 +73,7 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
   if (!LEVELS.includes(opts.logLevel)) throw usage(`--log-level ${opts.logLevel}: expected one of ${LEVELS.join(', ')}`);
   const first = loadConfig(file);
   requireRoot();
-  const log = makeLogger(opts.logLevel);
+  const log = await makeLogger(opts.logLevel);
   // node-cron's own messages (an execution skipped because the last one still runs) go to the
   // same JSON log, at debug: a job outlasting its interval is expected while FRR reloads.
   const cronLog = log.child({ component: 'node-cron' });
@@ -86,6 +89,7 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
   // reverted, is not tried again by the daemon: it keeps the router at the last applied config
   // (none: leaves it alone) until the file is edited or applied by hand.
   let rejectedSaid: string | undefined;
+  const readConfig = configReader();
   const effectiveConfig = (): Config | undefined => {
     const why = rejection(file);
     const keeping = hasApplied();
@@ -94,8 +98,8 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
       else if (rejectedSaid) log.info({ config: file }, `${file} changed or was applied; following it again`);
       rejectedSaid = why;
     }
-    if (!why) return loadConfig(file);
-    return keeping ? loadConfig(STATE.applied) : undefined;
+    if (!why) return readConfig(file);
+    return keeping ? readConfig(STATE.applied) : undefined;
   };
 
   // The config is read when the job's turn comes, not when it was queued: a mirror job ahead of it
@@ -135,7 +139,8 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
   // Like wg-watch, it takes the lock itself, briefly; its route monitor acts between its rounds.
   const aggregate = aggregateJob();
   tasks.push(cron.schedule(AGGREGATE_WATCH_CRON, job('aggregate', aggregate, false), { name: 'aggregate', noOverlap: true }));
-  const server = s.metricsListen ? serveMetrics(s.metricsListen, async () => (await collectStatus(loadConfig(file))).report, log) : undefined;
+  // prom-client is loaded only where metrics are served.
+  const server = s.metricsListen ? (await import('./metrics.js')).serveMetrics(s.metricsListen, async () => (await collectStatus(loadConfig(file))).report, log) : undefined;
   log.info({ config: file, role: first.role, reconcile: s.reconcileEvery, mirror: s.mirrorEvery, resolve: s.resolveEvery, stats: s.statsEvery, metrics: s.metricsListen ?? null }, 'started');
   // Signals are taken from here on, so a stop during a long first reconcile is orderly too.
   const stopped = new Promise<void>((done) => {

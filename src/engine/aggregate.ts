@@ -4,7 +4,7 @@ import { run, type Step } from '../model/step.js';
 import type { Desired } from '../plan/desired.js';
 import { planEndpoints } from '../plan/aggregate.js';
 import { NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
-import { defaultRouteDevs, listening, observeMptcp, redirectArmed, runningPid } from '../router/aggregate.js';
+import { listening, observeRouteAndMptcp, redirectArmed, runningPid } from '../router/aggregate.js';
 import { execute, type Printer } from '../router/executor.js';
 import { probe } from '../base/run.js';
 import { parseSockets } from '../status/build.js';
@@ -24,18 +24,19 @@ export interface AggregationState {
  * Keeps a spoke's aggregation in step with its tunnels and its proxy: one MPTCP endpoint per tap
  * that carries traffic (plan/aggregate.ts wantedEndpoints), and the nft redirect armed only while
  * the proxy listens, so a dead proxy's port never swallows the site's TCP: without the redirect it
- * takes the plain ECMP path. Cheap enough to run on every route change: three `ip` reads, one `nft`.
+ * takes the plain ECMP path. Cheap enough to run on every route change: one `ip` (three reads), one `nft`.
  */
 export async function syncAggregation(want: Desired, print: Printer, opts: { hubProxyUp?: boolean; assumeUp?: boolean; rejoin?: boolean } = {}): Promise<AggregationState | undefined> {
   const agg = want.aggregate;
   if (want.role !== 'spoke' || !agg) return undefined;
-  let inRoute = await defaultRouteDevs();
+  const now = await observeRouteAndMptcp();
+  let inRoute = now.inRoute;
   // An apply runs before its tunnels are up, when no tap is in the route yet: every tap gets its
   // endpoint then, or connections would have one subflow until the daemon's first round (and
   // forever where no daemon runs). Once a tunnel is in the route, the route decides.
   const noTap = !agg.endpoints.some((e) => inRoute.has(e.dev));
   if (opts.assumeUp && noTap) inRoute = new Set(agg.endpoints.filter((e) => !e.standby).map((e) => e.dev));
-  const have = await observeMptcp();
+  const have = now.mptcp;
   // With no tunnel in the route (all down, or the route read while zebra replaced it) there is
   // nowhere to move subflows to: deleting them would only reset every proxied connection, which
   // MPTCP keeps alive through a short outage by itself.

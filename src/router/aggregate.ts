@@ -1,7 +1,9 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { AGGREGATE } from '../base/paths.js';
 import { readText } from '../base/files.js';
-import { probe, probeJson } from '../base/run.js';
+import { OspfbondError, EXIT } from '../base/errors.js';
+import { probe } from '../base/run.js';
+import { readBatch } from './kernel.js';
 
 /** Readers of what single-connection aggregation leaves on a router: proxies, MPTCP limits and endpoints. */
 
@@ -151,19 +153,36 @@ export function observeProxies(systemd: boolean): ObservedProxy[] {
   });
 }
 
+/** `ip mptcp limits show`: text (`subflows 8`), also under -j in iproute2 6.1; JSON (`"subflows":8`) in later ones. */
 export function parseLimits(text: string): number | undefined {
-  const m = /\bsubflows (\d+)/.exec(text);
+  const m = /\bsubflows"?:?\s*(\d+)/.exec(text);
   return m ? Number(m[1]) : undefined;
 }
+
+export function parseMptcp(limits: string, endpointsJson: string): ObservedMptcp {
+  const eps = JSON.parse(endpointsJson || '[]') as { address: string; id: number; dev?: string; subflow?: boolean; backup?: boolean }[];
+  return {
+    subflows: parseLimits(limits),
+    endpoints: eps.map((e) => ({ id: e.id, addr: e.address, dev: e.dev, subflow: !!e.subflow, backup: !!e.backup })),
+  };
+}
+
+/** The `ip -j -batch` lines that read MPTCP's state, in parseMptcp's order. */
+export const MPTCP_READS = ['mptcp limits show', 'mptcp endpoint show'];
 
 export async function observeMptcp(): Promise<ObservedMptcp> {
   const limits = await probe(['ip', 'mptcp', 'limits', 'show']);
   if (limits.exitCode !== 0) return { endpoints: [] };
-  const eps = await probeJson<{ address: string; id: number; dev?: string; subflow?: boolean; backup?: boolean }[]>(['ip', '-j', 'mptcp', 'endpoint', 'show']);
-  return {
-    subflows: parseLimits(limits.stdout),
-    endpoints: eps.map((e) => ({ id: e.id, addr: e.address, dev: e.dev, subflow: !!e.subflow, backup: !!e.backup })),
-  };
+  const eps = await probe(['ip', '-j', 'mptcp', 'endpoint', 'show']);
+  if (eps.exitCode !== 0) throw new OspfbondError(`ip -j mptcp endpoint show failed: ${eps.stderr.trim()}`, EXIT.failure);
+  return parseMptcp(limits.stdout, eps.stdout);
+}
+
+/** The default route's taps and MPTCP's endpoints, read together: one `ip` process where it can. */
+export async function observeRouteAndMptcp(): Promise<{ inRoute: Set<string>; mptcp: ObservedMptcp }> {
+  const b = await readBatch(['ip', '-j'], ['route show default', ...MPTCP_READS]);
+  if (b) return { inRoute: routeDevs(b[0]!), mptcp: parseMptcp(b[1]!, b[2]!) };
+  return { inRoute: await defaultRouteDevs(), mptcp: await observeMptcp() };
 }
 
 /** A TCP socket listens on `port` in this network namespace (/proc/net/tcp: no process to start). */
@@ -180,7 +199,13 @@ export function listening(port: number): boolean {
 
 /** The taps the main table's default route leads into now (OSPF's ECMP set, or one). */
 export async function defaultRouteDevs(): Promise<Set<string>> {
-  const routes = await probeJson<{ dst: string; protocol?: string; dev?: string; nexthops?: { dev?: string }[] }[]>(['ip', '-j', 'route', 'show', 'default']);
+  const r = await probe(['ip', '-j', 'route', 'show', 'default']);
+  if (r.exitCode !== 0) throw new OspfbondError(`ip -j route show default failed: ${r.stderr.trim()}`, EXIT.failure);
+  return routeDevs(r.stdout);
+}
+
+function routeDevs(json: string): Set<string> {
+  const routes = JSON.parse(json || '[]') as { dst: string; protocol?: string; dev?: string; nexthops?: { dev?: string }[] }[];
   const devs = new Set<string>();
   for (const r of routes) {
     for (const d of [r.dev, ...(r.nexthops ?? []).map((n) => n.dev)]) if (d) devs.add(d);

@@ -128,7 +128,19 @@ export function hubPeers(cfg: SpokeConfig, wg: Record<string, ObservedWg>): Map<
 }
 
 export async function observeRules(): Promise<ObservedRule[]> {
-  const rules = await probeJson<{ priority: number; fwmark?: string; src?: string; srclen?: number; table?: string; action?: string; protocol?: string }[]>(['ip', '-j', 'rule', 'show']);
+  return parseRules(await ipJsonText(['rule', 'show']));
+}
+
+/** `ip -j ARGS`' output; throws as probeJson does when it fails. */
+async function ipJsonText(args: string[]): Promise<string> {
+  const argv = ['ip', '-j', ...args];
+  const r = await probe(argv);
+  if (r.exitCode !== 0) throw new OspfbondError(`${argv.join(' ')} failed: ${r.stderr.trim()}`, EXIT.failure);
+  return r.stdout;
+}
+
+export function parseRules(json: string): ObservedRule[] {
+  const rules = JSON.parse(json || '[]') as { priority: number; fwmark?: string; src?: string; srclen?: number; table?: string; action?: string; protocol?: string }[];
   return rules.map((r) => ({
     pref: r.priority,
     fwmark: r.fwmark ? Number(r.fwmark) : undefined,
@@ -141,11 +153,11 @@ export async function observeRules(): Promise<ObservedRule[]> {
 
 /** Default routes (every table) and ospfbond's own routes: all the planner and status look at. */
 export async function observeRoutes(): Promise<ObservedRoute[]> {
-  const routes = await probeJson<
-    { dst: string; gateway?: string; dev?: string; metric?: number; table?: string; protocol?: string; type?: string; metrics?: { congestion?: string }[] }[]
-  >([
-    'ip', '-j', 'route', 'show', 'table', 'all',
-  ]);
+  return parseRoutes(await ipJsonText(['route', 'show', 'table', 'all']));
+}
+
+export function parseRoutes(json: string): ObservedRoute[] {
+  const routes = JSON.parse(json || '[]') as { dst: string; gateway?: string; dev?: string; metric?: number; table?: string; protocol?: string; type?: string; metrics?: { congestion?: string }[] }[];
   return routes
     .filter((r) => r.table === undefined || r.table === 'main' || /^\d+$/.test(r.table))
     .filter((r) => r.dst === 'default' || r.protocol === String(RULE_PROTO))
@@ -161,8 +173,54 @@ export async function observeRoutes(): Promise<ObservedRoute[]> {
     }));
 }
 
+/**
+ * Several reads of `ip` or `tc` in one process (`-batch`): the daemon reads the router every few
+ * seconds, and each process it starts costs it a fork and execa's bookkeeping (3.5 ms of its own
+ * CPU, 2026-11-30) besides the child's own. `argv` is the tool and its options (`['ip', '-j']`).
+ * The output of each command, one line each; undefined when the batch stopped at a command that
+ * failed (a device deleted meanwhile, a kernel without MPTCP) or printed other than one line per
+ * command: the caller then reads one by one.
+ */
+export async function readBatch(argv: string[], commands: string[]): Promise<string[] | undefined> {
+  const r = await probe([...argv, '-batch', '-'], `${commands.join('\n')}\n`);
+  if (r.exitCode !== 0) return undefined;
+  const lines = r.stdout.split('\n');
+  return lines.length === commands.length ? lines : undefined;
+}
+
 /** The shaper signature (render/tc.ts) of each of `taps` that has a root qdisc. */
 export async function observeShapes(taps: string[]): Promise<Record<string, string>> {
+  return (await shapesInTwoReads(taps)) ?? shapesOneByOne(taps);
+}
+
+/**
+ * Two `tc` processes for every tap at once (a hub with 30 two-WAN sites has 60 taps): qdiscs and
+ * filters as JSON, then the classes as text (htb's have no JSON in iproute2 6.1). In the text,
+ * each tap's part begins with its qdiscs, the root one first. Undefined when either read failed.
+ */
+async function shapesInTwoReads(taps: string[]): Promise<Record<string, string> | undefined> {
+  if (taps.length === 0) return {};
+  const json = await readBatch(['tc', '-j'], taps.flatMap((dev) => [`qdisc show dev ${dev}`, `filter show dev ${dev} parent 1:`]));
+  if (!json) return undefined;
+  const text = await probe(['tc', '-d', '-batch', '-'], taps.map((dev) => `qdisc show dev ${dev}\nclass show dev ${dev}\n`).join(''));
+  if (text.exitCode !== 0) return undefined;
+  const classes = splitByTap(text.stdout, taps.length);
+  if (!classes) return undefined;
+  const out: Record<string, string> = {};
+  taps.forEach((dev, i) => {
+    const sig = observedShape(json[2 * i]!, classes[i]!, json[2 * i + 1]!);
+    if (sig !== undefined) out[dev] = sig;
+  });
+  return out;
+}
+
+/** `tc -batch` text of `qdisc show dev X` and `class show dev X` for `count` devices, cut into each one's part. */
+export function splitByTap(text: string, count: number): string[] | undefined {
+  const parts = text.split(/^(?=qdisc \S+ \S+ root )/m);
+  return parts.length === count && parts.every((p) => p.startsWith('qdisc ')) ? parts : undefined;
+}
+
+async function shapesOneByOne(taps: string[]): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const dev of taps) {
     const qdiscs = await probe(['tc', '-j', 'qdisc', 'show', 'dev', dev]);

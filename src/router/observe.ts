@@ -2,8 +2,8 @@ import { OspfbondError, EXIT } from '../base/errors.js';
 import { readSysctl, underSystemd } from '../base/host.js';
 import { observeFrr, type FrrObserved } from '../frr/observe.js';
 import { LINK_ALIAS_PREFIX } from '../model/addressing.js';
-import { observeLinks, observeNft, observeRoutes, observeRules, observeShapes, observeWg, resolveHosts, type ObservedLink, type ObservedRoute, type ObservedRule, type ObservedWg } from './kernel.js';
-import { observeMptcp, observeProxies, type ObservedMptcp, type ObservedProxy } from './aggregate.js';
+import { observeLinks, observeNft, observeRoutes, observeRules, observeShapes, observeWg, parseRoutes, parseRules, readBatch, resolveHosts, type ObservedLink, type ObservedRoute, type ObservedRule, type ObservedWg } from './kernel.js';
+import { MPTCP_READS, observeMptcp, observeProxies, parseMptcp, type ObservedMptcp, type ObservedProxy } from './aggregate.js';
 import { hasAgreed, hasRuntimeRecords, readSaved, type SavedState } from './records.js';
 import { missingPackages } from './tools.js';
 
@@ -40,19 +40,22 @@ export async function observe(opts: { sysctls: string[]; hosts: string[] }): Pro
   const systemd = underSystemd();
   const links = await observeLinks();
   const ours = links.filter((l) => l.alias?.startsWith(LINK_ALIAS_PREFIX));
+  // Rules, routes and MPTCP in one `ip` process where it can (readBatch): the daemon reads all
+  // this every 30 s. Not the links: their -d would apply to every command of the batch.
+  const ip = await readBatch(['ip', '-j'], ['rule show', 'route show table all', ...MPTCP_READS]);
   return {
     links,
     wg: ours.length ? await observeWg() : {},
     shapes: await observeShapes(ours.filter((l) => l.kind === 'vxlan').map((l) => l.name)),
-    rules: await observeRules(),
-    routes: await observeRoutes(),
+    rules: ip ? parseRules(ip[0]!) : await observeRules(),
+    routes: ip ? parseRoutes(ip[1]!) : await observeRoutes(),
     sysctls: Object.fromEntries(opts.sysctls.map((s) => [s, readSysctl(s)])),
     nftRuleset: await observeNft(),
     frr: await observeFrr(systemd),
     resolved: await resolveHosts(opts.hosts),
     saved: readSaved(),
     proxies: observeProxies(systemd),
-    mptcp: await observeMptcp(),
+    mptcp: ip ? parseMptcp(ip[2]!, ip[3]!) : await observeMptcp(),
     policyRecord: hasAgreed(),
     runtimeRecords: hasRuntimeRecords(),
   };

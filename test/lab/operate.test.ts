@@ -19,6 +19,7 @@ import {
   pingRun,
   itLeaksNoSecrets,
   daemonUnitArgs,
+  daemonUnitCommand,
   daemonLog,
   type HubTunnel,
 } from './scenario.js';
@@ -137,7 +138,7 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
     const args = daemonUnitArgs();
     assert.ok(args, 'the unit runs /usr/local/bin/ospfbond');
     daemonArgs = args;
-    for (const n of routers) await lab.sh(n, `setsid ospfbond ${daemonArgs} > ${log(n)} 2>&1 < /dev/null &`);
+    for (const n of routers) await lab.sh(n, `setsid ${daemonUnitCommand()!} > ${log(n)} 2>&1 < /dev/null &`);
     await waitFor('stats lines from every router', 20_000, async () => {
       for (const n of routers) if ((await logLines(n, /^stats$/)).length < (n === 'hub' ? 5 : n === sitea.name ? 2 : 3)) return false;
       return true;
@@ -266,7 +267,7 @@ describe('operating a bonded site: status, mode, daemon, metrics, doctor', { tim
     for (const n of routers) {
       await waitFor(`${n}: daemon exited`, 10_000, async () => lab.programPids(n, daemon).length === 0);
       assert.equal((await logLines(n, /^stopping$/)).length, 1, `${n}: logged its stop`);
-      await lab.sh(n, `setsid ospfbond ${daemonArgs} >> ${log(n)} 2>&1 < /dev/null &`);
+      await lab.sh(n, `setsid ${daemonUnitCommand()!} >> ${log(n)} 2>&1 < /dev/null &`);
     }
     await waitFor('restarted with the new interval', 10_000, async () => {
       for (const n of routers) if (!(await logLines(n, /^started$/)).some((l) => l.reconcile === REPAIR_RECONCILE)) return false;

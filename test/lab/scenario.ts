@@ -12,7 +12,16 @@ import { hubTapName, tunnelAddresses, type TunnelAddresses } from '../../src/mod
 
 /** The daemon's arguments from the systemd unit's ExecStart (the lab runs it as the unit does); undefined if the unit runs something else. */
 export function daemonUnitArgs(): string | undefined {
-  return /^ExecStart=\/usr\/local\/bin\/ospfbond (.*)$/m.exec(readFileSync(new URL('../../../systemd/ospfbond.service', import.meta.url), 'utf8'))?.[1];
+  return /^ExecStart=.*\/usr\/local\/bin\/ospfbond (.*)$/m.exec(daemonUnit())?.[1];
+}
+
+/** The daemon's whole command line as its unit has it (Node.js options too), with the lab's `ospfbond`. */
+export function daemonUnitCommand(): string | undefined {
+  return /^ExecStart=(.*\/usr\/local\/bin\/ospfbond .*)$/m.exec(daemonUnit())?.[1]!.replace('/usr/local/bin/ospfbond', '"$(command -v ospfbond)"');
+}
+
+function daemonUnit(): string {
+  return readFileSync(new URL('../../../systemd/ospfbond.service', import.meta.url), 'utf8');
 }
 
 /** Where the lab's tests keep a router's daemon log (in the run dir, searched for keys at the end). */
@@ -25,7 +34,7 @@ export async function startDaemon(lab: Lab, node: string): Promise<void> {
   // ended before the daemon had even read its config (Debian 13: a kill 1.3 s before "started").
   const started = async () => Number((await lab.try(node, `grep -c '"started"' ${daemonLog(lab, node)} 2>/dev/null`)).out.trim()) || 0;
   const before = await started();
-  await lab.sh(node, `setsid ospfbond ${daemonUnitArgs()!} >> ${daemonLog(lab, node)} 2>&1 < /dev/null &`);
+  await lab.sh(node, `setsid ${daemonUnitCommand()!} >> ${daemonLog(lab, node)} 2>&1 < /dev/null &`);
   await waitFor(`the daemon started on ${node}`, 20_000, async () => (await started()) > before);
 }
 
@@ -152,8 +161,8 @@ export interface Setup {
 }
 
 /** The lab built, ospfbond installed and each router's config written (init, add-spoke): nothing applied. */
-export async function preparedLab(topo: Topology = labTopology()): Promise<Lab> {
-  const lab = new Lab(topo);
+export async function preparedLab(topo: Topology = labTopology(), id?: string): Promise<Lab> {
+  const lab = new Lab(topo, id);
   await lab.build();
   await lab.installPackage();
   const t = lab.topo;
@@ -165,8 +174,8 @@ export async function preparedLab(topo: Topology = labTopology()): Promise<Lab> 
   return lab;
 }
 
-export async function buildBondedLab(topo: Topology = labTopology()): Promise<Setup> {
-  const lab = await preparedLab(topo);
+export async function buildBondedLab(topo: Topology = labTopology(), id?: string): Promise<Setup> {
+  const lab = await preparedLab(topo, id);
   const t = lab.topo;
   const routers = routerNodes(t);
   const dryRunOutput: Record<string, string> = {};

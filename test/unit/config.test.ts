@@ -1,7 +1,10 @@
 import { test } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
 import assert from 'node:assert/strict';
-import { parseConfig } from '../../src/config/load.js';
+import { configReader, loadConfig, parseConfig } from '../../src/config/load.js';
 import type { SpokeConfig } from '../../src/config/types.js';
 import { ConfigError } from '../../src/base/errors.js';
 import { parseWanSpec } from '../../src/cli/init.js';
@@ -181,4 +184,23 @@ test('a hub config with a spoke WAN holding the hub\'s own key is refused', () =
   const hubKey = /^public_key = (\S+)$/m.exec(hub)![1]!;
   const text = hub.replace(/(\[spoke\.branch1\.wan\.lte\]\ntunnel = 2\npublic_key = )\S+/, `$1${hubKey}`);
   assert.throws(() => parseConfig('/h.ini', text), (err: ConfigError) => err.message === "/h.ini:25 spoke.branch1.wan.lte.public_key: the hub's key (hub.public_key): every WAN needs its own key");
+});
+
+test("the daemon's config reader parses again only a changed file, and hands out copies", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ospfbond-reader-'));
+  try {
+    const file = join(dir, 'spoke.ini');
+    writeFileSync(file, fixture('spoke.ini'));
+    const read = configReader();
+    const a = read(file) as SpokeConfig;
+    assert.deepEqual(a, loadConfig(file));
+    a.policy = { mode: 'active-standby', primary: ['dsl'] };
+    assert.deepEqual(read(file), loadConfig(file), "a job's change to its copy is not the next job's config");
+    writeFileSync(file, fixture('spoke.ini').replace('[spoke]\n', '[spoke]\naggregate = off\n'));
+    assert.equal((read(file) as SpokeConfig).aggregate, 'off');
+    writeFileSync(file, 'role = nonsense\n');
+    assert.throws(() => read(file), ConfigError);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

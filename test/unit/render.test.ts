@@ -7,6 +7,8 @@ import { renderHubFrr, renderSpokeFrr } from '../../src/render/frr.js';
 import { spliceFrrConf, extractBlock, conflictsInUserConf, wrapBlock } from '../../src/frr/block.js';
 import { renderHubNft, renderSpokeNft, nftHash } from '../../src/render/nft.js';
 import { renderShaper, shaperFor, shapeSignature, observedShape, wireBytes } from '../../src/render/tc.js';
+import { splitByTap } from '../../src/router/kernel.js';
+import { parseLimits } from '../../src/router/aggregate.js';
 import { aggregating } from './routers.js';
 import { fixture, golden } from './files.js';
 
@@ -82,4 +84,26 @@ test('shaper: iproute2 6.15 (Debian 13) prints "burst 2296b/1mpu 173b"; it reads
   // as mpu 0 before, every apply and every reconcile rebuilt every shaper there.
   const seen = observedShape(fixture('iproute2-6.15/tc-qdisc.json'), fixture('iproute2-6.15/tc-class.txt'), fixture('iproute2-6.15/tc-filter.json'));
   assert.equal(seen, shapeSignature(shaperFor('obt1', 20, 1390)));
+});
+
+test("the daemon's one `tc -batch` read of every tap's classes gives each tap's shaper as a read of its own does", () => {
+  for (const v of ['iproute2-6.1', 'iproute2-6.15']) {
+    const [qdisc, classes, filter] = [fixture(`${v}/tc-qdisc.json`), fixture(`${v}/tc-class.txt`), fixture(`${v}/tc-filter.json`)];
+    const qdiscText = 'qdisc htb 1: root refcnt 2 r2q 10 default 0x20 direct_packets_stat 0 direct_qlen 1000\nqdisc bfifo 20: parent 1:20 limit 114756b\n';
+    const batch = `${qdiscText}${classes}qdisc noqueue 0: root refcnt 2 \n${qdiscText}${classes}`;
+    const parts = splitByTap(batch, 3)!;
+    assert.equal(parts.length, 3);
+    assert.equal(observedShape(qdisc, parts[0]!, filter), observedShape(qdisc, classes, filter));
+    assert.equal(observedShape('[{"kind":"noqueue","handle":"0:","root":true,"refcnt":2,"options":{}}]', parts[1]!, '[]'), undefined);
+    assert.equal(observedShape(qdisc, parts[2]!, filter), observedShape(qdisc, classes, filter));
+    // A device gone between the two reads, or output not cut as expected: read tap by tap instead.
+    assert.equal(splitByTap(batch, 2), undefined);
+    assert.equal(splitByTap(`class htb 1:10 parent 1:1\n${batch}`, 4), undefined);
+  }
+});
+
+test('MPTCP limits are read from the text of iproute2 6.1 (also under -j) and the JSON of later ones', () => {
+  assert.equal(parseLimits('add_addr_accepted 0 subflows 8 '), 8);
+  assert.equal(parseLimits('{"add_addr_accepted":0,"subflows":8}'), 8);
+  assert.equal(parseLimits(''), undefined);
 });
