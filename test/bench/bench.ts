@@ -29,6 +29,7 @@ import {
   type IperfRun,
   flowsHarnessDrops,
   directionLosses,
+  cpuSeconds,
 } from './measure.js';
 import { renderChart, type ChartPoint } from './chart.js';
 import { Scorecard } from './report.js';
@@ -132,25 +133,6 @@ async function aggregation(lab: Lab, report: Record<string, unknown>): Promise<v
   report.aggregation = rows;
 }
 
-/**
- * CPU seconds (user + system) a process has used so far, from /proc/PID/stat; with `children`,
- * also those of its children: the ones it has waited for (cutime + cstime) and the ones still
- * running (the daemon's fping and `ip monitor`, found through /proc/PID/task/TID/children), with
- * theirs, so a long-lived child counts before it exits.
- */
-async function cpuSeconds(lab: Lab, node: string, pid: number, children = false): Promise<number> {
-  if (!children) {
-    const f = (await lab.sh(node, `cat /proc/${pid}/stat`)).split(') ')[1]!.split(' ');
-    return f.slice(11, 13).reduce((a, b) => a + Number(b), 0) / 100;
-  }
-  // One shell walks the tree: a process gone between two reads is simply not counted.
-  const out = await lab.sh(node, `walk() { cat /proc/$1/stat 2>/dev/null; for t in /proc/$1/task/*/children; do for c in $(cat $t 2>/dev/null); do walk $c; done; done; }; walk ${pid}`);
-  return out
-    .split('\n')
-    .filter((l) => l.includes(') '))
-    .reduce((sum, l) => sum + l.split(') ')[1]!.split(' ').slice(11, 15).reduce((a, b) => a + Number(b), 0), 0) / 100;
-}
-
 /** One connection through the MPTCP proxies (docs/aggregation.md): the sum of the links, and the spoke proxy's CPU. */
 async function singleConnection(lab: Lab, report: Record<string, unknown>): Promise<void> {
   const stop = await lab.iperfServer('server', 5206);
@@ -163,10 +145,10 @@ async function singleConnection(lab: Lab, report: Record<string, unknown>): Prom
     const goal = spec.name === 'uneq' ? 0.85 : 0.9;
     for (const dir of ['upload', 'download'] as const) {
       const pid = Number((await lab.sh(site.name, 'cat /run/ospfbond/aggregate-redir.pid')).trim());
-      const [c0, t0] = [await cpuSeconds(lab, site.name, pid), Date.now()];
+      const [c0, t0] = [cpuSeconds(pid), Date.now()];
       const run = await proxied(lab, site, 5206, `-P 1 -O 2 ${dir === 'download' ? '-R' : ''}`);
       const share = run.mbit / limit;
-      const cpuShare = (await cpuSeconds(lab, site.name, pid) - c0) / ((Date.now() - t0) / 1000);
+      const cpuShare = (cpuSeconds(pid) - c0) / ((Date.now() - t0) / 1000);
       rows.push({ site: spec.name, dir, flows: 1, mbit: run.mbit, limitMbit: limit, share, proxyCpu: cpuShare, error: run.error });
       const label = `1 flow through the proxies, ${what}, ${dir}`;
       const value = `${run.mbit.toFixed(1)} Mbit/s = ${(100 * share).toFixed(1)} % of ${limit.toFixed(1)}`;
@@ -330,10 +312,10 @@ async function daemonAtRest(lab: Lab, report: Record<string, unknown>): Promise<
   // The reconcile runs at seconds 0 and 30 of the clock; the first after a start has no cached
   // frr-reload.py answer. Begin 5 s past the next round, so that the window holds steady rounds.
   await sleep(30_000 - ((Date.now() - 5000) % 30_000));
-  const cpu = () => Promise.all(nodes.map((n, i) => cpuSeconds(lab, n, pids[i]!, true)));
-  const before = await cpu();
+  const cpu = () => nodes.map((_, i) => cpuSeconds(pids[i]!, true));
+  const before = cpu();
   await sleep(seconds * 1000);
-  const after = await cpu();
+  const after = cpu();
   const rows = nodes.map((node, i) => ({ node, cpuPercent: (100 * (after[i]! - before[i]!)) / seconds, rssMb: rssMb(pids[i]!) }));
   report.daemonAtRest = { seconds, rows };
   for (const r of rows) {

@@ -1,3 +1,4 @@
+import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../lab/lab.js';
 import type { SpokeSpec } from '../lab/topology.js';
@@ -149,4 +150,41 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc/PID/stat; with `children`,
+ * also those of its children: the ones it has waited for (cutime + cstime) and the ones still
+ * running (the daemon's fping and `ip monitor`, found through /proc/PID/task/TID/children), with
+ * theirs, so a long-lived child counts before it exits. A process gone between two reads is not counted.
+ */
+export function cpuSeconds(pid: number, children = false): number {
+  const read = (p: number, fields: number) => {
+    try {
+      return readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 11 + fields).reduce((a, b) => a + Number(b), 0);
+    } catch {
+      return 0;
+    }
+  };
+  if (!children) return read(pid, 2) / 100;
+  const walk = (p: number): number => {
+    let ticks = read(p, 4);
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      return ticks;
+    }
+    for (const t of tasks) {
+      let kids = '';
+      try {
+        kids = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const c of kids.split(' ').filter(Boolean)) ticks += walk(Number(c));
+    }
+    return ticks;
+  };
+  return walk(pid) / 100;
 }

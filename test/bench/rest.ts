@@ -1,5 +1,5 @@
 // The daemon at rest, alone: the benchmark's lab (a hub, sites with 2, 3, 4 and 2 WANs, aggregation
-// on), daemons on every router, no traffic; CPU (own and children's, /proc/PID/stat) and memory
+// on), daemons on every router, no traffic; CPU (own and children's, the living ones too, /proc/PID/stat) and memory
 // (VmRSS sampled every 2 s, VmHWM) of the hub's and the 4-WAN site's daemon over a window. The
 // benchmark's "daemon at rest" figure without its 19 minutes, and several ways of starting the
 // daemon compared in one lab, round after round, so that a neighbour's load falls on each alike.
@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { buildBondedLab, daemonLog, daemonUnitCommand } from '../lab/scenario.js';
 import { labTopology, type SiteSpec } from '../lab/topology.js';
 import { waitFor, type Lab } from '../lab/lab.js';
+import { cpuSeconds as treeCpuSeconds } from './measure.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -49,18 +50,7 @@ const DAEMONS = SITES === undefined ? ['hub', ...sites.map((s) => s.name)] : ['h
 const PATTERN = / daemon( |$)/;
 
 const status = (pid: number, key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
-const cpuSeconds = (pid: number) =>
-  readFileSync(`/proc/${pid}/stat`, 'utf8')
-    .split(') ')[1]!
-    .split(' ')
-    .slice(11, 15)
-    .reduce((a, b) => a + Number(b), 0) / 100;
-const ownCpuSeconds = (pid: number) =>
-  readFileSync(`/proc/${pid}/stat`, 'utf8')
-    .split(') ')[1]!
-    .split(' ')
-    .slice(11, 13)
-    .reduce((a, b) => a + Number(b), 0) / 100;
+const ownCpuSeconds = (pid: number) => treeCpuSeconds(pid);
 
 function daemonPid(lab: Lab, node: string): number | undefined {
   const found = lab.programPids(node, PATTERN).filter((p) => !/strace/.test(readFileSync(`/proc/${p}/cmdline`, 'utf8')));
@@ -112,7 +102,7 @@ async function round(lab: Lab, v: { label: string; command: string }, n: number,
         tracers.push(...lab.pidsMatching(m.node, new RegExp(`^strace .* -p ${m.pid}`)));
       }
     }
-    const c0 = measured.map((m) => [cpuSeconds(m.pid), ownCpuSeconds(m.pid)] as const);
+    const c0 = measured.map((m) => [treeCpuSeconds(m.pid, true), ownCpuSeconds(m.pid)] as const);
     const t0 = Date.now();
     const rssMax = measured.map(() => 0);
     while (Date.now() - t0 < SECONDS * 1000) {
@@ -124,7 +114,7 @@ async function round(lab: Lab, v: { label: string; command: string }, n: number,
       variant: v.label,
       round: n,
       node: m.node,
-      cpu: (100 * (cpuSeconds(m.pid) - c0[i]![0])) / secs,
+      cpu: (100 * (treeCpuSeconds(m.pid, true) - c0[i]![0])) / secs,
       ownCpu: (100 * (ownCpuSeconds(m.pid) - c0[i]![1])) / secs,
       rss: status(m.pid, 'VmRSS'),
       rssMax: Math.max(rssMax[i]!, status(m.pid, 'VmRSS')),
