@@ -15,10 +15,20 @@ function run(seconds: number, rx: (t: number) => Record<string, number>): Map<nu
   return out;
 }
 
-test('a hub that falls silent on one WAN gets one new session on that WAN, STALL_MS after its last packet', () => {
-  // wan1 hears the hub every second until second 10; wan2 all along.
-  const restarts = run(40, (t) => ({ wan1: 100 * Math.min(t, 10), wan2: 100 * t }));
-  assert.deepEqual([...restarts], [[10 + STALL_MS / 1000, ['wan1']]]);
+test('a hub that falls silent on every WAN gets one new session on each, STALL_MS after their last packet', () => {
+  // Both hear the hub every second until second 10 (wan2 until 11: the sessions need not stop together).
+  const restarts = run(40, (t) => ({ wan1: 100 * Math.min(t, 10), wan2: 100 * Math.min(t, 11) }));
+  assert.deepEqual([...restarts], [[11 + STALL_MS / 1000, ['wan1', 'wan2']]]);
+  // A site with one WAN: its only tunnel is all the hub it has.
+  assert.deepEqual([...run(40, (t) => ({ wan1: 100 * Math.min(t, 10) }))], [[10 + STALL_MS / 1000, ['wan1']]]);
+});
+
+test('one WAN silent while another hears the hub is that WAN\'s path: its session is left alone', () => {
+  // wan1 silent from second 10 to 25 (a silent drop upstream); wan2 hears the hub all along.
+  assert.equal(run(40, (t) => ({ wan1: 100 * (t < 10 ? t : t < 25 ? 10 : t - 15), wan2: 100 * t })).size, 0);
+  // ...and the hub falling silent later on both still restarts both.
+  const later = run(60, (t) => ({ wan1: 100 * (t < 10 ? t : t < 25 ? 10 : Math.min(t, 40) - 15), wan2: 100 * Math.min(t, 40) }));
+  assert.deepEqual([...later], [[40 + STALL_MS / 1000, ['wan1', 'wan2']]]);
 });
 
 test('no restart before traffic has flowed: a tunnel that never came up is WireGuard\'s own business', () => {
