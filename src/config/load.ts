@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { z } from 'zod';
 import { ConfigError, OspfbondError, EXIT, type ConfigProblem } from '../base/errors.js';
 import { parseExclude, type ExcludeItem } from '../model/aggregate.js';
@@ -34,12 +34,22 @@ function configText(file: string): string {
  * next job's.
  */
 export function configReader(): (file: string) => Config {
-  const parsed = new Map<string, { text: string; config: Config }>();
+  const parsed = new Map<string, { stamp: string; text: string; config: Config }>();
   return (file) => {
-    const text = configText(file);
+    // The file's inode, size and times say whether it may have changed: one stat instead of a
+    // read, several times a second. A file replaced or edited changes its ctime at least.
+    let stamp = '';
+    try {
+      const st = statSync(file, { bigint: true });
+      stamp = `${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}`;
+    } catch {
+      // configText says what is wrong.
+    }
     let last = parsed.get(file);
-    if (last?.text !== text) {
-      last = { text, config: parseConfig(file, text) };
+    if (!stamp || last?.stamp !== stamp) {
+      const text = configText(file);
+      if (last?.text !== text) last = { stamp, text, config: parseConfig(file, text) };
+      else last = { ...last, stamp };
       parsed.set(file, last);
     }
     return structuredClone(last.config);

@@ -105,8 +105,11 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
   // The config is read when the job's turn comes, not when it was queued: a mirror job ahead of it
   // may just have changed the policy, and a reconcile with the older config would undo that.
   let stopping = false;
-  const job = (name: string, fn: Job, changesRouter = true) => async () => {
+  const job = (name: string, fn: Job, changesRouter = true) => {
     const jobLog = log.child({ job: name });
+    return () => runJob(name, fn, changesRouter, jobLog);
+  };
+  const runJob = async (name: string, fn: Job, changesRouter: boolean, jobLog: Logger) => {
     const attempt = () => {
       const run = async () => {
         const cfg = effectiveConfig();

@@ -168,25 +168,43 @@ export type Verdict = { bad: string } | 'good' | 'unknown';
  * none of them; a line whose modem drops more at a full queue would.
  */
 const QUEUE_MS = 10;
-function queueing(probes: readonly Probe[], now: number): boolean {
-  const all = probes.flatMap((p) => (p.rttMs === null ? [] : [p.rttMs]));
-  if (!all.length) return false;
-  const base = Math.min(...all);
+function queueing(probes: readonly Probe[], now: number, base: number | null): boolean {
+  if (base === null) return false;
   const median = windowStats(probes, now, LOSS_WINDOW_MS).rttMedianMs;
   return median !== null && median > Math.max(2 * base, base + QUEUE_MS);
+}
+
+/** The lowest RTT among `probes` (null if none was answered): the queue's baseline, over the last minute. */
+export function lowestRtt(probes: readonly Probe[]): number | null {
+  let low: number | null = null;
+  for (const p of probes) if (p.rttMs !== null && (low === null || p.rttMs < low)) low = p.rttMs;
+  return low;
+}
+
+/**
+ * What a verdict needs of a tunnel's probes: the loss window, and enough before it to tell an
+ * outage's tail (a run of OUTAGE_MS or more, at 2 probes a second at most 1.5 s) ending SETTLE_MS
+ * before the window. The daemon judges this slice four times a second rather than the whole minute.
+ */
+export const JUDGED_SPAN_MS = LOSS_WINDOW_MS + SETTLE_MS + 2000;
+export function judgedProbes(probes: readonly Probe[], now: number): readonly Probe[] {
+  let i = probes.length;
+  while (i > 0 && probes[i - 1]!.at > now - JUDGED_SPAN_MS) i--;
+  return probes.slice(i);
 }
 
 /**
  * Whether a tunnel is good now, bad (and why), or unknown: too few probes known in a window (the
  * prober just started, or the tunnel is in an outage), so nothing is decided. Loss counts only
  * while the tunnel's queue is not full (`queueing`): a link losing packets because it is full is
- * not degraded, a link losing them with its queue empty is.
+ * not degraded, a link losing them with its queue empty is. `baseRttMs`: the lowest RTT of the
+ * last minute, if `probes` are only the judged slice (judgedProbes).
  */
-export function verdict(probes: readonly Probe[], now: number, s: QualitySettings): Verdict {
+export function verdict(probes: readonly Probe[], now: number, s: QualitySettings, baseRttMs: number | null = lowestRtt(probes)): Verdict {
   const enough = (n: number, windowMs: number) => n >= (s.probeRate * windowMs) / 1000 / 2;
   const loss = scatteredLoss(probes, now, LOSS_WINDOW_MS, s.probeRate);
   const rtt = windowStats(probes, now, RTT_WINDOW_MS);
-  if (enough(loss.probes, LOSS_WINDOW_MS) && loss.lost >= MIN_LOST && (loss.lost / loss.probes) * 100 >= s.lossPercent && !queueing(probes, now)) {
+  if (enough(loss.probes, LOSS_WINDOW_MS) && loss.lost >= MIN_LOST && (loss.lost / loss.probes) * 100 >= s.lossPercent && !queueing(probes, now, baseRttMs)) {
     return { bad: `loss ${((loss.lost / loss.probes) * 100).toFixed(1)} % >= ${s.lossPercent} %` };
   }
   const rttKnown = rtt.probes - rtt.lost;

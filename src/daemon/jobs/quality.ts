@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../../base/files.js';
 import { RUNTIME } from '../../base/paths.js';
@@ -8,6 +7,8 @@ import { tunnelAddresses } from '../../model/addressing.js';
 import {
   addProbe,
   initialSteer,
+  judgedProbes,
+  lowestRtt,
   judge,
   verdict,
   windowStats,
@@ -18,6 +19,7 @@ import {
   type QualityRecord,
   type SteerState,
   type TunnelQuality,
+  type WindowStats,
 } from '../../model/quality.js';
 import { readSteering, sameTunnels, writeSteering, type Steering } from '../../router/records.js';
 import type { Job } from './job.js';
@@ -25,6 +27,7 @@ import type { Job } from './job.js';
 /** The record `status` reads is written every second; the tunnels are judged more often (JUDGE_MS). */
 export const QUALITY_CRON = '* * * * * *';
 const JUDGE_MS = 250;
+const LONG_EVERY_MS = 10_000;
 
 /** One fping line: a probe answered (with its RTT) or timed out; anything else is not a probe. */
 export function parseFpingLine(line: string): { target: string; rttMs: number | null } | undefined {
@@ -57,6 +60,10 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
   let stopped = false;
   const probes = new Map<string, Probe[]>();
   let states: Map<number, SteerState> | undefined;
+  /** Per target: the minute's figures, and its lowest RTT, as of longAt. */
+  const long = new Map<string, WindowStats>();
+  const base = new Map<string, number | null>();
+  let longAt = 0;
 
   const startProber = (cfg: SpokeConfig, log: Logger) => {
     const targets = cfg.wans.map((w) => tunnelAddresses(cfg.tunnelPool, w.tunnel).hubTap);
@@ -64,15 +71,22 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
     if (prober && key === proberKey) return;
     prober?.kill();
     proberKey = key;
-    for (const t of probes.keys()) if (!targets.includes(t)) probes.delete(t);
+    for (const m of [probes, long, base]) for (const t of m.keys()) if (!targets.includes(t)) m.delete(t);
     const child = spawn('fping', fpingArgs(targets, cfg.quality.probeRate), { stdio: ['ignore', 'pipe', 'ignore'] });
     prober = child;
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const p = parseFpingLine(line);
-      if (!p) return;
-      const list = probes.get(p.target) ?? [];
-      addProbe(list, Date.now(), p.rttMs);
-      probes.set(p.target, list);
+    // Lines split here rather than by readline: tens of lines a second, each its own read.
+    let rest = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop()!;
+      const now = Date.now();
+      for (const line of lines) {
+        const p = parseFpingLine(line);
+        if (!p) continue;
+        const list = probes.get(p.target) ?? [];
+        addProbe(list, now, p.rttMs);
+        probes.set(p.target, list);
+      }
     });
     child.on('error', (err) => log.error({ err: err.message }, 'cannot run fping: link quality is not measured (apt-get install fping)'));
     child.on('exit', (code, signal) => {
@@ -93,9 +107,8 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
     for (const w of cfg.wans) {
       const target = tunnelAddresses(cfg.tunnelPool, w.tunnel).hubTap;
       const list = probes.get(target) ?? [];
-      while (list.length && list[0]!.at <= now - LONG_WINDOW_MS) list.shift();
       const before = states.get(w.tunnel) ?? initialSteer(s);
-      const state = s.steer ? judge(before, verdict(list, now, s), now, s) : initialSteer(s);
+      const state = s.steer ? judge(before, verdict(judgedProbes(list, now), now, s, base.get(target) ?? null), now, s) : initialSteer(s);
       states.set(w.tunnel, state);
       if (state.degraded !== before.degraded) {
         if (state.degraded) log.warn({ wan: w.name, tunnel: w.tunnel, reason: state.reason }, `${w.name} degraded: ${state.reason}; steering its traffic to the other tunnels`);
@@ -107,25 +120,46 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
     return degraded;
   };
 
-  /** The record `status` reads: each tunnel's windows and steering state, as the last judgement left them. */
-  const record = (cfg: SpokeConfig, now: number): QualityRecord => ({
-    at: new Date(now).toISOString(),
-    probeRate: cfg.quality.probeRate,
-    steer: cfg.quality.steer,
-    tunnels: cfg.wans.map((w): TunnelQuality => {
-      const list = probes.get(tunnelAddresses(cfg.tunnelPool, w.tunnel).hubTap) ?? [];
-      const state = states?.get(w.tunnel) ?? initialSteer(cfg.quality);
-      return { tunnel: w.tunnel, short: windowStats(list, now, LOSS_WINDOW_MS), long: windowStats(list, now, LONG_WINDOW_MS), degraded: state.degraded, reason: state.reason ?? null, changes: state.changes };
-    }),
-  });
+  /**
+   * The record `status` reads: each tunnel's windows and steering state, as the last judgement left
+   * them. The minute's figures (and the lowest RTT the judging compares with) are worked out every
+   * LONG_EVERY_MS only: over 600 probes a tunnel, every second, they were a tenth of a site daemon's CPU.
+   */
+  const record = (cfg: SpokeConfig, now: number): QualityRecord => {
+    const fresh = now - longAt >= LONG_EVERY_MS;
+    if (fresh) longAt = now;
+    return {
+      at: new Date(now).toISOString(),
+      probeRate: cfg.quality.probeRate,
+      steer: cfg.quality.steer,
+      tunnels: cfg.wans.map((w): TunnelQuality => {
+        const target = tunnelAddresses(cfg.tunnelPool, w.tunnel).hubTap;
+        const list = probes.get(target) ?? [];
+        let i = 0;
+        while (i < list.length && list[i]!.at <= now - LONG_WINDOW_MS) i++;
+        if (i) list.splice(0, i);
+        if (fresh || !long.has(target)) {
+          long.set(target, windowStats(list, now, LONG_WINDOW_MS));
+          base.set(target, lowestRtt(list));
+        }
+        const state = states?.get(w.tunnel) ?? initialSteer(cfg.quality);
+        return { tunnel: w.tunnel, short: windowStats(judgedProbes(list, now), now, LOSS_WINDOW_MS), long: long.get(target)!, degraded: state.degraded, reason: state.reason ?? null, changes: state.changes };
+      }),
+    };
+  };
 
   // One steering change at a time; a change that comes while one is applied waits for the next judgement.
+  // The set last written is kept here, so that a judgement that changes nothing reads no file.
   let steering = false;
+  let written: Steering | undefined;
   const follow = async (degraded: Steering) => {
-    if (steering || sameTunnels(readSteering(), degraded)) return;
+    if (steering || (written && sameTunnels(written, degraded))) return;
+    written = readSteering();
+    if (sameTunnels(written, degraded)) return;
     steering = true;
     try {
       writeSteering(degraded);
+      written = degraded;
       await steer();
     } finally {
       steering = false;
