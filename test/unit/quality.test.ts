@@ -175,9 +175,9 @@ test('a degraded tunnel is one vtysh cost change, and its subflows become backup
 
 test('fping lines: answers and timeouts, nothing else', () => {
   assert.deepEqual(parseFpingLine('10.255.0.13 : [3], 64 bytes, 20.5 ms (27.3 avg, 0% loss)'), { target: '10.255.0.13', rttMs: 20.5 });
-  assert.deepEqual(parseFpingLine('[1796027646.17020] 10.255.0.21 : [2], timed out (0.062 avg, 25% loss)'), { target: '10.255.0.21', rttMs: null });
+  assert.deepEqual(parseFpingLine('[1796027646.17020] 10.255.0.21 : [2], timed out (0.062 avg, 25% loss)'), { target: '10.255.0.21', rttMs: null, at: 1796027646170 });
   assert.equal(parseFpingLine('ICMP Host Unreachable from 10.255.0.14 for ICMP Echo sent to 10.255.0.13'), undefined);
-  assert.deepEqual(fpingArgs(['10.255.0.13', '10.255.0.21'], 10), ['-l', '-p', '100', '-i', '50', '-t', '1000', '10.255.0.13', '10.255.0.21']);
+  assert.deepEqual(fpingArgs(['10.255.0.13', '10.255.0.21'], 10), ['-D', '-l', '-p', '100', '-i', '50', '-t', '1000', '10.255.0.13', '10.255.0.21']);
   assert.equal(sameTunnels({ 1: 'a' }, { 1: 'b' }), true);
   assert.equal(sameTunnels({ 1: 'a' }, { 1: 'a', 2: 'b' }), false);
 });

@@ -13,7 +13,7 @@ import { execute } from '../../router/executor.js';
 import type { Job } from './job.js';
 
 /** Every second: a dead proxy is noticed, the redirect disarmed and the proxy restarted within 2 s. */
-export const AGGREGATE_WATCH_CRON = '* * * * * *';
+export const AGGREGATE_WATCH_SECONDS = 1;
 /** A burst of route changes (BFD taking a tunnel out rewrites the ECMP route once per nexthop) is one sync. */
 const DEBOUNCE_MS = 20;
 /** A sync that no route change asked for, in case an event was missed (a monitor restarting). */

@@ -7,7 +7,7 @@ import { resetOspfInterface } from '../../frr/vtysh.js';
 import type { Job } from './job.js';
 
 /** Often enough that a config's new WAN is watched within seconds; the events themselves come at once. */
-export const CARRIER_WATCH_CRON = '*/5 * * * * *';
+export const CARRIER_WATCH_SECONDS = 5;
 
 /**
  * One line of `ip -o monitor link`: the device and whether it has carrier (LOWER_UP). A deleted

@@ -2,7 +2,7 @@ import { frrPids } from '../../frr/service.js';
 import type { Job } from './job.js';
 
 /** Reading FRR's pid files is cheap; a restart shows as a new pid however quickly watchfrr acted. */
-export const FRR_WATCH_CRON = '*/2 * * * * *';
+export const FRR_WATCH_SECONDS = 2;
 
 /**
  * watchfrr restarts an FRR daemon that died, often within a second; a pid that changed is the

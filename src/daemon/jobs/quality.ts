@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, constants, openSync, readSync, rmSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../../base/files.js';
-import { RUNTIME } from '../../base/paths.js';
+import { RUN_DIR, RUNTIME } from '../../base/paths.js';
+import { probe } from '../../base/run.js';
 import type { Config, SpokeConfig } from '../../config/types.js';
 import { tunnelAddresses } from '../../model/addressing.js';
 import {
@@ -25,15 +27,22 @@ import { readSteering, sameTunnels, writeSteering, type Steering } from '../../r
 import type { Job } from './job.js';
 
 /** The record `status` reads is written every second; the tunnels are judged more often (JUDGE_MS). */
-export const QUALITY_CRON = '* * * * * *';
+export const QUALITY_SECONDS = 1;
 const JUDGE_MS = 250;
 const LONG_EVERY_MS = 10_000;
+/** Where fping's pipe is made; the name is gone once both ends are open. */
+const PROBE_FIFO = `${RUN_DIR}/probes.fifo`;
 
-/** One fping line: a probe answered (with its RTT) or timed out; anything else is not a probe. */
-export function parseFpingLine(line: string): { target: string; rttMs: number | null } | undefined {
-  const m = /^(?:\[[\d.]+\] )?(\S+) : \[\d+\], (?:\d+ bytes, ([\d.]+) ms|(timed out))/.exec(line);
+/**
+ * One fping line: a probe answered (with its RTT) or timed out, and with `-D` when fping printed it
+ * (ms since the epoch); anything else is not a probe.
+ */
+export function parseFpingLine(line: string): { target: string; rttMs: number | null; at?: number } | undefined {
+  const m = /^(?:\[([\d.]+)\] )?(\S+) : \[\d+\], (?:\d+ bytes, ([\d.]+) ms|(timed out))/.exec(line);
   if (!m) return undefined;
-  return { target: m[1]!, rttMs: m[3] ? null : Number(m[2]) };
+  const p: { target: string; rttMs: number | null; at?: number } = { target: m[2]!, rttMs: m[4] ? null : Number(m[3]) };
+  if (m[1]) p.at = Math.round(Number(m[1]) * 1000);
+  return p;
 }
 
 /**
@@ -43,7 +52,7 @@ export function parseFpingLine(line: string): { target: string; rttMs: number | 
 export function fpingArgs(targets: string[], rate: number): string[] {
   const period = Math.round(1000 / rate);
   const interval = Math.max(1, Math.floor(period / Math.max(1, targets.length)));
-  return ['-l', '-p', String(period), '-i', String(interval), '-t', String(PROBE_TIMEOUT_MS), ...targets];
+  return ['-D', '-l', '-p', String(period), '-i', String(interval), '-t', String(PROBE_TIMEOUT_MS), ...targets];
 }
 
 /**
@@ -65,33 +74,72 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
   const base = new Map<string, number | null>();
   let longAt = 0;
 
-  const startProber = (cfg: SpokeConfig, log: Logger) => {
-    const targets = cfg.wans.map((w) => tunnelAddresses(cfg.tunnelPool, w.tunnel).hubTap);
-    const key = `${cfg.quality.probeRate} ${targets.join(' ')}`;
-    if (prober && key === proberKey) return;
-    prober?.kill();
-    proberKey = key;
-    for (const m of [probes, long, base]) for (const t of m.keys()) if (!targets.includes(t)) m.delete(t);
-    const child = spawn('fping', fpingArgs(targets, cfg.quality.probeRate), { stdio: ['ignore', 'pipe', 'ignore'] });
-    prober = child;
-    // Lines split here rather than by readline: tens of lines a second, each its own read.
-    let rest = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      const lines = (rest + chunk).split('\n');
+  /*
+   * fping writes into a pipe that is read only when the tunnels are judged, 4 times a second: a
+   * stream on its stdout woke the daemon for each of its lines, 40 a second on a 4-WAN site, and
+   * those wake-ups cost more than all the judging (a third of a site daemon's CPU at rest). The
+   * pipe is a FIFO unlinked once both ends are open, since Node makes no bare pipe; `-D` stamps
+   * each line with the time fping printed it, so reading late loses no precision.
+   */
+  let reader: number | undefined;
+  let rest = '';
+  const chunk = Buffer.alloc(65536);
+  const closeReader = () => {
+    if (reader !== undefined) closeSync(reader);
+    reader = undefined;
+    rest = '';
+  };
+  /** Takes in what fping wrote since the last call. */
+  const drain = () => {
+    while (reader !== undefined) {
+      let n: number;
+      try {
+        n = readSync(reader, chunk, 0, chunk.length, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return;
+        throw err;
+      }
+      // No writer left: fping is gone (its exit handler starts the next one).
+      if (n === 0) return closeReader();
+      const lines = (rest + chunk.toString('utf8', 0, n)).split('\n');
       rest = lines.pop()!;
       const now = Date.now();
       for (const line of lines) {
         const p = parseFpingLine(line);
         if (!p) continue;
         const list = probes.get(p.target) ?? [];
-        addProbe(list, now, p.rttMs);
+        addProbe(list, p.at ?? now, p.rttMs);
         probes.set(p.target, list);
       }
-    });
+    }
+  };
+
+  const startProber = async (cfg: SpokeConfig, log: Logger) => {
+    const targets = cfg.wans.map((w) => tunnelAddresses(cfg.tunnelPool, w.tunnel).hubTap);
+    const key = `${cfg.quality.probeRate} ${targets.join(' ')}`;
+    if (prober && key === proberKey) return;
+    prober?.kill();
+    prober = undefined;
+    closeReader();
+    proberKey = key;
+    for (const m of [probes, long, base]) for (const t of m.keys()) if (!targets.includes(t)) m.delete(t);
+    rmSync(PROBE_FIFO, { force: true });
+    const made = await probe(['mkfifo', '-m', '600', PROBE_FIFO]);
+    if (made.exitCode !== 0) throw new Error(`mkfifo ${PROBE_FIFO}: ${made.stderr.trim()}`);
+    // The reading end first, without blocking; then the writing end, which a reader lets open at once.
+    const r = openSync(PROBE_FIFO, constants.O_RDONLY | constants.O_NONBLOCK);
+    const w = openSync(PROBE_FIFO, constants.O_WRONLY);
+    rmSync(PROBE_FIFO, { force: true });
+    const child = spawn('fping', fpingArgs(targets, cfg.quality.probeRate), { stdio: ['ignore', w, 'ignore'] });
+    closeSync(w);
+    reader = r;
+    prober = child;
     child.on('error', (err) => log.error({ err: err.message }, 'cannot run fping: link quality is not measured (apt-get install fping)'));
     child.on('exit', (code, signal) => {
       if (prober !== child) return;
       prober = undefined;
+      drain();
+      closeReader();
       // The next round starts it again.
       if (!stopped) log.warn({ code, signal }, 'fping exited; starting it again');
     });
@@ -175,6 +223,7 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
     // No round may take the daemon down: a failure here is the next round's to retry.
     const failed = (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'judging the tunnels failed; trying again');
     try {
+      drain();
       follow(judgeAll(cfg, log, Date.now())).catch(failed);
     } catch (err) {
       failed(err);
@@ -185,7 +234,8 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
   const job: Job = async (cfg: Config, log: Logger): Promise<void> => {
     if (cfg.role !== 'spoke' || stopped) return;
     last = { cfg, log };
-    startProber(cfg, log);
+    await startProber(cfg, log);
+    drain();
     // The judging timer decides; the round keeps the prober running and writes what it saw.
     writeFileAtomic(RUNTIME.quality, `${JSON.stringify(record(cfg, Date.now()))}\n`, 0o644);
   };
@@ -194,6 +244,7 @@ export function qualityJob(steer: () => Promise<void>): Job & { stop(): void } {
       stopped = true;
       clearInterval(judging);
       prober?.kill();
+      closeReader();
     },
   });
 }

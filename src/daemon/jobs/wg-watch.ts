@@ -29,7 +29,7 @@ import type { Job } from './job.js';
 export const STALL_MS = 3_000;
 export const FLOWING_SAMPLES = 3;
 /** Sampling: fast enough that a restart comes within STALL_MS + 1 s of the hub going quiet. */
-export const WG_WATCH_CRON = '* * * * * *';
+export const WG_WATCH_SECONDS = 1;
 
 interface WanState {
   rx: number;
