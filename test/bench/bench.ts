@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildBondedLab, proxiesIdle, proxyRedirects, allBonded, ecmpWidth, ospfNexthopDevs, adjacencyUptimes, adjacencyResets, startDaemon, daemonLogLines, daemonUnitArgs } from '../lab/scenario.js';
+import { buildBondedLab, proxiesIdle, proxyRedirects, allBonded, ecmpWidth, ospfNexthopDevs, adjacencyUptimes, adjacencyResets, startDaemon, daemonLogLines, daemonUnitArgs, hubTunnels } from '../lab/scenario.js';
 import { labTopology, type SiteSpec, type SpokeSpec } from '../lab/topology.js';
 import { bothWays, dropDelayLines, insertDelayLine, removeDelayLine, setDelay } from '../lab/delayline.js';
 import { waitFor, type Lab } from '../lab/lab.js';
@@ -267,7 +267,9 @@ async function enableAggregation(lab: Lab): Promise<void> {
 async function manyFlowsThroughProxies(lab: Lab, report: Record<string, unknown>): Promise<void> {
   const stop = await lab.iperfServer('server', 5208);
   const rows: Record<string, unknown>[] = [];
-  for (const spec of sites) {
+  // 24 runs of 32 flows took five and a half minutes, the longest phase of a CI run: the short run
+  // takes the two sites that differ most (two equal WANs, and 50 + 10), the full one all four.
+  for (const spec of SHORT ? sites.filter((s) => s.name === ECMP || s.name === 'uneq') : sites) {
     const site = lab.topo.spokes.find((s) => s.name === spec.name)!;
     const limit = limitMbit(spec.wanRates);
     for (const dir of ['upload', 'download'] as const) {
@@ -449,6 +451,8 @@ async function spread(lab: Lab, report: Record<string, unknown>, rec: Recorders)
 interface FailoverTrial {
   kind: FailureKind;
   trial: number;
+  /** The failed WAN's tunnel left both ECMP sets. */
+  tookEffect: boolean;
   flowsOnFailed: number;
   worstGapMs: number;
   survivorsLost: number;
@@ -504,6 +508,19 @@ async function failoverTrial(lab: Lab, site: SpokeSpec, kind: FailureKind, trial
   await echo;
   const recv = JSON.parse(await lab.sh('server', `cat ${out}`)) as { flows: { sport: number; received: number; lost: number; maxGapMs: number }[] };
   const harnessDrops = (await flowsHarnessDrops(lab, site)) - harnessBefore;
+  // 4 s into the failure the WAN's tunnel must be out of both ends' routes: a trial whose failure
+  // did not take measured nothing. Short run J's drops once left every flow whole (the gaps were
+  // 40-130 ms, none lost at the server), unexplained; this says so, with where the tunnel went.
+  const tap = `obt-${FAILED}`;
+  const hubTap = (await hubTunnels(lab)).find((x) => x.site === site.name && x.wan === FAILED)!.tap;
+  const stillIn = [
+    ...((await ospfNexthopDevs(lab, site.name, 'default')).includes(tap) ? [`${site.name}'s default`] : []),
+    ...((await ospfNexthopDevs(lab, 'hub', site.lanPrefix)).includes(hubTap) ? [`the hub's route to ${site.lanPrefix}`] : []),
+  ];
+  if (stillIn.length) {
+    const where = await lab.try('hub', 'wg show obwg0 endpoints');
+    log(`failover ${kind} #${trial}: the failed WAN's tunnel is still in ${stillIn.join(' and ')} 4 s into the failure; the hub's WireGuard endpoints: ${where.out.replace(/\s+/g, ' ').trim()}`);
+  }
   await restoreWan(lab, site, FAILED, kind);
   const restoreSeconds = await restoredAndBonded(lab, site);
   if (moved.length) {
@@ -524,7 +541,7 @@ async function failoverTrial(lab: Lab, site: SpokeSpec, kind: FailureKind, trial
   const lost = directionLosses(sent, recv, up, down);
   const survivorsLost = [...lost.up, ...lost.down].reduce((a, b) => a + b, 0);
   const survivors = { up: up.length, down: down.length };
-  const t: FailoverTrial = { kind, trial, attempt, flowsOnFailed: onFailed.length, worstGapMs: Math.max(0, ...gaps), survivorsLost, survivors, lostBySurvivors: { up: Object.fromEntries(up.map((p, i) => [p.sport, lost.up[i]!])), down: Object.fromEntries(down.map((p, i) => [p.sport, lost.down[i]!])) }, harnessDrops, restoreSeconds };
+  const t: FailoverTrial = { kind, trial, attempt, tookEffect: stillIn.length === 0, flowsOnFailed: onFailed.length, worstGapMs: Math.max(0, ...gaps), survivorsLost, survivors, lostBySurvivors: { up: Object.fromEntries(up.map((p, i) => [p.sport, lost.up[i]!])), down: Object.fromEntries(down.map((p, i) => [p.sport, lost.down[i]!])) }, harnessDrops, restoreSeconds };
   const losses = (dir: 'up' | 'down') => Object.entries(t.lostBySurvivors[dir]).filter(([, n]) => n > 0).map(([s, n]) => `${s}: ${n}`).join(', ') || 'none';
   log(`failover ${kind} #${trial}: ${onFailed.length} flows on ${FAILED}, worst gap ${t.worstGapMs} ms; survivors (${survivors.up} up, ${survivors.down} down) lost ${survivorsLost} (up: ${losses('up')}; down: ${losses('down')}); dropped by the flows' own sockets ${harnessDrops}; restored in ${restoreSeconds.toFixed(2)} s`);
   return t;
@@ -537,7 +554,13 @@ async function failover(lab: Lab, report: Record<string, unknown>): Promise<void
     for (let i = 1; i <= TRIALS; i++) trials.push(await failoverTrial(lab, site, kind, i));
     const mine = trials.filter((t) => t.kind === kind);
     const worst = median(mine.map((t) => t.worstGapMs));
-    target(`failover (${kind}): worst flow's gap, median of ${TRIALS}`, `${worst.toFixed(0)} ms (trials: ${mine.map((t) => t.worstGapMs.toFixed(0)).join(', ')})`, '<= 300 ms', worst <= 300 && mine.every((t) => t.flowsOnFailed > 0));
+    const untaken = mine.filter((t) => !t.tookEffect).map((t) => `#${t.trial}`);
+    target(
+      `failover (${kind}): worst flow's gap, median of ${TRIALS}`,
+      `${worst.toFixed(0)} ms (trials: ${mine.map((t) => t.worstGapMs.toFixed(0)).join(', ')})${untaken.length ? `; the failure left the tunnel in ECMP in trials ${untaken.join(', ')}` : ''}`,
+      '<= 300 ms, each failure taking the tunnel out',
+      worst <= 300 && mine.every((t) => t.flowsOnFailed > 0) && untaken.length === 0,
+    );
     const lost = mine.reduce((n, t) => n + t.survivorsLost, 0);
     const up = mine.reduce((n, t) => n + t.survivors.up, 0);
     const down = mine.reduce((n, t) => n + t.survivors.down, 0);
@@ -672,8 +695,14 @@ async function carrierWithDaemon(lab: Lab, report: Record<string, unknown>): Pro
   for (let i = 1; i <= TRIALS; i++) trials.push(await failoverTrial(lab, site, 'carrier', 10 + i));
   const gaps = trials.map((t) => t.worstGapMs);
   const worst = median(gaps);
-  const everyTrial = trials.every((t) => t.flowsOnFailed > 0);
-  target(`carrier loss, the site's daemon running: worst flow's gap, median of ${TRIALS}`, `${worst.toFixed(0)} ms (trials: ${gaps.map((g) => g.toFixed(0)).join(', ')})`, '<= 100 ms', worst <= 100 && everyTrial);
+  const everyTrial = trials.every((t) => t.flowsOnFailed > 0 && t.tookEffect);
+  const untaken = trials.filter((t) => !t.tookEffect).map((t) => `#${t.trial}`);
+  target(
+    `carrier loss, the site's daemon running: worst flow's gap, median of ${TRIALS}`,
+    `${worst.toFixed(0)} ms (trials: ${gaps.map((g) => g.toFixed(0)).join(', ')})${untaken.length ? `; the failure left the tunnel in ECMP in trials ${untaken.join(', ')}` : ''}`,
+    '<= 100 ms, each failure taking the tunnel out',
+    worst <= 100 && everyTrial,
+  );
   info(`carrier loss, the site's daemon running: worst flow's gap, worst trial (goal, issue 17: <= 150 ms)`, `${Math.max(...gaps).toFixed(0)} ms`);
   const lost = trials.reduce((n, t) => n + t.survivorsLost, 0);
   target(`carrier loss, the site's daemon running: packets lost by flows on the surviving WAN`, `${lost}`, '0', lost === 0);
