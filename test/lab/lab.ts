@@ -211,8 +211,11 @@ export class Lab {
       // The server refuses a test while it is still closing the previous one's many streams, and
       // between two tests it has no listening socket at all: iperf3's server closes its listener at
       // the end of each test and opens a new one for the next (iperf_server_api.c, cleanup_server
-      // and iperf_server_listen). A client right behind a 32-stream test met that gap in a CI run.
-      const between = run.error?.includes('server is busy') || run.error?.includes('Connection refused');
+      // and iperf_server_listen). A client right behind a 32-stream test met that gap in a CI run,
+      // and in another its connect was reset ("unable to connect to server: Connection reset by
+      // peer"): the listener closed under it. Only a connect that failed is tried again.
+      const between =
+        run.error?.includes('server is busy') || run.error?.includes('Connection refused') || (run.error?.includes('unable to connect to server') && run.intervals.length === 0);
       if (attempt > 10 || !between) return run;
       await sleep(500);
     }
