@@ -21,8 +21,13 @@ export async function probe(argv: string[], input?: string, timeoutMs = PROBE_TI
   return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? 1 };
 }
 
-export async function probeJson<T>(argv: string[]): Promise<T> {
+/** A read-only command's output; throws when it fails. */
+export async function probeText(argv: string[]): Promise<string> {
   const r = await probe(argv);
   if (r.exitCode !== 0) throw new OspfbondError(`${argv.join(' ')} failed: ${r.stderr.trim()}`, EXIT.failure);
-  return JSON.parse(r.stdout || '[]') as T;
+  return r.stdout;
+}
+
+export async function probeJson<T>(argv: string[]): Promise<T> {
+  return JSON.parse((await probeText(argv)) || '[]') as T;
 }

@@ -108,14 +108,20 @@ const pool = checked(checkPool);
  * Daemon job intervals, written as 30s, 5m or 1h. node-cron runs them on the clock, so an interval
  * must divide a minute, an hour or a day evenly.
  */
+const INTERVAL = /^(\d+)\s*(s|m|h)$/;
 export function intervalCron(text: string): string | undefined {
-  const m = /^(\d+)\s*(s|m|h)$/.exec(text.trim());
+  const m = INTERVAL.exec(text.trim());
   if (!m) return undefined;
   const n = Number(m[1]);
   const divides = (whole: number) => n >= 1 && n <= whole && whole % n === 0;
   if (m[2] === 's') return divides(60) ? (n === 60 ? '0 * * * * *' : `*/${n} * * * * *`) : undefined;
   if (m[2] === 'm') return divides(60) ? (n === 60 ? '0 0 * * * *' : `0 */${n} * * * *`) : undefined;
   return divides(24) ? (n === 24 ? '0 0 0 * * *' : `0 0 */${n} * * *`) : undefined;
+}
+/** A valid interval given in seconds (`5s`), as a number of seconds; undefined for any other. */
+export function intervalSeconds(text: string): number | undefined {
+  const m = INTERVAL.exec(text.trim());
+  return m?.[2] === 's' && intervalCron(text) !== undefined ? Number(m[1]) : undefined;
 }
 const interval = (dflt: string) =>
   z

@@ -3,7 +3,7 @@ import { pino, type Logger } from 'pino';
 import { usage } from '../base/errors.js';
 import { STATE } from '../base/paths.js';
 import { configReader, loadConfig } from '../config/load.js';
-import { intervalCron } from '../config/schema.js';
+import { intervalCron, intervalSeconds } from '../config/schema.js';
 import type { Config } from '../config/types.js';
 import { LOCK_WAIT_MS, withRouterLock } from '../engine/lock.js';
 import { requireRoot } from '../engine/root.js';
@@ -135,8 +135,8 @@ export async function runDaemon(file: string, opts: { logLevel: string }): Promi
   const watchers: { every: number; run: () => Promise<void>; busy: boolean }[] = [];
   const watch = (every: number, run: () => Promise<void>) => watchers.push({ every, run, busy: false });
   // The mirror job too, when its interval is in seconds (1 s by default).
-  const mirrorSeconds = /^(\d+)\s*s$/.exec(s.mirrorEvery.trim());
-  if (mirrorSeconds) watch(Number(mirrorSeconds[1]), job('mirror', mirror));
+  const mirrorSeconds = intervalSeconds(s.mirrorEvery);
+  if (mirrorSeconds !== undefined) watch(mirrorSeconds, job('mirror', mirror));
   else tasks.push(cron.schedule(intervalCron(s.mirrorEvery)!, job('mirror', mirror), { name: 'mirror', noOverlap: true }));
   watch(FRR_WATCH_SECONDS, job('frr-watch', frrWatchJob(), false));
   // wg-watch changes the router under the lock itself, briefly: it must not queue behind a reconcile.

@@ -1,8 +1,7 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { AGGREGATE } from '../base/paths.js';
 import { readText } from '../base/files.js';
-import { OspfbondError, EXIT } from '../base/errors.js';
-import { probe } from '../base/run.js';
+import { probe, probeText } from '../base/run.js';
 import { readBatch } from './kernel.js';
 
 /** Readers of what single-connection aggregation leaves on a router: proxies, MPTCP limits and endpoints. */
@@ -173,9 +172,7 @@ export const MPTCP_READS = ['mptcp limits show', 'mptcp endpoint show'];
 export async function observeMptcp(): Promise<ObservedMptcp> {
   const limits = await probe(['ip', 'mptcp', 'limits', 'show']);
   if (limits.exitCode !== 0) return { endpoints: [] };
-  const eps = await probe(['ip', '-j', 'mptcp', 'endpoint', 'show']);
-  if (eps.exitCode !== 0) throw new OspfbondError(`ip -j mptcp endpoint show failed: ${eps.stderr.trim()}`, EXIT.failure);
-  return parseMptcp(limits.stdout, eps.stdout);
+  return parseMptcp(limits.stdout, await probeText(['ip', '-j', 'mptcp', 'endpoint', 'show']));
 }
 
 /** The default route's taps and MPTCP's endpoints, read together: one `ip` process where it can. */
@@ -199,9 +196,7 @@ export function listening(port: number): boolean {
 
 /** The taps the main table's default route leads into now (OSPF's ECMP set, or one). */
 export async function defaultRouteDevs(): Promise<Set<string>> {
-  const r = await probe(['ip', '-j', 'route', 'show', 'default']);
-  if (r.exitCode !== 0) throw new OspfbondError(`ip -j route show default failed: ${r.stderr.trim()}`, EXIT.failure);
-  return routeDevs(r.stdout);
+  return routeDevs(await probeText(['ip', '-j', 'route', 'show', 'default']));
 }
 
 function routeDevs(json: string): Set<string> {

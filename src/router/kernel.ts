@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { OspfbondError, EXIT } from '../base/errors.js';
 import { readText } from '../base/files.js';
-import { probe, probeJson } from '../base/run.js';
+import { probe, probeJson, probeText } from '../base/run.js';
 import type { SpokeConfig } from '../config/types.js';
 import { RULE_PROTO, spokeWgName, type Addr } from '../model/addressing.js';
 import { NFT_DUP_FAMILY, NFT_FAMILY, NFT_TABLE } from '../render/nft.js';
@@ -128,15 +128,7 @@ export function hubPeers(cfg: SpokeConfig, wg: Record<string, ObservedWg>): Map<
 }
 
 export async function observeRules(): Promise<ObservedRule[]> {
-  return parseRules(await ipJsonText(['rule', 'show']));
-}
-
-/** `ip -j ARGS`' output; throws as probeJson does when it fails. */
-async function ipJsonText(args: string[]): Promise<string> {
-  const argv = ['ip', '-j', ...args];
-  const r = await probe(argv);
-  if (r.exitCode !== 0) throw new OspfbondError(`${argv.join(' ')} failed: ${r.stderr.trim()}`, EXIT.failure);
-  return r.stdout;
+  return parseRules(await probeText(['ip', '-j', 'rule', 'show']));
 }
 
 export function parseRules(json: string): ObservedRule[] {
@@ -153,7 +145,7 @@ export function parseRules(json: string): ObservedRule[] {
 
 /** Default routes (every table) and ospfbond's own routes: all the planner and status look at. */
 export async function observeRoutes(): Promise<ObservedRoute[]> {
-  return parseRoutes(await ipJsonText(['route', 'show', 'table', 'all']));
+  return parseRoutes(await probeText(['ip', '-j', 'route', 'show', 'table', 'all']));
 }
 
 export function parseRoutes(json: string): ObservedRoute[] {
